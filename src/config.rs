@@ -1,0 +1,270 @@
+//! Configuration of the Cyclon [`Behaviour`](crate::Behaviour).
+
+use std::time::Duration;
+
+use crate::view::{ParamsError, ShuffleMode, ShuffleParams};
+
+/// Default shuffle interval (the paper's "cycle"): 10 s.
+pub const DEFAULT_SHUFFLE_INTERVAL: Duration = Duration::from_secs(10);
+/// Default request timeout: 10 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default maximum size of one protobuf message on the wire: 8 KiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8 * 1024;
+/// Default maximum number of addresses kept per entry: 8.
+pub const DEFAULT_MAX_ADDRESSES_PER_ENTRY: usize = 8;
+/// Default maximum number of inbound shuffles in flight on one connection: 1.
+pub const DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION: usize = 1;
+/// Default maximum number of inbound shuffles in flight over all connections: 64.
+pub const DEFAULT_MAX_INBOUND_STREAMS: usize = 64;
+
+/// Configuration of the Cyclon [`Behaviour`](crate::Behaviour).
+///
+/// Build it from [`Config::default`] with the `with_*` methods. Invalid combinations (such as
+/// a shuffle length above the view size) are reported by [`Config::validate`] and
+/// [`Behaviour::try_new`](crate::Behaviour::try_new).
+///
+/// ```
+/// use std::time::Duration;
+/// use libp2p_cyclon::Config;
+///
+/// let config = Config::default()
+///     .with_view_size(30)
+///     .with_shuffle_length(8)
+///     .with_shuffle_interval(Duration::from_secs(5));
+/// assert!(config.validate().is_ok());
+/// assert!(Config::default().with_view_size(3).validate().is_err()); // l = 5 > c = 3
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub(crate) params: ShuffleParams,
+    pub(crate) shuffle_interval: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_addresses_per_entry: usize,
+    pub(crate) max_inbound_streams_per_connection: usize,
+    pub(crate) max_inbound_streams: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            params: ShuffleParams::default(),
+            shuffle_interval: DEFAULT_SHUFFLE_INTERVAL,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_addresses_per_entry: DEFAULT_MAX_ADDRESSES_PER_ENTRY,
+            max_inbound_streams_per_connection: DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
+            max_inbound_streams: DEFAULT_MAX_INBOUND_STREAMS,
+        }
+    }
+}
+
+/// Why a [`Config`] cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// View size or shuffle length out of range.
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    /// The shuffle interval is zero.
+    #[error("shuffle interval must be greater than zero")]
+    ZeroShuffleInterval,
+    /// The request timeout is zero.
+    #[error("request timeout must be greater than zero")]
+    ZeroRequestTimeout,
+    /// The maximum message size cannot hold a single entry.
+    #[error("max message size {0} is below the minimum of {min}", min = MIN_MESSAGE_SIZE)]
+    MessageSizeTooSmall(usize),
+    /// Entries would have no room for an address.
+    #[error("max addresses per entry must be at least 1")]
+    ZeroAddressesPerEntry,
+    /// No inbound shuffle could ever be answered.
+    #[error("max inbound streams (per connection and in total) must be at least 1")]
+    ZeroInboundStreams,
+}
+
+/// The smallest accepted [`Config::with_max_message_size`]: room for a few entries.
+pub const MIN_MESSAGE_SIZE: usize = 512;
+
+impl Config {
+    /// Sets the view size `c`, the most entries a view holds. Default: 20.
+    pub fn with_view_size(mut self, view_size: usize) -> Self {
+        self.params.view_size = view_size;
+        self
+    }
+
+    /// Sets the shuffle length `l`, the most entries exchanged in each direction
+    /// (`1 <= l <= c`). Requests and responses carrying more are truncated to `l`, the rest
+    /// counted as ignored. Default: 5.
+    pub fn with_shuffle_length(mut self, shuffle_length: usize) -> Self {
+        self.params.shuffle_length = shuffle_length;
+        self
+    }
+
+    /// Sets the interval between two periodic shuffles (the paper's cycle). The first one
+    /// happens after a random share of the interval, so peers do not shuffle in lock-step.
+    /// Default: 10 s.
+    pub fn with_shuffle_interval(mut self, interval: Duration) -> Self {
+        self.shuffle_interval = interval;
+        self
+    }
+
+    /// Sets how long opening a stream, or one request/response exchange, may take. A shuffle
+    /// that needs a dial is given twice this time in all. Default: 10 s.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest protobuf message accepted, checked from the length prefix before
+    /// anything is buffered. Default: 8 KiB; at least [`MIN_MESSAGE_SIZE`].
+    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Selects enhanced (default) or basic shuffling.
+    pub fn with_shuffle_mode(mut self, mode: ShuffleMode) -> Self {
+        self.params.mode = mode;
+        self
+    }
+
+    /// Sets the largest age kept; received ages are clamped to it. Default: 1000.
+    pub fn with_max_age(mut self, max_age: u32) -> Self {
+        self.params.max_age = max_age;
+        self
+    }
+
+    /// Sets how many addresses are kept per entry; further ones are ignored. Default: 8.
+    pub fn with_max_addresses_per_entry(mut self, max: usize) -> Self {
+        self.max_addresses_per_entry = max;
+        self
+    }
+
+    /// Sets how many inbound shuffles may be in flight on one connection; further streams are
+    /// refused. Default: 1.
+    pub fn with_max_inbound_streams_per_connection(mut self, max: usize) -> Self {
+        self.max_inbound_streams_per_connection = max;
+        self
+    }
+
+    /// Sets how many inbound shuffles may be in flight over all connections; further streams
+    /// are refused. Default: 64.
+    pub fn with_max_inbound_streams(mut self, max: usize) -> Self {
+        self.max_inbound_streams = max;
+        self
+    }
+
+    /// View size `c`.
+    pub fn view_size(&self) -> usize {
+        self.params.view_size
+    }
+
+    /// Shuffle length `l`.
+    pub fn shuffle_length(&self) -> usize {
+        self.params.shuffle_length
+    }
+
+    /// Shuffle mode.
+    pub fn shuffle_mode(&self) -> ShuffleMode {
+        self.params.mode
+    }
+
+    /// Shuffle interval.
+    pub fn shuffle_interval(&self) -> Duration {
+        self.shuffle_interval
+    }
+
+    /// Request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// Maximum message size in bytes.
+    pub fn max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// Maximum addresses per entry.
+    pub fn max_addresses_per_entry(&self) -> usize {
+        self.max_addresses_per_entry
+    }
+
+    /// The shuffle rules' parameters, as the sans-IO core takes them.
+    pub fn shuffle_params(&self) -> ShuffleParams {
+        self.params
+    }
+
+    /// Checks that the configuration is usable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.params.validate()?;
+        if self.shuffle_interval.is_zero() {
+            return Err(ConfigError::ZeroShuffleInterval);
+        }
+        if self.request_timeout.is_zero() {
+            return Err(ConfigError::ZeroRequestTimeout);
+        }
+        if self.max_message_size < MIN_MESSAGE_SIZE {
+            return Err(ConfigError::MessageSizeTooSmall(self.max_message_size));
+        }
+        if self.max_addresses_per_entry == 0 {
+            return Err(ConfigError::ZeroAddressesPerEntry);
+        }
+        if self.max_inbound_streams_per_connection == 0 || self.max_inbound_streams == 0 {
+            return Err(ConfigError::ZeroInboundStreams);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::DEFAULT_MAX_AGE;
+
+    #[test]
+    fn default_is_valid_and_matches_the_paper() {
+        let config = Config::default();
+        assert!(config.validate().is_ok());
+        assert_eq!(config.view_size(), 20);
+        assert_eq!(config.shuffle_length(), 5);
+        assert_eq!(config.shuffle_params().max_age, DEFAULT_MAX_AGE);
+    }
+
+    #[test]
+    fn invalid_combinations_are_errors() {
+        let base = Config::default();
+        assert_eq!(
+            base.clone().with_view_size(0).validate(),
+            Err(ConfigError::Params(ParamsError::ZeroViewSize))
+        );
+        assert!(matches!(
+            base.clone().with_shuffle_length(21).validate(),
+            Err(ConfigError::Params(
+                ParamsError::ShuffleLengthExceedsViewSize { .. }
+            ))
+        ));
+        assert_eq!(
+            base.clone()
+                .with_shuffle_interval(Duration::ZERO)
+                .validate(),
+            Err(ConfigError::ZeroShuffleInterval)
+        );
+        assert_eq!(
+            base.clone().with_request_timeout(Duration::ZERO).validate(),
+            Err(ConfigError::ZeroRequestTimeout)
+        );
+        assert_eq!(
+            base.clone().with_max_message_size(10).validate(),
+            Err(ConfigError::MessageSizeTooSmall(10))
+        );
+        assert_eq!(
+            base.clone().with_max_addresses_per_entry(0).validate(),
+            Err(ConfigError::ZeroAddressesPerEntry)
+        );
+        assert_eq!(
+            base.with_max_inbound_streams(0).validate(),
+            Err(ConfigError::ZeroInboundStreams)
+        );
+    }
+}

@@ -1,0 +1,790 @@
+//! The sans-IO core of Cyclon: a node's partial view and the shuffle rules.
+//!
+//! [`PartialView`] is a pure, deterministic state machine. It does no IO, reads no clock and
+//! owns no random number generator: the caller passes one in, so a run is reproducible from a
+//! seed. The libp2p [`Behaviour`](crate::Behaviour), the simulator and the property tests all
+//! drive this very type.
+//!
+//! It is generic over the node identifier `I` ([`PeerId`](libp2p_identity::PeerId) in the
+//! behaviour, a compact `u32` in the simulator) and over the per-entry address payload `A`
+//! (`Vec<Multiaddr>` in the behaviour, `()` in the simulator).
+//!
+//! # The protocol (enhanced shuffling)
+//!
+//! Initiator P, once per cycle ([`PartialView::start_shuffle`]):
+//! 1. increases by one the age of every entry in its view;
+//! 2. selects Q, the oldest entry (ties broken at random), and `l - 1` other random entries,
+//!    and removes Q from its view (the link P→Q is about to become Q→P);
+//! 3. sends to Q those `l - 1` entries plus a fresh entry for itself with age 0.
+//!
+//! Responder Q ([`PartialView::answer_shuffle`]) replies with a random subset of at most `l`
+//! of its entries (never P's), chosen before merging, and merges what it received. It does not
+//! age its view.
+//!
+//! When the reply arrives, P merges it ([`PartialView::complete_shuffle`]). Merging discards
+//! entries naming the local node and entries already in the view, then fills empty slots first
+//! and then replaces entries among those sent to the partner (only those still in the view).
+//! If Q never answers ([`PartialView::fail_shuffle`]), Q stays removed: that is how dead peers
+//! leave views.
+//!
+//! In [`ShuffleMode::Basic`] the target is chosen uniformly at random instead of by age, as in
+//! the paper's "basic shuffling" baseline.
+
+use std::fmt;
+
+use rand::{Rng, RngExt};
+
+/// Default view size `c`.
+pub const DEFAULT_VIEW_SIZE: usize = 20;
+/// Default shuffle length `l`.
+pub const DEFAULT_SHUFFLE_LENGTH: usize = 5;
+/// Default upper bound for ages: received ages and ages grown by ageing are clamped to it.
+pub const DEFAULT_MAX_AGE: u32 = 1_000;
+
+/// How an initiator chooses the neighbour it shuffles with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ShuffleMode {
+    /// Enhanced shuffling (the Cyclon protocol): the oldest entry is the target, ties broken
+    /// at random. Dead peers leave views quickly because old entries are contacted first.
+    #[default]
+    Enhanced,
+    /// Basic shuffling (the paper's baseline): the target is a uniformly random entry.
+    Basic,
+}
+
+/// The parameters of the shuffle rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ShuffleParams {
+    /// View (cache) size `c`: the most entries a view holds.
+    pub view_size: usize,
+    /// Shuffle length `l`: the most entries exchanged in each direction (`1 <= l <= c`).
+    pub shuffle_length: usize,
+    /// How the shuffle target is chosen.
+    pub mode: ShuffleMode,
+    /// Ages are clamped to this value, both when growing and when received.
+    pub max_age: u32,
+}
+
+impl Default for ShuffleParams {
+    fn default() -> Self {
+        Self {
+            view_size: DEFAULT_VIEW_SIZE,
+            shuffle_length: DEFAULT_SHUFFLE_LENGTH,
+            mode: ShuffleMode::Enhanced,
+            max_age: DEFAULT_MAX_AGE,
+        }
+    }
+}
+
+/// Why a set of [`ShuffleParams`] cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamsError {
+    /// The view size is 0.
+    #[error("view size must be at least 1")]
+    ZeroViewSize,
+    /// The shuffle length is 0.
+    #[error("shuffle length must be at least 1")]
+    ZeroShuffleLength,
+    /// The shuffle length exceeds the view size.
+    #[error("shuffle length {shuffle_length} exceeds view size {view_size}")]
+    ShuffleLengthExceedsViewSize {
+        /// The configured shuffle length.
+        shuffle_length: usize,
+        /// The configured view size.
+        view_size: usize,
+    },
+}
+
+impl ShuffleParams {
+    /// Checks `1 <= l <= c`.
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        if self.view_size == 0 {
+            return Err(ParamsError::ZeroViewSize);
+        }
+        if self.shuffle_length == 0 {
+            return Err(ParamsError::ZeroShuffleLength);
+        }
+        if self.shuffle_length > self.view_size {
+            return Err(ParamsError::ShuffleLengthExceedsViewSize {
+                shuffle_length: self.shuffle_length,
+                view_size: self.view_size,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One entry of a partial view: a neighbour, how to reach it, and how old the entry is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Entry<I, A = ()> {
+    id: I,
+    addresses: A,
+    age: u32,
+}
+
+impl<I, A> Entry<I, A> {
+    /// Creates an entry.
+    pub fn new(id: I, addresses: A, age: u32) -> Self {
+        Self { id, addresses, age }
+    }
+
+    /// The neighbour's identifier.
+    pub fn id(&self) -> &I {
+        &self.id
+    }
+
+    /// How to reach the neighbour.
+    pub fn addresses(&self) -> &A {
+        &self.addresses
+    }
+
+    /// The entry's age in shuffle rounds of the node that holds it.
+    pub fn age(&self) -> u32 {
+        self.age
+    }
+
+    /// Splits the entry into identifier, addresses and age.
+    pub fn into_parts(self) -> (I, A, u32) {
+        (self.id, self.addresses, self.age)
+    }
+}
+
+/// Identifies one shuffle started by [`PartialView::start_shuffle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShuffleId(u64);
+
+impl ShuffleId {
+    /// The raw number (unique per view, increasing).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ShuffleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A shuffle the local node initiates: send `request` to `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingShuffle<I, A> {
+    /// Identifies the shuffle in [`PartialView::complete_shuffle`] and
+    /// [`PartialView::fail_shuffle`].
+    pub id: ShuffleId,
+    /// The neighbour to shuffle with. It has already left the view.
+    pub target: Entry<I, A>,
+    /// The entries to send: first the fresh entry for the local node (age 0), then up to
+    /// `l - 1` entries of the view.
+    pub request: Vec<Entry<I, A>>,
+}
+
+/// What happened to the entries received in one shuffle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeOutcome<I> {
+    /// Identifiers that entered the view.
+    pub added: Vec<I>,
+    /// Identifiers that left the view, replaced by received entries.
+    pub replaced: Vec<I>,
+    /// Received entries that were not taken, by reason.
+    pub ignored: IgnoredEntries,
+}
+
+impl<I> Default for MergeOutcome<I> {
+    fn default() -> Self {
+        Self {
+            added: Vec::new(),
+            replaced: Vec::new(),
+            ignored: IgnoredEntries::default(),
+        }
+    }
+}
+
+/// Counts of received entries that a merge did not take, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IgnoredEntries {
+    /// Entries naming the local node.
+    pub local: usize,
+    /// Entries for a neighbour already in the view (or given twice).
+    pub duplicate: usize,
+    /// Entries beyond the shuffle length `l`.
+    pub excess: usize,
+    /// Entries that found neither an empty slot nor a sent entry to replace.
+    pub no_room: usize,
+}
+
+impl IgnoredEntries {
+    /// All ignored entries.
+    pub fn total(&self) -> usize {
+        self.local + self.duplicate + self.excess + self.no_room
+    }
+}
+
+/// What [`PartialView::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The entry was added to the view.
+    Added,
+    /// The view already holds this identifier; nothing changed.
+    AlreadyPresent,
+    /// The view is full; nothing changed.
+    ViewFull,
+    /// The entry names the local node; nothing changed.
+    LocalNode,
+}
+
+/// The outcome of a shuffle the local node started and that has now ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedShuffle<I> {
+    /// The neighbour the shuffle was with.
+    pub target: I,
+    /// How many entries were sent (including the local node's own entry).
+    pub sent: usize,
+    /// What the merge of the reply did.
+    pub merge: MergeOutcome<I>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingShuffle<I> {
+    id: ShuffleId,
+    target: I,
+    /// Identifiers of the view entries sent (the local node's entry excluded).
+    sent: Vec<I>,
+}
+
+/// A node's partial view of the overlay and the Cyclon shuffle rules over it.
+///
+/// Invariants, kept whatever the input: at most `view_size` entries, never an entry for the
+/// local node, never two entries for one identifier, every age at most `max_age`.
+#[derive(Debug, Clone)]
+pub struct PartialView<I, A = ()> {
+    local: I,
+    params: ShuffleParams,
+    entries: Vec<Entry<I, A>>,
+    pending: Vec<PendingShuffle<I>>,
+    next_shuffle_id: u64,
+}
+
+impl<I, A> PartialView<I, A>
+where
+    I: Clone + PartialEq,
+    A: Clone,
+{
+    /// Creates an empty view for the node `local`.
+    pub fn new(local: I, params: ShuffleParams) -> Result<Self, ParamsError> {
+        params.validate()?;
+        Ok(Self {
+            local,
+            params,
+            entries: Vec::with_capacity(params.view_size),
+            pending: Vec::new(),
+            next_shuffle_id: 0,
+        })
+    }
+
+    /// The local node's identifier.
+    pub fn local_id(&self) -> &I {
+        &self.local
+    }
+
+    /// The parameters the view was created with.
+    pub fn params(&self) -> &ShuffleParams {
+        &self.params
+    }
+
+    /// The entries, in no particular order.
+    pub fn entries(&self) -> &[Entry<I, A>] {
+        &self.entries
+    }
+
+    /// Iterates over the entries, in no particular order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Entry<I, A>> {
+        self.entries.iter()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the view is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether the view holds `view_size` entries.
+    pub fn is_full(&self) -> bool {
+        self.entries.len() >= self.params.view_size
+    }
+
+    /// Whether the view holds an entry for `id`.
+    pub fn contains(&self, id: &I) -> bool {
+        self.position(id).is_some()
+    }
+
+    /// The entry for `id`, if any.
+    pub fn get(&self, id: &I) -> Option<&Entry<I, A>> {
+        self.position(id).map(|i| &self.entries[i])
+    }
+
+    /// Mutable access to the addresses of the entry for `id` (identifier and age stay
+    /// untouchable, so the invariants hold).
+    pub fn addresses_mut(&mut self, id: &I) -> Option<&mut A> {
+        self.position(id).map(|i| &mut self.entries[i].addresses)
+    }
+
+    /// Number of shuffles started and neither completed nor failed yet.
+    pub fn pending_shuffles(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The target of a pending shuffle.
+    pub fn pending_target(&self, id: ShuffleId) -> Option<&I> {
+        self.pending.iter().find(|p| p.id == id).map(|p| &p.target)
+    }
+
+    /// Adds an entry if there is room and it is new (bootstrap, or a peer learned out of band).
+    /// Its age is clamped to `max_age`.
+    pub fn insert(&mut self, entry: Entry<I, A>) -> InsertOutcome {
+        if entry.id == self.local {
+            InsertOutcome::LocalNode
+        } else if self.contains(&entry.id) {
+            InsertOutcome::AlreadyPresent
+        } else if self.is_full() {
+            InsertOutcome::ViewFull
+        } else {
+            let age = entry.age.min(self.params.max_age);
+            self.entries.push(Entry { age, ..entry });
+            InsertOutcome::Added
+        }
+    }
+
+    /// Removes the entry for `id`.
+    pub fn remove(&mut self, id: &I) -> Option<Entry<I, A>> {
+        self.position(id).map(|i| self.entries.swap_remove(i))
+    }
+
+    /// Starts a shuffle (steps 1–3 of the protocol): ages the view, selects and removes the
+    /// target, and builds the request with a fresh entry for the local node reachable at
+    /// `local_addresses`. Returns `None` when the view is empty.
+    ///
+    /// The caller must end every returned shuffle with [`complete_shuffle`](Self::complete_shuffle)
+    /// or [`fail_shuffle`](Self::fail_shuffle).
+    pub fn start_shuffle<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: A,
+    ) -> Option<OutgoingShuffle<I, A>> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let max_age = self.params.max_age;
+        for entry in &mut self.entries {
+            entry.age = entry.age.saturating_add(1).min(max_age);
+        }
+        let target_index = match self.params.mode {
+            ShuffleMode::Enhanced => self.oldest_index(rng),
+            ShuffleMode::Basic => rng.random_range(0..self.entries.len()),
+        };
+        let target = self.entries.swap_remove(target_index);
+
+        let others = (self.params.shuffle_length - 1).min(self.entries.len());
+        self.move_random_to_front(rng, others, self.entries.len());
+        let mut request = Vec::with_capacity(others + 1);
+        request.push(Entry::new(self.local.clone(), local_addresses, 0));
+        request.extend_from_slice(&self.entries[..others]);
+
+        let id = ShuffleId(self.next_shuffle_id);
+        self.next_shuffle_id += 1;
+        self.pending.push(PendingShuffle {
+            id,
+            target: target.id.clone(),
+            sent: self.entries[..others]
+                .iter()
+                .map(|e| e.id.clone())
+                .collect(),
+        });
+        Some(OutgoingShuffle {
+            id,
+            target,
+            request,
+        })
+    }
+
+    /// Ends the shuffle `id` with the partner's reply (steps 4–6): merges `response`, replacing
+    /// only entries sent in the request that are still in the view. Returns `None` (and changes
+    /// nothing) if `id` is not pending.
+    pub fn complete_shuffle(
+        &mut self,
+        id: ShuffleId,
+        response: impl IntoIterator<Item = Entry<I, A>>,
+    ) -> Option<CompletedShuffle<I>> {
+        let index = self.pending.iter().position(|p| p.id == id)?;
+        let pending = self.pending.swap_remove(index);
+        let merge = self.merge(response, pending.sent.iter());
+        Some(CompletedShuffle {
+            target: pending.target,
+            sent: pending.sent.len() + 1,
+            merge,
+        })
+    }
+
+    /// Ends the shuffle `id` without a reply (step 7): the target stays out of the view.
+    /// Returns the target, or `None` if `id` is not pending.
+    pub fn fail_shuffle(&mut self, id: ShuffleId) -> Option<I> {
+        let index = self.pending.iter().position(|p| p.id == id)?;
+        Some(self.pending.swap_remove(index).target)
+    }
+
+    /// Answers a shuffle request from `from`: picks a random subset of at most `l` entries
+    /// (never `from`'s own), then merges `request`, replacing only entries of that reply.
+    /// The view is not aged. Returns the reply and what the merge did.
+    pub fn answer_shuffle<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        from: &I,
+        request: impl IntoIterator<Item = Entry<I, A>>,
+    ) -> (Vec<Entry<I, A>>, MergeOutcome<I>) {
+        // Move `from`'s entry, if any, to the end so the random choice can skip it.
+        let mut eligible = self.entries.len();
+        if let Some(i) = self.position(from) {
+            eligible -= 1;
+            self.entries.swap(i, eligible);
+        }
+        let count = self.params.shuffle_length.min(eligible);
+        self.move_random_to_front(rng, count, eligible);
+        let reply = self.entries[..count].to_vec();
+        let merge = self.merge(request, reply.iter().map(|e| &e.id));
+        (reply, merge)
+    }
+
+    /// Merges received entries (rules 5–6): at most `l` are considered; those naming the local
+    /// node or already present are discarded; the rest fill empty slots first, then replace
+    /// entries among `replaceable` that are still in the view.
+    fn merge<'a>(
+        &mut self,
+        received: impl IntoIterator<Item = Entry<I, A>>,
+        mut replaceable: impl Iterator<Item = &'a I>,
+    ) -> MergeOutcome<I>
+    where
+        I: 'a,
+    {
+        let mut outcome = MergeOutcome::default();
+        for (n, entry) in received.into_iter().enumerate() {
+            if n >= self.params.shuffle_length {
+                outcome.ignored.excess += 1;
+                continue;
+            }
+            if entry.id == self.local {
+                outcome.ignored.local += 1;
+                continue;
+            }
+            if self.contains(&entry.id) {
+                outcome.ignored.duplicate += 1;
+                continue;
+            }
+            let entry = Entry {
+                age: entry.age.min(self.params.max_age),
+                ..entry
+            };
+            if !self.is_full() {
+                outcome.added.push(entry.id.clone());
+                self.entries.push(entry);
+                continue;
+            }
+            let slot = replaceable.find_map(|id| self.position(id));
+            match slot {
+                Some(i) => {
+                    outcome.added.push(entry.id.clone());
+                    let old = std::mem::replace(&mut self.entries[i], entry);
+                    outcome.replaced.push(old.id);
+                }
+                None => outcome.ignored.no_room += 1,
+            }
+        }
+        outcome
+    }
+
+    fn position(&self, id: &I) -> Option<usize> {
+        self.entries.iter().position(|e| &e.id == id)
+    }
+
+    /// Index of the oldest entry, ties broken uniformly at random. The view is not empty.
+    fn oldest_index<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
+        let mut best = 0;
+        let mut ties = 1u32;
+        for (i, entry) in self.entries.iter().enumerate().skip(1) {
+            let best_age = self.entries[best].age;
+            if entry.age > best_age {
+                best = i;
+                ties = 1;
+            } else if entry.age == best_age {
+                ties += 1;
+                if rng.random_range(0..ties) == 0 {
+                    best = i;
+                }
+            }
+        }
+        best
+    }
+
+    /// Moves `count` entries chosen uniformly at random among the first `among` to the front
+    /// (a partial Fisher–Yates shuffle; the view is a set, so its order carries no meaning).
+    fn move_random_to_front<R: Rng + ?Sized>(&mut self, rng: &mut R, count: usize, among: usize) {
+        for i in 0..count {
+            let j = rng.random_range(i..among);
+            self.entries.swap(i, j);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{SeedableRng, rngs::StdRng};
+
+    use super::*;
+
+    fn params(c: usize, l: usize) -> ShuffleParams {
+        ShuffleParams {
+            view_size: c,
+            shuffle_length: l,
+            ..ShuffleParams::default()
+        }
+    }
+
+    fn view_with(local: u32, c: usize, l: usize, ids: &[(u32, u32)]) -> PartialView<u32> {
+        let mut view = PartialView::new(local, params(c, l)).unwrap();
+        for &(id, age) in ids {
+            assert_eq!(view.insert(Entry::new(id, (), age)), InsertOutcome::Added);
+        }
+        view
+    }
+
+    fn ids(view: &PartialView<u32>) -> Vec<u32> {
+        let mut ids: Vec<u32> = view.iter().map(|e| *e.id()).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn age_of(view: &PartialView<u32>, id: u32) -> u32 {
+        view.get(&id).unwrap().age()
+    }
+
+    #[test]
+    fn params_are_validated() {
+        assert_eq!(params(0, 1).validate(), Err(ParamsError::ZeroViewSize));
+        assert_eq!(params(5, 0).validate(), Err(ParamsError::ZeroShuffleLength));
+        assert!(matches!(
+            params(5, 6).validate(),
+            Err(ParamsError::ShuffleLengthExceedsViewSize { .. })
+        ));
+        assert!(PartialView::<u32>::new(0, params(5, 6)).is_err());
+        assert!(params(5, 5).validate().is_ok());
+    }
+
+    #[test]
+    fn insert_refuses_self_duplicates_and_overflow() {
+        let mut view = view_with(0, 2, 1, &[(1, 0)]);
+        assert_eq!(view.insert(Entry::new(0, (), 0)), InsertOutcome::LocalNode);
+        assert_eq!(
+            view.insert(Entry::new(1, (), 0)),
+            InsertOutcome::AlreadyPresent
+        );
+        assert_eq!(view.insert(Entry::new(2, (), 0)), InsertOutcome::Added);
+        assert_eq!(view.insert(Entry::new(3, (), 0)), InsertOutcome::ViewFull);
+        assert_eq!(ids(&view), vec![1, 2]);
+    }
+
+    #[test]
+    fn initiator_ages_view_picks_oldest_and_sends_itself_fresh() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut view = view_with(0, 10, 3, &[(1, 0), (2, 7), (3, 2), (4, 1)]);
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        assert_eq!(*shuffle.target.id(), 2);
+        assert_eq!(
+            shuffle.target.age(),
+            8,
+            "the target was aged before selection"
+        );
+        assert!(!view.contains(&2), "the target leaves the view");
+        assert_eq!(shuffle.request.len(), 3);
+        assert_eq!(shuffle.request[0], Entry::new(0, (), 0));
+        for sent in &shuffle.request[1..] {
+            assert!(view.contains(sent.id()), "sent entries stay until replaced");
+        }
+        assert_eq!(age_of(&view, 1), 1);
+        assert_eq!(age_of(&view, 3), 3);
+        assert_eq!(age_of(&view, 4), 2);
+    }
+
+    #[test]
+    fn oldest_ties_are_broken_at_random() {
+        let mut seen = [0usize; 3];
+        for seed in 0..300 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut view = view_with(0, 10, 1, &[(1, 5), (2, 5), (3, 5)]);
+            let target = *view.start_shuffle(&mut rng, ()).unwrap().target.id();
+            seen[target as usize - 1] += 1;
+        }
+        for count in seen {
+            assert!(
+                (70..=130).contains(&count),
+                "tie-break not uniform: {seen:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn basic_mode_picks_random_target() {
+        let mut counts = [0usize; 4];
+        for seed in 0..400 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut view = PartialView::new(
+                0u32,
+                ShuffleParams {
+                    mode: ShuffleMode::Basic,
+                    ..params(10, 2)
+                },
+            )
+            .unwrap();
+            for (id, age) in [(1, 100), (2, 0), (3, 0), (4, 0)] {
+                view.insert(Entry::new(id, (), age));
+            }
+            counts[*view.start_shuffle(&mut rng, ()).unwrap().target.id() as usize - 1] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (60..=140).contains(&c)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn empty_view_does_not_shuffle() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut view = view_with(0, 3, 1, &[]);
+        assert!(view.start_shuffle(&mut rng, ()).is_none());
+        assert_eq!(view.pending_shuffles(), 0);
+    }
+
+    #[test]
+    fn responder_replies_without_ageing_and_never_returns_the_sender() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut view = view_with(9, 10, 3, &[(1, 4), (2, 4), (3, 4), (4, 4)]);
+        for _ in 0..50 {
+            let (reply, _) = view.answer_shuffle(&mut rng, &2, Vec::new());
+            assert_eq!(reply.len(), 3);
+            assert!(reply.iter().all(|e| *e.id() != 2));
+        }
+        assert!(
+            view.iter().all(|e| e.age() == 4),
+            "the responder does not age"
+        );
+    }
+
+    #[test]
+    fn received_entries_fill_empty_slots_first_then_replace_sent_ones() {
+        let mut rng = StdRng::seed_from_u64(5);
+        // Full view of 4, l = 3.
+        let mut view = view_with(0, 4, 3, &[(1, 9), (2, 0), (3, 0), (4, 0)]);
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        assert_eq!(*shuffle.target.id(), 1);
+        let sent: Vec<u32> = shuffle.request[1..].iter().map(|e| *e.id()).collect();
+        assert_eq!(sent.len(), 2);
+        let kept: Vec<u32> = (2..=4).filter(|id| !sent.contains(id)).collect();
+        let done = view
+            .complete_shuffle(
+                shuffle.id,
+                vec![
+                    Entry::new(10, (), 1),
+                    Entry::new(11, (), 1),
+                    Entry::new(12, (), 1),
+                ],
+            )
+            .unwrap();
+        // 10 takes the target's empty slot; 11 and 12 replace the two sent entries.
+        assert_eq!(done.target, 1);
+        assert_eq!(done.merge.added, vec![10, 11, 12]);
+        let mut replaced = done.merge.replaced.clone();
+        replaced.sort_unstable();
+        let mut sent_sorted = sent.clone();
+        sent_sorted.sort_unstable();
+        assert_eq!(replaced, sent_sorted);
+        assert!(
+            view.contains(&kept[0]),
+            "an entry not sent is never replaced"
+        );
+        assert_eq!(view.len(), 4);
+    }
+
+    #[test]
+    fn merge_discards_self_duplicates_excess_and_clamps_ages() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut view = view_with(0, 10, 3, &[(1, 0)]);
+        let (_, merge) = view.answer_shuffle(
+            &mut rng,
+            &7,
+            vec![
+                Entry::new(0, (), 1),
+                Entry::new(1, (), 1),
+                Entry::new(8, (), u32::MAX),
+                Entry::new(9, (), 1),
+            ],
+        );
+        assert_eq!(merge.added, vec![8]);
+        assert_eq!(merge.ignored.local, 1);
+        assert_eq!(merge.ignored.duplicate, 1);
+        assert_eq!(merge.ignored.excess, 1);
+        assert_eq!(age_of(&view, 8), DEFAULT_MAX_AGE);
+    }
+
+    #[test]
+    fn replaced_entries_must_still_be_present() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut view = view_with(0, 3, 3, &[(1, 9), (2, 0), (3, 0)]);
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        // Meanwhile the view is refilled and a sent entry disappears.
+        view.insert(Entry::new(20, (), 0));
+        view.remove(&2);
+        view.insert(Entry::new(21, (), 0));
+        let done = view
+            .complete_shuffle(
+                shuffle.id,
+                vec![
+                    Entry::new(10, (), 0),
+                    Entry::new(11, (), 0),
+                    Entry::new(12, (), 0),
+                ],
+            )
+            .unwrap();
+        assert_eq!(done.merge.replaced, vec![3]);
+        assert_eq!(done.merge.added, vec![10]);
+        assert_eq!(done.merge.ignored.no_room, 2);
+        assert_eq!(ids(&view), vec![10, 20, 21]);
+    }
+
+    #[test]
+    fn failed_target_stays_removed_and_ids_are_single_use() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut view = view_with(0, 5, 2, &[(1, 3), (2, 0)]);
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        assert_eq!(view.pending_target(shuffle.id), Some(&1));
+        assert_eq!(view.fail_shuffle(shuffle.id), Some(1));
+        assert!(!view.contains(&1));
+        assert_eq!(view.fail_shuffle(shuffle.id), None);
+        assert!(view.complete_shuffle(shuffle.id, Vec::new()).is_none());
+        assert_eq!(view.pending_shuffles(), 0);
+    }
+
+    #[test]
+    fn shuffle_reverses_the_link_between_two_nodes() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let mut p = view_with(1, 5, 3, &[(2, 0)]);
+        let mut q = view_with(2, 5, 3, &[]);
+        let shuffle = p.start_shuffle(&mut rng, ()).unwrap();
+        let (reply, _) = q.answer_shuffle(&mut rng, &1, shuffle.request);
+        p.complete_shuffle(shuffle.id, reply).unwrap();
+        assert_eq!(ids(&p), Vec::<u32>::new());
+        assert_eq!(ids(&q), vec![1]);
+    }
+}
