@@ -1,0 +1,258 @@
+//! Property tests of the sans-IO core (`PartialView`), with proptest.
+
+use std::collections::{HashMap, HashSet};
+
+use libp2p_cyclon::view::{Entry, OutgoingShuffle, PartialView, ShuffleMode, ShuffleParams};
+use proptest::prelude::*;
+use rand::{SeedableRng, rngs::StdRng};
+
+type View = PartialView<u32>;
+
+fn params(c: usize, l: usize, mode: ShuffleMode) -> ShuffleParams {
+    ShuffleParams {
+        view_size: c,
+        shuffle_length: l,
+        mode,
+        max_age: 50,
+    }
+}
+
+fn assert_invariants(view: &View) {
+    let p = view.params();
+    assert!(view.len() <= p.view_size, "view exceeds c");
+    let ids: HashSet<u32> = view.iter().map(|e| *e.id()).collect();
+    assert_eq!(ids.len(), view.len(), "duplicate entry");
+    assert!(!ids.contains(view.local_id()), "view holds self");
+    assert!(view.iter().all(|e| e.age() <= p.max_age), "age above max");
+}
+
+fn targets(view: &View) -> Vec<u32> {
+    let mut t: Vec<u32> = view.iter().map(|e| *e.id()).collect();
+    t.sort_unstable();
+    t
+}
+
+/// An operation on a small network of views.
+#[derive(Debug, Clone)]
+enum Op {
+    /// Node starts a shuffle (kept pending).
+    Start(usize),
+    /// The k-th pending shuffle is answered by its target (if it is alive) and completed.
+    Deliver(usize),
+    /// The k-th pending shuffle fails.
+    Fail(usize),
+    /// Node learns of another node, with an age (possibly absurd).
+    Insert(usize, u32, u32),
+    /// Node forgets another node.
+    Remove(usize, u32),
+    /// A node dies (stays in others' views, never answers).
+    Kill(usize),
+    /// A forged request arrives at a node: entries naming anyone (itself included), any age,
+    /// repeated, more than `l` of them.
+    Forged(usize, Vec<(u32, u32)>),
+}
+
+fn op(nodes: usize) -> impl Strategy<Value = Op> {
+    let node = 0..nodes;
+    let id = 0..(nodes as u32 + 3); // a few ids that are not nodes at all
+    prop_oneof![
+        4 => node.clone().prop_map(Op::Start),
+        4 => (0usize..8).prop_map(Op::Deliver),
+        1 => (0usize..8).prop_map(Op::Fail),
+        2 => (node.clone(), id.clone(), any::<u32>()).prop_map(|(n, i, a)| Op::Insert(n, i, a)),
+        1 => (node.clone(), id.clone()).prop_map(|(n, i)| Op::Remove(n, i)),
+        1 => node.clone().prop_map(Op::Kill),
+        1 => (node, prop::collection::vec((id, any::<u32>()), 0..12))
+            .prop_map(|(n, e)| Op::Forged(n, e)),
+    ]
+}
+
+proptest! {
+    // Deterministic: a fixed seed, and no regression files written.
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0xC7C1_0A),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Whatever the sequence of shuffles, failures, inserts, removals, deaths and forged
+    /// requests — including shuffles that overlap — every view keeps its invariants.
+    #[test]
+    fn invariants_hold_under_arbitrary_operations(
+        seed in any::<u64>(),
+        c in 1usize..8,
+        l_frac in 0.0f64..1.0,
+        basic in any::<bool>(),
+        ops in prop::collection::vec(op(6), 1..120),
+    ) {
+        let l = 1 + ((c - 1) as f64 * l_frac) as usize;
+        let mode = if basic { ShuffleMode::Basic } else { ShuffleMode::Enhanced };
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut views: Vec<View> =
+            (0..6).map(|i| PartialView::new(i as u32, params(c, l, mode)).unwrap()).collect();
+        let mut alive = [true; 6];
+        let mut pending: Vec<(usize, OutgoingShuffle<u32, ()>)> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Start(n) => {
+                    if let Some(s) = views[n].start_shuffle(&mut rng, ()) {
+                        prop_assert!(!views[n].contains(s.target.id()));
+                        prop_assert!(s.request.len() <= l);
+                        prop_assert_eq!(s.request[0].age(), 0);
+                        pending.push((n, s));
+                    }
+                }
+                Op::Deliver(k) if k < pending.len() => {
+                    let (n, s) = pending.remove(k);
+                    let target = *s.target.id() as usize;
+                    if target < views.len() && alive[target] {
+                        let (reply, _) = views[target].answer_shuffle(&mut rng, &(n as u32), s.request);
+                        prop_assert!(reply.len() <= l);
+                        prop_assert!(reply.iter().all(|e| *e.id() != n as u32));
+                        views[n].complete_shuffle(s.id, reply).unwrap();
+                    } else {
+                        prop_assert_eq!(views[n].fail_shuffle(s.id), Some(target as u32));
+                    }
+                }
+                Op::Fail(k) if k < pending.len() => {
+                    let (n, s) = pending.remove(k);
+                    let target = *s.target.id();
+                    prop_assert_eq!(views[n].fail_shuffle(s.id), Some(target));
+                }
+                Op::Insert(n, id, age) => { views[n].insert(Entry::new(id, (), age)); }
+                Op::Remove(n, id) => { views[n].remove(&id); }
+                Op::Kill(n) => alive[n] = false,
+                Op::Forged(n, entries) => {
+                    let entries = entries.into_iter().map(|(id, age)| Entry::new(id, (), age));
+                    views[n].answer_shuffle(&mut rng, &99, entries);
+                }
+                Op::Deliver(_) | Op::Fail(_) => {}
+            }
+            for view in &views {
+                assert_invariants(view);
+            }
+        }
+        for (n, s) in pending {
+            prop_assert!(views[n].fail_shuffle(s.id).is_some());
+        }
+        prop_assert!(views.iter().all(|v| v.pending_shuffles() == 0));
+    }
+
+    /// Between two full views with no peer in common, one shuffle preserves the multiset of
+    /// links, with P's link to Q turned into Q's link to P. Ages grow only at the initiator,
+    /// and only entries sent to the partner are replaced.
+    #[test]
+    fn a_shuffle_reverses_one_link_and_preserves_the_others(
+        seed in any::<u64>(),
+        c in 2usize..12,
+        l_frac in 0.0f64..1.0,
+        ages in prop::collection::vec(0u32..40, 24),
+    ) {
+        let l = 1 + ((c - 1) as f64 * l_frac) as usize;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (p_id, q_id) = (0u32, 1u32);
+        let mut p = PartialView::new(p_id, params(c, l, ShuffleMode::Enhanced)).unwrap();
+        let mut q = PartialView::new(q_id, params(c, l, ShuffleMode::Enhanced)).unwrap();
+        // Q is the oldest in P's view; the other ids are disjoint between the two views.
+        p.insert(Entry::new(q_id, (), 45));
+        for i in 0..c - 1 {
+            p.insert(Entry::new(100 + i as u32, (), ages[i]));
+        }
+        for i in 0..c {
+            q.insert(Entry::new(200 + i as u32, (), ages[12 + i]));
+        }
+        let p_ages: HashMap<u32, u32> = p.iter().map(|e| (*e.id(), e.age())).collect();
+        let q_ages: HashMap<u32, u32> = q.iter().map(|e| (*e.id(), e.age())).collect();
+        let mut before: Vec<u32> = targets(&p).into_iter().chain(targets(&q)).collect();
+        before.sort_unstable();
+
+        let shuffle = p.start_shuffle(&mut rng, ()).unwrap();
+        prop_assert_eq!(*shuffle.target.id(), q_id);
+        let sent: HashSet<u32> = shuffle.request[1..].iter().map(|e| *e.id()).collect();
+        let (reply, _) = q.answer_shuffle(&mut rng, &p_id, shuffle.request);
+        prop_assert_eq!(reply.len(), l);
+        let replied: HashSet<u32> = reply.iter().map(|e| *e.id()).collect();
+        p.complete_shuffle(shuffle.id, reply).unwrap();
+
+        let mut after: Vec<u32> = targets(&p).into_iter().chain(targets(&q)).collect();
+        after.sort_unstable();
+        let mut expected = before.clone();
+        let q_pos = expected.iter().position(|&t| t == q_id).unwrap();
+        expected[q_pos] = p_id;
+        expected.sort_unstable();
+        prop_assert_eq!(after, expected, "links are preserved, P->Q reversed");
+        prop_assert_eq!(p.len(), c);
+        prop_assert_eq!(q.len(), c);
+        prop_assert!(q.contains(&p_id), "Q now points to P");
+        prop_assert!(!p.contains(&q_id), "P no longer points to Q");
+
+        for entry in p.iter() {
+            match p_ages.get(entry.id()) {
+                // Kept entries of P were aged once, and none that was kept was sent.
+                Some(&age) => {
+                    prop_assert_eq!(entry.age(), age + 1);
+                    prop_assert!(!sent.contains(entry.id()));
+                }
+                None => prop_assert!(replied.contains(entry.id())),
+            }
+        }
+        for entry in q.iter() {
+            match q_ages.get(entry.id()) {
+                // The responder does not age, and only replaced what it replied with.
+                Some(&age) => {
+                    prop_assert_eq!(entry.age(), age);
+                    prop_assert!(!replied.contains(entry.id()));
+                }
+                None => prop_assert!(sent.contains(entry.id()) || *entry.id() == p_id),
+            }
+        }
+    }
+
+    /// Received entries take empty slots first; only when none is left do they replace
+    /// entries that were sent, and entries that were not sent always stay.
+    #[test]
+    fn empty_slots_are_filled_before_anything_is_replaced(
+        seed in any::<u64>(),
+        c in 4usize..12,
+        have in 1usize..4,
+    ) {
+        let l = 3.min(c);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut p = PartialView::new(0u32, params(c, l, ShuffleMode::Enhanced)).unwrap();
+        for i in 0..have {
+            p.insert(Entry::new(10 + i as u32, (), 0));
+        }
+        let before: HashSet<u32> = p.iter().map(|e| *e.id()).collect();
+        let shuffle = p.start_shuffle(&mut rng, ()).unwrap();
+        let target = *shuffle.target.id();
+        let sent: HashSet<u32> = shuffle.request[1..].iter().map(|e| *e.id()).collect();
+        let reply: Vec<Entry<u32>> = (0..l as u32).map(|i| Entry::new(50 + i, (), 1)).collect();
+        let done = p.complete_shuffle(shuffle.id, reply).unwrap();
+        let room = c - (have - 1);
+        prop_assert_eq!(done.merge.added.len(), l.min(room + sent.len()));
+        prop_assert_eq!(done.merge.replaced.len(), done.merge.added.len().saturating_sub(room));
+        prop_assert!(done.merge.replaced.iter().all(|id| sent.contains(id)));
+        for id in before {
+            prop_assert!(id == target || sent.contains(&id) || p.contains(&id));
+        }
+    }
+
+    /// A failed target never comes back through the failed shuffle.
+    #[test]
+    fn a_failed_target_stays_removed(seed in any::<u64>(), n in 1usize..10) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut p = PartialView::new(0u32, params(10, 3, ShuffleMode::Enhanced)).unwrap();
+        for i in 0..n {
+            p.insert(Entry::new(1 + i as u32, (), i as u32));
+        }
+        let shuffle = p.start_shuffle(&mut rng, ()).unwrap();
+        let target = *shuffle.target.id();
+        prop_assert_eq!(target, n as u32, "the oldest is the target");
+        prop_assert_eq!(p.fail_shuffle(shuffle.id), Some(target));
+        prop_assert!(!p.contains(&target));
+        prop_assert_eq!(p.len(), n - 1);
+        prop_assert!(p.complete_shuffle(shuffle.id, vec![Entry::new(target, (), 0)]).is_none());
+        prop_assert!(!p.contains(&target));
+    }
+}
