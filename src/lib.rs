@@ -81,6 +81,10 @@ mod behaviour;
 mod config;
 mod handler;
 mod protocol;
+/// The cycle-driven simulator: N nodes running the sans-IO core in cycles, the paper's metrics
+/// beside a random reference graph, failures, churn and the robustness experiment.
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod view;
 
 pub use behaviour::{AddAddressResult, Behaviour, Event, RemovalReason, ShuffleError, Stats};

@@ -1,0 +1,757 @@
+//! The Cyclon simulator: N nodes shuffling in cycles over the crate's sans-IO core, measured
+//! beside a uniform random c-out graph of the same size, as in the Cyclon paper.
+//!
+//! ```sh
+//! cargo run --release --example simulate -- --help
+//! cargo run --release --example simulate -- --nodes 10000 --compare-basic --plot docs/figures
+//! cargo run --release --example simulate -- --nodes 10000 --kill-fraction 0.5 --kill-at 50
+//! ```
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use libp2p_cyclon::sim::{Bootstrap, Experiment, Kill, Progress, Report, Scenario};
+use libp2p_cyclon::{ShuffleMode, ShuffleParams};
+use plotters::prelude::*;
+
+/// Simulates the Cyclon membership protocol (enhanced or basic shuffling) in cycles, as the
+/// paper's PeerSim experiments do, and prints the overlay's metrics beside those of a uniform
+/// random c-out graph of the same size generated in the same run.
+///
+/// Each cycle, every live node initiates one shuffle with its oldest neighbour, in random
+/// order. Clustering and path length are taken on the undirected overlay; the path length is
+/// averaged over BFS from `--bfs-sources` sampled nodes to all others. Same seed, same output.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Args {
+    /// Number of nodes N.
+    #[arg(short, long, default_value_t = 10_000)]
+    nodes: usize,
+    /// View (cache) size c.
+    #[arg(short = 'c', long, default_value_t = 20)]
+    view_size: usize,
+    /// Shuffle length l (entries exchanged each way, 1 <= l <= c).
+    #[arg(short = 'l', long, default_value_t = 5)]
+    shuffle_length: usize,
+    /// Cycles to run.
+    #[arg(short = 't', long, default_value_t = 100)]
+    cycles: u64,
+    /// Seed of every random choice.
+    #[arg(short, long, default_value_t = 1)]
+    seed: u64,
+    /// Initial overlay. ring: node i knows i+1..i+c; star: everyone knows node 0; random: c
+    /// random nodes each; growing: nodes join one by one, each through one random live contact.
+    #[arg(long, value_enum, default_value_t = BootstrapArg::Ring)]
+    bootstrap: BootstrapArg,
+    /// Growing bootstrap: nodes joining per cycle [default: ceil(N / 20)].
+    #[arg(long)]
+    joins_per_cycle: Option<usize>,
+    /// Target selection: enhanced (oldest entry, the Cyclon protocol) or basic (random entry).
+    #[arg(long, value_enum, default_value_t = ModeArg::Enhanced)]
+    mode: ModeArg,
+    /// Also run basic shuffling on the same scenario and seed, and show it beside.
+    #[arg(long)]
+    compare_basic: bool,
+    /// Fail this share of the live nodes at once (0..=1), at --kill-at.
+    #[arg(long)]
+    kill_fraction: Option<f64>,
+    /// Cycle after which the --kill-fraction nodes fail [default: half of --cycles].
+    #[arg(long, requires = "kill_fraction")]
+    kill_at: Option<u64>,
+    /// Churn: share of live nodes (0..=1) that leave at the start of each cycle, replaced by
+    /// as many new nodes joining through one random live contact.
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
+    /// Full metrics every K cycles (cycle 0 and the last are always measured; 0: only those).
+    /// Dead links are counted every cycle.
+    #[arg(long, default_value_t = 10)]
+    metrics_every: u64,
+    /// BFS sources sampled for the average path length.
+    #[arg(long, default_value_t = 100)]
+    bfs_sources: usize,
+    /// Skip the robustness experiment (remove 0-95% of nodes, largest component share).
+    #[arg(long)]
+    no_robustness: bool,
+    /// Write one CSV row per measured cycle (of the first run) to FILE.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Write the final overlay (first run) as `src dst` lines to FILE: links between live
+    /// nodes, which are numbered 0..L-1 in id order (0..N-1 without failures or churn).
+    #[arg(long, value_name = "FILE")]
+    edges_out: Option<PathBuf>,
+    /// Write SVG figures (in-degree distribution, path length and clustering per cycle, dead
+    /// links after the failure, largest component vs. fraction removed) into DIR.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BootstrapArg {
+    Ring,
+    Star,
+    Random,
+    Growing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ModeArg {
+    Enhanced,
+    Basic,
+}
+
+impl ModeArg {
+    fn mode(self) -> ShuffleMode {
+        match self {
+            ModeArg::Enhanced => ShuffleMode::Enhanced,
+            ModeArg::Basic => ShuffleMode::Basic,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ModeArg::Enhanced => "enhanced",
+            ModeArg::Basic => "basic",
+        }
+    }
+}
+
+/// One simulated protocol variant and what it measured.
+struct Run {
+    label: String,
+    report: Report,
+    experiment: Experiment,
+}
+
+type AnyError = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), AnyError> {
+    let args = Args::parse();
+    let scenario = Scenario {
+        nodes: args.nodes,
+        params: ShuffleParams {
+            view_size: args.view_size,
+            shuffle_length: args.shuffle_length,
+            mode: args.mode.mode(),
+            ..ShuffleParams::default()
+        },
+        bootstrap: match args.bootstrap {
+            BootstrapArg::Ring => Bootstrap::Ring,
+            BootstrapArg::Star => Bootstrap::Star,
+            BootstrapArg::Random => Bootstrap::Random,
+            BootstrapArg::Growing => Bootstrap::Growing,
+        },
+        seed: args.seed,
+        cycles: args.cycles,
+        joins_per_cycle: args.joins_per_cycle,
+        churn: args.churn,
+        kill: args.kill_fraction.map(|fraction| Kill {
+            fraction,
+            at_cycle: args.kill_at.unwrap_or(args.cycles / 2),
+        }),
+        metrics_every: args.metrics_every,
+        bfs_sources: args.bfs_sources,
+        robustness: !args.no_robustness,
+    };
+    scenario.validate()?;
+
+    let mut variants = vec![args.mode];
+    if args.compare_basic && args.mode != ModeArg::Basic {
+        variants.push(ModeArg::Basic);
+    }
+    println!(
+        "Cyclon simulation: N={} c={} l={} cycles={} bootstrap={:?} seed={}{}{}",
+        args.nodes,
+        args.view_size,
+        args.shuffle_length,
+        args.cycles,
+        args.bootstrap,
+        args.seed,
+        scenario
+            .kill
+            .map(|k| format!(
+                " kill={:.0}% after cycle {}",
+                k.fraction * 100.0,
+                k.at_cycle
+            ))
+            .unwrap_or_default(),
+        if args.churn > 0.0 {
+            format!(" churn={:.2}%/cycle", args.churn * 100.0)
+        } else {
+            String::new()
+        },
+    );
+
+    let mut runs = Vec::new();
+    for mode in variants {
+        let scenario = Scenario {
+            params: ShuffleParams {
+                mode: mode.mode(),
+                ..scenario.params
+            },
+            ..scenario.clone()
+        };
+        runs.push(run(scenario, mode.name(), args.quiet)?);
+    }
+
+    print_summary(&runs);
+
+    let first = &runs[0];
+    if let Some(path) = &args.csv {
+        first
+            .report
+            .write_csv(BufWriter::new(File::create(path)?))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.edges_out {
+        first
+            .experiment
+            .simulation()
+            .write_edges(BufWriter::new(File::create(path)?))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(dir) = &args.plot {
+        std::fs::create_dir_all(dir)?;
+        for file in plot_all(dir, &runs)? {
+            println!("wrote {}", file.display());
+        }
+    }
+    Ok(())
+}
+
+fn run(scenario: Scenario, label: &str, quiet: bool) -> Result<Run, AnyError> {
+    let bar = ProgressBar::new(scenario.cycles);
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>9} [{elapsed_precise}] {wide_bar} {pos}/{len} cycles (eta {eta}) {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_owned());
+    let mut experiment = Experiment::new(scenario)?;
+    let report = experiment.run(|progress| match progress {
+        Progress::Cycle { done, .. } => bar.set_position(done),
+        Progress::Reference => bar.set_message("measuring the random reference graph"),
+        Progress::Robustness => bar.set_message("robustness experiment"),
+    });
+    bar.finish_and_clear();
+    Ok(Run {
+        label: label.to_owned(),
+        report,
+        experiment,
+    })
+}
+
+fn print_summary(runs: &[Run]) {
+    let reference = &runs[0].report.reference;
+    let sources = runs[0].report.scenario.bfs_sources.min(reference.nodes);
+    let mut header = vec!["metric".to_owned()];
+    header.extend(runs.iter().map(|r| format!("cyclon {}", r.label)));
+    header.push("random c-out graph".to_owned());
+
+    type Cell = fn(&libp2p_cyclon::sim::Metrics) -> String;
+    let metric_rows: Vec<(String, Cell)> = vec![
+        ("nodes".into(), |m| m.nodes.to_string()),
+        ("links".into(), |m| m.links.to_string()),
+        ("in-degree mean".into(), |m| {
+            format!("{:.3}", m.in_degree.mean)
+        }),
+        ("in-degree std dev".into(), |m| {
+            format!("{:.3}", m.in_degree.std_dev)
+        }),
+        ("in-degree min / max".into(), |m| {
+            format!("{} / {}", m.in_degree.min, m.in_degree.max)
+        }),
+        ("clustering coefficient".into(), |m| {
+            format!("{:.6}", m.clustering)
+        }),
+        (format!("avg path length ({sources} BFS src)"), |m| {
+            format!("{:.4}", m.path.mean)
+        }),
+        ("longest path seen".into(), |m| m.path.max.to_string()),
+        ("connected components".into(), |m| {
+            m.components.count.to_string()
+        }),
+        ("largest component".into(), |m| {
+            format!(
+                "{} ({:.2}%)",
+                m.components.largest,
+                100.0 * m.largest_component_share()
+            )
+        }),
+    ];
+    let mut table: Vec<Vec<String>> = vec![header];
+    for (name, cell) in &metric_rows {
+        let mut row = vec![name.clone()];
+        row.extend(runs.iter().map(|r| cell(&r.report.last().metrics)));
+        row.push(cell(reference));
+        table.push(row);
+    }
+    let mut row = vec!["dead links".to_owned()];
+    row.extend(runs.iter().map(|r| r.report.last().dead_links.to_string()));
+    row.push("-".into());
+    table.push(row);
+    let mut row = vec!["full views".to_owned()];
+    row.extend(runs.iter().map(|r| r.report.last().full_views.to_string()));
+    row.push("-".into());
+    table.push(row);
+
+    println!(
+        "\nFinal overlay after {} cycles (undirected graph for clustering, paths and \
+         components; path length averaged over BFS from {} sampled sources to all nodes):",
+        runs[0].report.last().cycle,
+        sources
+    );
+    print_table(&table);
+
+    for run in runs {
+        if let Some(kill) = run.report.kill {
+            println!(
+                "\nFailure ({}): {} nodes failed after cycle {}, leaving {} dead links in \
+                 live views; {}",
+                run.label,
+                kill.killed,
+                kill.at_cycle,
+                kill.dead_links,
+                match kill.cycles_to_zero {
+                    Some(k) => format!("no dead link left after {k} cycles"),
+                    None => format!(
+                        "still {} dead links at the end of the run",
+                        run.report.dead_links.last().copied().unwrap_or(0)
+                    ),
+                }
+            );
+        }
+    }
+
+    if !runs[0].report.robustness.is_empty() {
+        println!(
+            "\nRobustness: largest component's share of survivors after removing nodes at \
+             random (no healing):"
+        );
+        let mut table = vec![{
+            let mut h = vec!["removed".to_owned()];
+            h.extend(runs.iter().map(|r| format!("cyclon {}", r.label)));
+            h.push("random c-out graph".into());
+            h
+        }];
+        for (i, point) in runs[0].report.robustness.iter().enumerate() {
+            let mut row = vec![format!("{:.0}%", point.removed * 100.0)];
+            row.extend(
+                runs.iter()
+                    .map(|r| format!("{:.2}%", 100.0 * r.report.robustness[i].cyclon)),
+            );
+            row.push(format!("{:.2}%", 100.0 * point.random));
+            table.push(row);
+        }
+        print_table(&table);
+    }
+
+    println!("\nTiming:");
+    for run in runs {
+        let r = &run.report;
+        let t = &r.timing;
+        println!(
+            "  {:>9}: {} shuffles in {} ({} ns per shuffle); metrics {}, random graph {}, \
+             robustness {}; total {}",
+            run.label,
+            r.counters.initiated(),
+            secs(t.shuffling),
+            r.time_per_shuffle().as_nanos(),
+            secs(t.metrics),
+            secs(t.reference),
+            secs(t.robustness),
+            secs(t.total()),
+        );
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2}s", d.as_secs_f64())
+}
+
+fn print_table(rows: &[Vec<String>]) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, s)| {
+                if c == 0 {
+                    format!("{s:<w$}", w = widths[c])
+                } else {
+                    format!("{s:>w$}", w = widths[c])
+                }
+            })
+            .collect();
+        println!("  {}", cells.join("  "));
+        if i == 0 {
+            println!(
+                "  {}",
+                "-".repeat(widths.iter().sum::<usize>() + 2 * (columns - 1))
+            );
+        }
+    }
+}
+
+const RANDOM_COLOR: RGBColor = RGBColor(90, 90, 90);
+const COLORS: [RGBColor; 2] = [RGBColor(200, 30, 30), RGBColor(30, 90, 200)];
+const SIZE: (u32, u32) = (640, 400);
+
+fn plot_all(dir: &Path, runs: &[Run]) -> Result<Vec<PathBuf>, AnyError> {
+    let mut written = vec![
+        plot_in_degree(dir, runs)?,
+        plot_per_cycle(
+            dir,
+            runs,
+            "path_length",
+            "Average shortest path length",
+            "average path length (hops)",
+            false,
+            |m| m.path.mean,
+        )?,
+        plot_per_cycle(
+            dir,
+            runs,
+            "clustering",
+            "Clustering coefficient",
+            "clustering coefficient (log scale)",
+            true,
+            |m| m.clustering,
+        )?,
+    ];
+    if runs[0].report.kill.is_some() {
+        written.push(plot_dead_links(dir, runs)?);
+    }
+    if !runs[0].report.robustness.is_empty() {
+        written.push(plot_robustness(dir, runs)?);
+    }
+    Ok(written)
+}
+
+fn legend_line(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+}
+
+fn caption(runs: &[Run], title: &str) -> String {
+    let s = &runs[0].report.scenario;
+    format!(
+        "{title} (N={}, c={}, l={})",
+        s.nodes, s.params.view_size, s.params.shuffle_length
+    )
+}
+
+fn plot_in_degree(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
+    let path = dir.join("in_degree.svg");
+    let reference = &runs[0].report.reference.in_degree;
+    let mut series: Vec<(String, RGBColor, &Vec<u64>)> = runs
+        .iter()
+        .zip(COLORS)
+        .map(|(r, color)| {
+            (
+                format!("cyclon {}", r.label),
+                color,
+                &r.report.last().metrics.in_degree.histogram,
+            )
+        })
+        .collect();
+    series.push((
+        "random c-out graph".into(),
+        RANDOM_COLOR,
+        &reference.histogram,
+    ));
+    let max_degree = series.iter().map(|s| s.2.len()).max().unwrap_or(1);
+    let max_count = series
+        .iter()
+        .flat_map(|s| s.2.iter().copied())
+        .max()
+        .unwrap_or(1);
+
+    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption(runs, "In-degree distribution"), ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0u32..max_degree as u32, 0u64..max_count + max_count / 10)?;
+    chart
+        .configure_mesh()
+        .x_desc("in-degree")
+        .y_desc("number of nodes")
+        .draw()?;
+    for (label, color, histogram) in series {
+        chart
+            .draw_series(LineSeries::new(
+                histogram
+                    .iter()
+                    .enumerate()
+                    .map(|(d, &count)| (d as u32, count)),
+                color.stroke_width(2),
+            ))?
+            .label(label)
+            .legend(legend_line(color));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()?;
+    root.present()?;
+    Ok(path.clone())
+}
+
+fn plot_per_cycle(
+    dir: &Path,
+    runs: &[Run],
+    name: &str,
+    title: &str,
+    y_desc: &str,
+    log: bool,
+    value: fn(&libp2p_cyclon::sim::Metrics) -> f64,
+) -> Result<PathBuf, AnyError> {
+    let path = dir.join(format!("{name}.svg"));
+    let reference = value(&runs[0].report.reference);
+    let cycles = runs[0].report.last().cycle.max(1);
+    let values = runs
+        .iter()
+        .flat_map(|r| r.report.rows.iter().map(|row| value(&row.metrics)))
+        .chain([reference])
+        .filter(|v| v.is_finite() && (!log || *v > 0.0));
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+
+    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(caption(runs, title), ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(65);
+    let mut draw = |points: Vec<(String, RGBColor, Vec<(u64, f64)>)>| -> Result<(), AnyError> {
+        if log {
+            let mut chart =
+                builder.build_cartesian_2d(0..cycles, (lo * 0.8..hi * 1.25).log_scale())?;
+            chart
+                .configure_mesh()
+                .x_desc("cycle")
+                .y_desc(y_desc)
+                .y_label_formatter(&|v| format!("{v:.0e}"))
+                .draw()?;
+            for (label, color, series) in points {
+                chart
+                    .draw_series(LineSeries::new(series, color.stroke_width(2)))?
+                    .label(label)
+                    .legend(legend_line(color));
+            }
+            chart
+                .configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.8))
+                .draw()?;
+        } else {
+            let margin = (hi - lo).max(0.1) * 0.1;
+            let mut chart = builder.build_cartesian_2d(0..cycles, (lo - margin)..(hi + margin))?;
+            chart
+                .configure_mesh()
+                .x_desc("cycle")
+                .y_desc(y_desc)
+                .draw()?;
+            for (label, color, series) in points {
+                chart
+                    .draw_series(LineSeries::new(series, color.stroke_width(2)))?
+                    .label(label)
+                    .legend(legend_line(color));
+            }
+            chart
+                .configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.8))
+                .draw()?;
+        }
+        Ok(())
+    };
+    let mut points: Vec<(String, RGBColor, Vec<(u64, f64)>)> = runs
+        .iter()
+        .zip(COLORS)
+        .map(|(r, color)| {
+            (
+                format!("cyclon {}", r.label),
+                color,
+                r.report
+                    .rows
+                    .iter()
+                    .map(|row| (row.cycle, value(&row.metrics)))
+                    .filter(|(_, v)| !log || *v > 0.0)
+                    .collect(),
+            )
+        })
+        .collect();
+    points.push((
+        "random c-out graph".into(),
+        RANDOM_COLOR,
+        vec![(0, reference), (cycles, reference)],
+    ));
+    draw(points)?;
+    root.present()?;
+    Ok(path.clone())
+}
+
+fn plot_dead_links(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
+    let path = dir.join("dead_links.svg");
+    let series: Vec<(String, RGBColor, Vec<(u64, u64)>)> = runs
+        .iter()
+        .zip(COLORS)
+        .filter_map(|(r, color)| {
+            let kill = r.report.kill?;
+            let after: Vec<(u64, u64)> = std::iter::once((0, kill.dead_links))
+                .chain(
+                    r.report.dead_links[kill.at_cycle as usize + 1..]
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &d)| (k as u64 + 1, d)),
+                )
+                .collect();
+            Some((format!("cyclon {}", r.label), color, after))
+        })
+        .collect();
+    let max_x = series
+        .iter()
+        .map(|s| s.2.len() as u64)
+        .max()
+        .unwrap_or(1)
+        .max(2)
+        - 1;
+    let max_y = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.1))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let kill = runs[0].report.kill.expect("checked by the caller");
+
+    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            caption(
+                runs,
+                &format!(
+                    "Dead links after {:.0}% of nodes fail",
+                    runs[0].report.scenario.kill.map_or(0.0, |k| k.fraction) * 100.0
+                ),
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(65)
+        .build_cartesian_2d(0..max_x, 0..max_y + max_y / 20)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!(
+            "cycles after the failure (at cycle {})",
+            kill.at_cycle
+        ))
+        .y_desc("dead links in live views")
+        .draw()?;
+    for (label, color, points) in series {
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(label)
+            .legend(legend_line(color));
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()?;
+    root.present()?;
+    Ok(path.clone())
+}
+
+fn plot_robustness(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
+    let path = dir.join("robustness.svg");
+    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let lowest = runs
+        .iter()
+        .flat_map(|r| {
+            r.report
+                .robustness
+                .iter()
+                .flat_map(|p| [p.cyclon, p.random])
+        })
+        .fold(1.0f64, f64::min);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            caption(runs, "Largest component after random removal"),
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..100.0, (lowest * 100.0 - 5.0).max(0.0)..100.5)?;
+    chart
+        .configure_mesh()
+        .x_desc("nodes removed (%)")
+        .y_desc("largest component (% of survivors)")
+        .draw()?;
+    let mut series: Vec<(String, RGBColor, Vec<(f64, f64)>)> = runs
+        .iter()
+        .zip(COLORS)
+        .map(|(r, color)| {
+            (
+                format!("cyclon {}", r.label),
+                color,
+                r.report
+                    .robustness
+                    .iter()
+                    .map(|p| (p.removed * 100.0, p.cyclon * 100.0))
+                    .collect(),
+            )
+        })
+        .collect();
+    series.push((
+        "random c-out graph".into(),
+        RANDOM_COLOR,
+        runs[0]
+            .report
+            .robustness
+            .iter()
+            .map(|p| (p.removed * 100.0, p.random * 100.0))
+            .collect(),
+    ));
+    for (label, color, points) in series {
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(label)
+            .legend(legend_line(color));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()?;
+    root.present()?;
+    Ok(path.clone())
+}

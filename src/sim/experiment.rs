@@ -1,0 +1,487 @@
+//! Scenarios (bootstrap, failures, churn, measurements) and their reports.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+
+use super::graph::{ComponentStats, DegreeStats, Graph, PathStats, Undirected};
+use super::{Bootstrap, ShuffleCounters, SimRng, Simulation};
+use crate::view::{ParamsError, ShuffleParams};
+
+/// Seed offsets of the independent random streams of a run, so that measuring more or less
+/// often never changes the simulated overlay, nor the reference graph.
+const METRICS_STREAM: u64 = 0x6d65_7472_6963_7331;
+const REFERENCE_STREAM: u64 = 0x7261_6e64_6f6d_6731;
+const ROBUSTNESS_STREAM: u64 = 0x726f_6275_7374_3131;
+
+/// The fractions of nodes removed in the robustness experiment: 0, 5, …, 95 %.
+pub fn robustness_fractions() -> Vec<f64> {
+    (0..20).map(|k| f64::from(k) * 0.05).collect()
+}
+
+/// Fail a share of the nodes at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Kill {
+    /// Share of the live nodes that fail, in `[0, 1]`.
+    pub fraction: f64,
+    /// The nodes fail right after this cycle (after its measurement); 0 means before the
+    /// first cycle.
+    pub at_cycle: u64,
+}
+
+/// What to simulate and measure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Number of nodes N (with [`Bootstrap::Growing`], the size the network grows to).
+    pub nodes: usize,
+    /// View size, shuffle length, enhanced or basic shuffling.
+    pub params: ShuffleParams,
+    /// How the overlay starts.
+    pub bootstrap: Bootstrap,
+    /// Seed of every random choice of the run.
+    pub seed: u64,
+    /// Cycles to run.
+    pub cycles: u64,
+    /// Growing bootstrap: nodes joining per cycle (`None`: `ceil(N / 20)`).
+    pub joins_per_cycle: Option<usize>,
+    /// Share of live nodes replaced by new ones at the start of each cycle, in `[0, 1]`.
+    pub churn: f64,
+    /// A massive failure.
+    pub kill: Option<Kill>,
+    /// Measure the full metrics every this many cycles (cycle 0 and the last cycle are always
+    /// measured; 0: only those). Dead links are counted every cycle.
+    pub metrics_every: u64,
+    /// Breadth-first-search sources sampled for the average path length.
+    pub bfs_sources: usize,
+    /// Run the robustness experiment on the final overlay and the reference graph.
+    pub robustness: bool,
+}
+
+impl Default for Scenario {
+    /// The paper's setting: N = 10,000, c = 20, l = 5, enhanced shuffling, 100 cycles from a
+    /// ring, full metrics every 10 cycles with 100 BFS sources, robustness experiment on.
+    fn default() -> Self {
+        Self {
+            nodes: 10_000,
+            params: ShuffleParams::default(),
+            bootstrap: Bootstrap::Ring,
+            seed: 1,
+            cycles: 100,
+            joins_per_cycle: None,
+            churn: 0.0,
+            kill: None,
+            metrics_every: 10,
+            bfs_sources: 100,
+            robustness: true,
+        }
+    }
+}
+
+/// Why a [`Scenario`] cannot run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// Invalid view size or shuffle length.
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    /// Fewer than two nodes.
+    #[error("need at least 2 nodes, got {0}")]
+    TooFewNodes(usize),
+    /// More nodes than `u32` ids can name.
+    #[error("at most 4294967295 nodes are supported, got {0}")]
+    TooManyNodes(usize),
+    /// A kill fraction outside `[0, 1]`.
+    #[error("the kill fraction must be within [0, 1], got {0}")]
+    KillFraction(f64),
+    /// A kill after the last cycle.
+    #[error("the kill cycle {at_cycle} is after the last cycle {cycles}")]
+    KillAfterEnd {
+        /// The requested cycle.
+        at_cycle: u64,
+        /// Cycles in the run.
+        cycles: u64,
+    },
+    /// A churn rate outside `[0, 1]`.
+    #[error("the churn rate must be within [0, 1], got {0}")]
+    Churn(f64),
+}
+
+impl Scenario {
+    /// Checks the scenario.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        self.params.validate()?;
+        if self.nodes < 2 {
+            return Err(ScenarioError::TooFewNodes(self.nodes));
+        }
+        if u32::try_from(self.nodes).is_err() {
+            return Err(ScenarioError::TooManyNodes(self.nodes));
+        }
+        if let Some(kill) = self.kill {
+            if !(0.0..=1.0).contains(&kill.fraction) {
+                return Err(ScenarioError::KillFraction(kill.fraction));
+            }
+            if kill.at_cycle > self.cycles {
+                return Err(ScenarioError::KillAfterEnd {
+                    at_cycle: kill.at_cycle,
+                    cycles: self.cycles,
+                });
+            }
+        }
+        if !(0.0..=1.0).contains(&self.churn) {
+            return Err(ScenarioError::Churn(self.churn));
+        }
+        Ok(())
+    }
+}
+
+/// The paper's metrics of one graph.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Metrics {
+    /// Nodes in the graph.
+    pub nodes: usize,
+    /// Directed links.
+    pub links: usize,
+    /// In-degree distribution (directed graph).
+    pub in_degree: DegreeStats,
+    /// Average local clustering coefficient (undirected graph, exact).
+    pub clustering: f64,
+    /// Average shortest path length (undirected graph, sampled BFS sources).
+    pub path: PathStats,
+    /// Connected components (undirected graph).
+    pub components: ComponentStats,
+}
+
+impl Metrics {
+    /// Measures `graph`, with `bfs_sources` BFS sources drawn from `rng`.
+    pub fn measure<R: Rng + ?Sized>(graph: &Graph, rng: &mut R, bfs_sources: usize) -> Self {
+        Self::measure_with_undirected(graph, rng, bfs_sources).0
+    }
+
+    fn measure_with_undirected<R: Rng + ?Sized>(
+        graph: &Graph,
+        rng: &mut R,
+        bfs_sources: usize,
+    ) -> (Self, Undirected) {
+        let undirected = graph.undirected();
+        let metrics = Self {
+            nodes: graph.node_count(),
+            links: graph.link_count(),
+            in_degree: graph.in_degree_stats(),
+            clustering: undirected.clustering(),
+            path: undirected.path_lengths(rng, bfs_sources),
+            components: undirected.components(),
+        };
+        (metrics, undirected)
+    }
+
+    /// The largest component's share of the nodes.
+    pub fn largest_component_share(&self) -> f64 {
+        if self.nodes == 0 {
+            0.0
+        } else {
+            self.components.largest as f64 / self.nodes as f64
+        }
+    }
+}
+
+/// The overlay measured after one cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Cycles run (0: the bootstrap overlay).
+    pub cycle: u64,
+    /// Entries of live nodes' views pointing to failed nodes.
+    pub dead_links: u64,
+    /// Live nodes whose view is full (`c` entries).
+    pub full_views: usize,
+    /// Metrics of the graph of links between live nodes.
+    pub metrics: Metrics,
+}
+
+/// The course of a massive failure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KillOutcome {
+    /// The failure happened right after this cycle.
+    pub at_cycle: u64,
+    /// Nodes that failed.
+    pub killed: usize,
+    /// Dead links right after the failure.
+    pub dead_links: u64,
+    /// Cycles after the failure until no live view held a dead link (`None`: not within the
+    /// run).
+    pub cycles_to_zero: Option<u64>,
+}
+
+/// One point of the robustness experiment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RobustnessRow {
+    /// Fraction of nodes removed at random.
+    pub removed: f64,
+    /// Largest component's share of the survivors in the Cyclon overlay.
+    pub cyclon: f64,
+    /// The same in the random reference graph.
+    pub random: f64,
+}
+
+/// Wall time spent in each phase of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timing {
+    /// Running cycles (joins, churn, shuffles).
+    pub shuffling: Duration,
+    /// Measuring the overlay (per-cycle dead links and the measured cycles).
+    pub metrics: Duration,
+    /// Generating and measuring the random reference graph.
+    pub reference: Duration,
+    /// The robustness experiment.
+    pub robustness: Duration,
+}
+
+impl Timing {
+    /// All phases together.
+    pub fn total(&self) -> Duration {
+        self.shuffling + self.metrics + self.reference + self.robustness
+    }
+}
+
+/// Progress of [`Experiment::run`], for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// `done` of `total` cycles have run.
+    Cycle {
+        /// Cycles run.
+        done: u64,
+        /// Cycles in the run.
+        total: u64,
+    },
+    /// Generating and measuring the reference graph.
+    Reference,
+    /// Running the robustness experiment.
+    Robustness,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// What was run.
+    pub scenario: Scenario,
+    /// The measured cycles, in order; the last one is the final overlay.
+    pub rows: Vec<Snapshot>,
+    /// `dead_links[t]`: dead links after cycle `t` (before a failure scheduled at `t`).
+    pub dead_links: Vec<u64>,
+    /// The massive failure, if the scenario had one.
+    pub kill: Option<KillOutcome>,
+    /// A uniform random `c`-out graph with as many nodes as the final overlay, measured the
+    /// same way.
+    pub reference: Metrics,
+    /// Largest component vs. fraction removed (empty unless the scenario asked for it).
+    pub robustness: Vec<RobustnessRow>,
+    /// Shuffles run.
+    pub counters: ShuffleCounters,
+    /// Wall time per phase (the only part of a report that is not reproducible).
+    pub timing: Timing,
+}
+
+impl Report {
+    /// The header of [`write_csv`](Self::write_csv).
+    pub const CSV_HEADER: &'static str = "cycle,nodes,links,dead_links,full_views,\
+        in_degree_mean,in_degree_std,in_degree_min,in_degree_max,clustering,path_length,\
+        path_max,path_sources,unreachable_pairs,components,largest_component";
+
+    /// The final measured overlay.
+    pub fn last(&self) -> &Snapshot {
+        self.rows.last().expect("cycle 0 is always measured")
+    }
+
+    /// Average wall time of one shuffle (cycle time divided by shuffles initiated).
+    pub fn time_per_shuffle(&self) -> Duration {
+        match u32::try_from(self.counters.initiated().max(1)) {
+            Ok(n) => self.timing.shuffling / n,
+            Err(_) => Duration::from_secs_f64(
+                self.timing.shuffling.as_secs_f64() / self.counters.initiated() as f64,
+            ),
+        }
+    }
+
+    /// Writes one CSV row per measured cycle (see [`CSV_HEADER`](Self::CSV_HEADER)). The
+    /// output depends on the scenario only: the same seed gives the same bytes.
+    pub fn write_csv(&self, mut out: impl Write) -> io::Result<()> {
+        writeln!(out, "{}", Self::CSV_HEADER)?;
+        for row in &self.rows {
+            let m = &row.metrics;
+            writeln!(
+                out,
+                "{},{},{},{},{},{:.6},{:.6},{},{},{:.8},{:.6},{},{},{},{},{}",
+                row.cycle,
+                m.nodes,
+                m.links,
+                row.dead_links,
+                row.full_views,
+                m.in_degree.mean,
+                m.in_degree.std_dev,
+                m.in_degree.min,
+                m.in_degree.max,
+                m.clustering,
+                m.path.mean,
+                m.path.max,
+                m.path.sources,
+                m.path.unreachable,
+                m.components.count,
+                m.components.largest,
+            )?;
+        }
+        out.flush()
+    }
+}
+
+/// A [`Scenario`] ready to run on its [`Simulation`].
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    scenario: Scenario,
+    sim: Simulation,
+}
+
+impl Experiment {
+    /// Checks the scenario and builds the bootstrap overlay.
+    pub fn new(scenario: Scenario) -> Result<Self, ScenarioError> {
+        scenario.validate()?;
+        let mut sim = Simulation::new(
+            scenario.nodes,
+            scenario.params,
+            scenario.bootstrap,
+            scenario.seed,
+        );
+        if let Some(joins) = scenario.joins_per_cycle {
+            sim.set_joins_per_cycle(joins);
+        }
+        sim.set_churn(scenario.churn);
+        Ok(Self { scenario, sim })
+    }
+
+    /// The scenario.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// The simulation (after [`run`](Self::run): the final overlay).
+    pub fn simulation(&self) -> &Simulation {
+        &self.sim
+    }
+
+    /// Runs the scenario, calling `progress` after each cycle and phase.
+    pub fn run(&mut self, mut progress: impl FnMut(Progress)) -> Report {
+        let scenario = self.scenario.clone();
+        let mut metrics_rng = SimRng::seed_from_u64(scenario.seed ^ METRICS_STREAM);
+        let mut timing = Timing::default();
+        let mut rows = Vec::new();
+        let mut kill = None;
+
+        let started = Instant::now();
+        let (first, mut last_undirected) = self.snapshot(&mut metrics_rng);
+        rows.push(first);
+        let mut dead_links = vec![self.sim.dead_links()];
+        timing.metrics += started.elapsed();
+        self.maybe_kill(&mut kill);
+
+        for t in 1..=scenario.cycles {
+            let started = Instant::now();
+            self.sim.step();
+            timing.shuffling += started.elapsed();
+
+            let started = Instant::now();
+            let dead = self.sim.dead_links();
+            dead_links.push(dead);
+            if let Some(kill) = kill.as_mut().filter(|k: &&mut KillOutcome| {
+                k.cycles_to_zero.is_none() && k.at_cycle < t && dead == 0
+            }) {
+                kill.cycles_to_zero = Some(t - kill.at_cycle);
+            }
+            let every = scenario.metrics_every;
+            if (every > 0 && t % every == 0) || t == scenario.cycles {
+                let (row, undirected) = self.snapshot(&mut metrics_rng);
+                rows.push(row);
+                last_undirected = undirected;
+            }
+            timing.metrics += started.elapsed();
+            self.maybe_kill(&mut kill);
+            progress(Progress::Cycle {
+                done: t,
+                total: scenario.cycles,
+            });
+        }
+
+        progress(Progress::Reference);
+        let started = Instant::now();
+        let nodes = self.sim.live_nodes().len();
+        let mut reference_rng = SimRng::seed_from_u64(scenario.seed ^ REFERENCE_STREAM);
+        let reference_graph =
+            Graph::random_out(&mut reference_rng, nodes, scenario.params.view_size);
+        let (reference, reference_undirected) = Metrics::measure_with_undirected(
+            &reference_graph,
+            &mut reference_rng,
+            scenario.bfs_sources,
+        );
+        drop(reference_graph);
+        timing.reference = started.elapsed();
+
+        let mut robustness = Vec::new();
+        if scenario.robustness {
+            progress(Progress::Robustness);
+            let started = Instant::now();
+            let mut rng = SimRng::seed_from_u64(scenario.seed ^ ROBUSTNESS_STREAM);
+            let fractions = robustness_fractions();
+            let cyclon = last_undirected.robustness(&mut rng, &fractions);
+            let random = reference_undirected.robustness(&mut rng, &fractions);
+            robustness = cyclon
+                .iter()
+                .zip(&random)
+                .map(|(c, r)| RobustnessRow {
+                    removed: c.removed,
+                    cyclon: c.largest_share,
+                    random: r.largest_share,
+                })
+                .collect();
+            timing.robustness = started.elapsed();
+        }
+
+        Report {
+            scenario,
+            rows,
+            dead_links,
+            kill,
+            reference,
+            robustness,
+            counters: self.sim.counters(),
+            timing,
+        }
+    }
+
+    fn snapshot(&self, rng: &mut SimRng) -> (Snapshot, Undirected) {
+        let overlay = self.sim.overlay();
+        let (metrics, undirected) =
+            Metrics::measure_with_undirected(&overlay.graph, rng, self.scenario.bfs_sources);
+        let snapshot = Snapshot {
+            cycle: self.sim.cycle(),
+            dead_links: overlay.dead_links,
+            full_views: overlay.full_views,
+            metrics,
+        };
+        (snapshot, undirected)
+    }
+
+    fn maybe_kill(&mut self, outcome: &mut Option<KillOutcome>) {
+        let Some(kill) = self.scenario.kill else {
+            return;
+        };
+        if kill.at_cycle != self.sim.cycle() || outcome.is_some() {
+            return;
+        }
+        let killed = self.sim.fail_random(kill.fraction);
+        let dead = self.sim.dead_links();
+        *outcome = Some(KillOutcome {
+            at_cycle: kill.at_cycle,
+            killed,
+            dead_links: dead,
+            cycles_to_zero: (dead == 0).then_some(0),
+        });
+    }
+}

@@ -1,0 +1,392 @@
+//! A cycle-driven simulator of Cyclon, for checking the paper's claims at scale.
+//!
+//! [`Simulation`] drives the very sans-IO core the [`Behaviour`](crate::Behaviour) runs,
+//! [`PartialView`], with compact `u32` node ids and no addresses. Time advances in *cycles*,
+//! as in PeerSim's cycle-driven engine: in each cycle every live node initiates one shuffle,
+//! in a random order, and each shuffle completes at once (request, answer, merge). A shuffle
+//! whose target has failed fails, and the target stays out of the initiator's view (rule 7).
+//!
+//! [`Experiment`] runs a [`Scenario`] (bootstrap, failures, churn, how often to measure) and
+//! returns a [`Report`]: the overlay's [`Metrics`] per measured cycle, dead links per cycle,
+//! the same metrics for a uniform random `c`-out graph of the same size generated in the same
+//! run (the paper's reference), and a robustness experiment. Everything is seeded: the same
+//! scenario gives the same report (timings aside) and byte-identical CSV.
+//!
+//! ```
+//! use libp2p_cyclon::sim::{Bootstrap, Experiment, Scenario};
+//!
+//! let scenario = Scenario {
+//!     nodes: 300,
+//!     cycles: 30,
+//!     bootstrap: Bootstrap::Ring,
+//!     ..Scenario::default()
+//! };
+//! let report = Experiment::new(scenario)?.run(|_| {});
+//! let last = report.last();
+//! assert_eq!(last.full_views, 300);
+//! assert!(last.metrics.in_degree.std_dev < report.reference.in_degree.std_dev);
+//! # Ok::<(), libp2p_cyclon::sim::ScenarioError>(())
+//! ```
+
+mod experiment;
+pub mod graph;
+
+use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus, seq::SliceRandom};
+
+pub use self::experiment::{
+    Experiment, Kill, KillOutcome, Metrics, Progress, Report, RobustnessRow, Scenario,
+    ScenarioError, Snapshot, Timing, robustness_fractions,
+};
+use self::graph::Graph;
+use crate::view::{Entry, PartialView, ShuffleParams};
+
+/// A node's identifier in the simulator: its index, `0..` in order of creation.
+pub type NodeId = u32;
+
+/// The random number generator of the simulator (xoshiro256++, a portable, documented
+/// algorithm: a seed gives the same stream on every platform).
+pub type SimRng = Xoshiro256PlusPlus;
+
+/// How the overlay starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Bootstrap {
+    /// A ring lattice: node `i` knows its `c` successors `i+1, …, i+c` (mod N). The paper's
+    /// "poor start": high clustering, long paths.
+    #[default]
+    Ring,
+    /// Every node knows node 0 only; node 0 knows nobody.
+    Star,
+    /// Every node knows `c` distinct nodes chosen uniformly at random.
+    Random,
+    /// The network grows from node 0: nodes join one by one, each knowing one random node
+    /// already in the network, [`Simulation::joins_per_cycle`] of them at the start of each
+    /// cycle.
+    Growing,
+}
+
+/// Whether a node has joined, is alive or has failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeState {
+    /// Not joined yet (growing bootstrap).
+    Absent,
+    /// In the network, shuffling every cycle.
+    Live,
+    /// Failed silently: it answers no shuffle, and its entries linger in others' views until
+    /// they are contacted.
+    Dead,
+}
+
+/// Shuffle counts since the simulation started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShuffleCounters {
+    /// Shuffles that completed (the target answered).
+    pub completed: u64,
+    /// Shuffles whose target had failed: the target left the initiator's view.
+    pub failed: u64,
+    /// Initiations skipped because the node's view was empty.
+    pub idle: u64,
+}
+
+impl ShuffleCounters {
+    /// Shuffles initiated (completed or failed).
+    pub fn initiated(&self) -> u64 {
+        self.completed + self.failed
+    }
+}
+
+/// The live part of the overlay as a graph over dense indices.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    /// Links between live nodes; node `k` of the graph is `ids[k]`.
+    pub graph: Graph,
+    /// The simulator id of each graph node, increasing.
+    pub ids: Vec<NodeId>,
+    /// Entries of live nodes' views that point to failed nodes (not in `graph`).
+    pub dead_links: u64,
+    /// Live nodes whose view holds `c` entries.
+    pub full_views: usize,
+}
+
+/// N nodes running Cyclon in cycles over the sans-IO core.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    params: ShuffleParams,
+    rng: SimRng,
+    views: Vec<PartialView<NodeId>>,
+    state: Vec<NodeState>,
+    live: Vec<NodeId>,
+    order: Vec<NodeId>,
+    absent: usize,
+    joins_per_cycle: usize,
+    churn: f64,
+    any_failed: bool,
+    cycle: u64,
+    counters: ShuffleCounters,
+}
+
+impl Simulation {
+    /// Creates `nodes` nodes wired by `bootstrap`, with the random stream seeded by `seed`.
+    ///
+    /// # Panics
+    ///
+    /// If `params` are invalid or `nodes` exceeds `u32::MAX` ([`Experiment::new`] checks both
+    /// and returns an error instead).
+    pub fn new(nodes: usize, params: ShuffleParams, bootstrap: Bootstrap, seed: u64) -> Self {
+        params.validate().expect("invalid shuffle parameters");
+        assert!(u32::try_from(nodes).is_ok(), "too many nodes");
+        let mut rng = SimRng::seed_from_u64(seed);
+        let views: Vec<_> = (0..nodes as NodeId)
+            .map(|id| PartialView::new(id, params).expect("validated"))
+            .collect();
+        let mut sim = Self {
+            params,
+            rng: SimRng::seed_from_u64(0),
+            views,
+            state: vec![NodeState::Live; nodes],
+            live: (0..nodes as NodeId).collect(),
+            order: Vec::with_capacity(nodes),
+            absent: 0,
+            joins_per_cycle: nodes.div_ceil(20).max(1),
+            churn: 0.0,
+            any_failed: false,
+            cycle: 0,
+            counters: ShuffleCounters::default(),
+        };
+        let n = nodes as NodeId;
+        let c = params.view_size;
+        match bootstrap {
+            Bootstrap::Ring => {
+                for id in 0..n {
+                    for k in 1..=c.min(nodes.saturating_sub(1)) as NodeId {
+                        sim.views[id as usize].insert(Entry::new((id + k) % n, (), 0));
+                    }
+                }
+            }
+            Bootstrap::Star => {
+                for id in 1..n {
+                    sim.views[id as usize].insert(Entry::new(0, (), 0));
+                }
+            }
+            Bootstrap::Random => {
+                let graph = Graph::random_out(&mut rng, nodes, c);
+                for id in 0..nodes {
+                    for &t in graph.out_links(id) {
+                        sim.views[id].insert(Entry::new(t, (), 0));
+                    }
+                }
+            }
+            Bootstrap::Growing => {
+                sim.state[1..].fill(NodeState::Absent);
+                sim.live.truncate(nodes.min(1));
+                sim.absent = nodes.saturating_sub(1);
+            }
+        }
+        sim.rng = rng;
+        sim
+    }
+
+    /// The shuffle parameters every node uses.
+    pub fn params(&self) -> &ShuffleParams {
+        &self.params
+    }
+
+    /// Cycles run so far.
+    pub fn cycle(&self) -> u64 {
+        self.cycle
+    }
+
+    /// Shuffle counts so far.
+    pub fn counters(&self) -> ShuffleCounters {
+        self.counters
+    }
+
+    /// Total number of nodes ever created (absent, live and dead).
+    pub fn node_count(&self) -> usize {
+        self.views.len()
+    }
+
+    /// The live nodes, in no particular order.
+    pub fn live_nodes(&self) -> &[NodeId] {
+        &self.live
+    }
+
+    /// The state of node `id`.
+    pub fn state(&self, id: NodeId) -> NodeState {
+        self.state[id as usize]
+    }
+
+    /// The view of node `id` (empty for absent nodes; frozen for dead ones).
+    pub fn view(&self, id: NodeId) -> &PartialView<NodeId> {
+        &self.views[id as usize]
+    }
+
+    /// Nodes that join at the start of each cycle while some have not joined yet (growing
+    /// bootstrap). Defaults to `ceil(N / 20)`, so everyone has joined after 20 cycles.
+    pub fn joins_per_cycle(&self) -> usize {
+        self.joins_per_cycle
+    }
+
+    /// Sets [`joins_per_cycle`](Self::joins_per_cycle) (at least 1).
+    pub fn set_joins_per_cycle(&mut self, joins: usize) {
+        self.joins_per_cycle = joins.max(1);
+    }
+
+    /// Churn: at the start of each cycle this share of the live nodes fails and as many new
+    /// nodes join, each knowing one random live node. Clamped to `[0, 1]`.
+    pub fn set_churn(&mut self, rate: f64) {
+        self.churn = if rate.is_finite() {
+            rate.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+    }
+
+    /// Runs one cycle: joins (growing bootstrap), churn, then one shuffle initiated by every
+    /// live node in a random order.
+    pub fn step(&mut self) {
+        self.cycle += 1;
+        if self.absent > 0 {
+            let first = self.views.len() - self.absent;
+            let joining = self.joins_per_cycle.min(self.absent);
+            for id in first..first + joining {
+                self.join(id as NodeId);
+            }
+            self.absent -= joining;
+        }
+        if self.churn > 0.0 && !self.live.is_empty() {
+            let expected = self.churn * self.live.len() as f64;
+            let mut leaving = expected.floor() as usize;
+            if self.rng.random::<f64>() < expected - leaving as f64 {
+                leaving += 1;
+            }
+            self.fail_random_count(leaving);
+            for _ in 0..leaving {
+                let id = self.views.len() as NodeId;
+                self.views
+                    .push(PartialView::new(id, self.params).expect("validated"));
+                self.state.push(NodeState::Absent);
+                self.join(id);
+            }
+        }
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.extend_from_slice(&self.live);
+        order.shuffle(&mut self.rng);
+        for &p in &order {
+            self.shuffle_from(p);
+        }
+        self.order = order;
+    }
+
+    /// Node `p` initiates one shuffle with its oldest neighbour (or a random one in basic
+    /// mode), which answers at once; if that neighbour has failed, the shuffle fails.
+    fn shuffle_from(&mut self, p: NodeId) {
+        let Some(outgoing) = self.views[p as usize].start_shuffle(&mut self.rng, ()) else {
+            self.counters.idle += 1;
+            return;
+        };
+        let q = *outgoing.target.id();
+        if self.state[q as usize] != NodeState::Live {
+            self.views[p as usize].fail_shuffle(outgoing.id);
+            self.counters.failed += 1;
+            return;
+        }
+        let [initiator, responder] = self
+            .views
+            .get_disjoint_mut([p as usize, q as usize])
+            .expect("a view never holds its own node");
+        let (reply, _) = responder.answer_shuffle(&mut self.rng, &p, outgoing.request);
+        initiator.complete_shuffle(outgoing.id, reply);
+        self.counters.completed += 1;
+    }
+
+    /// Node `id` joins through one random live contact.
+    fn join(&mut self, id: NodeId) {
+        if !self.live.is_empty() {
+            let contact = self.live[self.rng.random_range(0..self.live.len())];
+            self.views[id as usize].insert(Entry::new(contact, (), 0));
+        }
+        self.state[id as usize] = NodeState::Live;
+        self.live.push(id);
+    }
+
+    /// Fails this share of the live nodes at once, chosen uniformly at random (rounded to the
+    /// nearest count). Returns how many failed.
+    pub fn fail_random(&mut self, fraction: f64) -> usize {
+        let count = (fraction.clamp(0.0, 1.0) * self.live.len() as f64).round() as usize;
+        self.fail_random_count(count);
+        count
+    }
+
+    fn fail_random_count(&mut self, count: usize) {
+        let count = count.min(self.live.len());
+        if count == 0 {
+            return;
+        }
+        // `partial_shuffle` moves the chosen elements to the end of the slice.
+        let (failing, _) = self.live.partial_shuffle(&mut self.rng, count);
+        for &id in failing.iter() {
+            self.state[id as usize] = NodeState::Dead;
+        }
+        self.live.truncate(self.live.len() - count);
+        self.any_failed = true;
+    }
+
+    /// Entries of live nodes' views that point to failed nodes.
+    pub fn dead_links(&self) -> u64 {
+        if !self.any_failed {
+            return 0;
+        }
+        self.live
+            .iter()
+            .flat_map(|&id| self.views[id as usize].iter())
+            .filter(|e| self.state[*e.id() as usize] == NodeState::Dead)
+            .count() as u64
+    }
+
+    /// The live overlay: links between live nodes, numbered densely in increasing id order.
+    pub fn overlay(&self) -> Overlay {
+        let mut index = vec![u32::MAX; self.views.len()];
+        let mut ids = Vec::with_capacity(self.live.len());
+        for (id, state) in self.state.iter().enumerate() {
+            if *state == NodeState::Live {
+                index[id] = ids.len() as u32;
+                ids.push(id as NodeId);
+            }
+        }
+        let mut dead_links = 0;
+        let mut full_views = 0;
+        let graph = Graph::from_out_links(ids.iter().map(|&id| {
+            let view = &self.views[id as usize];
+            full_views += usize::from(view.is_full());
+            let links: Vec<u32> = view
+                .iter()
+                .filter_map(|e| match index[*e.id() as usize] {
+                    u32::MAX => {
+                        dead_links += 1;
+                        None
+                    }
+                    k => Some(k),
+                })
+                .collect();
+            links
+        }));
+        Overlay {
+            graph,
+            ids,
+            dead_links,
+            full_views,
+        }
+    }
+
+    /// Writes the live overlay as `src dst` lines, one per link between live nodes, with the
+    /// live nodes numbered `0..L-1` in increasing id order (without failures or churn, the
+    /// simulator's own ids `0..N-1`).
+    pub fn write_edges(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
+        let overlay = self.overlay();
+        for (src, dst) in overlay.graph.links() {
+            writeln!(out, "{src} {dst}")?;
+        }
+        out.flush()
+    }
+}
