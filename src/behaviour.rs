@@ -373,10 +373,9 @@ impl Behaviour {
                 break;
             }
             if let Some(address) = protocol::strip_own_peer_id(address.clone(), &self.local_peer_id)
+                && !addresses.contains(&address)
             {
-                if !addresses.contains(&address) {
-                    addresses.push(address);
-                }
+                addresses.push(address);
             }
         }
         addresses
@@ -681,23 +680,23 @@ impl NetworkBehaviour for Behaviour {
                 if matches!(error, DialError::DialPeerConditionFalse(_)) {
                     return;
                 }
-                if let Some(peer) = peer_id {
-                    if self.awaiting_connection.contains_key(&peer) {
-                        self.fail_shuffles(
-                            |f| f.peer == peer && f.connection.is_none(),
-                            || ShuffleError::Dial(error.to_string()),
-                        );
-                    }
+                if let Some(peer) = peer_id
+                    && self.awaiting_connection.contains_key(&peer)
+                {
+                    self.fail_shuffles(
+                        |f| f.peer == peer && f.connection.is_none(),
+                        || ShuffleError::Dial(error.to_string()),
+                    );
                 }
             }
             FromSwarm::NewExternalAddrOfPeer(NewExternalAddrOfPeer { peer_id, addr }) => {
                 let max = self.config.max_addresses_per_entry;
-                if let Some(addresses) = self.view.addresses_mut(&peer_id) {
-                    if let Some(addr) = protocol::strip_own_peer_id(addr.clone(), &peer_id) {
-                        if addresses.len() < max && !addresses.contains(&addr) {
-                            addresses.push(addr);
-                        }
-                    }
+                if let Some(addresses) = self.view.addresses_mut(&peer_id)
+                    && let Some(addr) = protocol::strip_own_peer_id(addr.clone(), &peer_id)
+                    && addresses.len() < max
+                    && !addresses.contains(&addr)
+                {
+                    addresses.push(addr);
                 }
             }
             _ => {}
@@ -744,20 +743,20 @@ impl NetworkBehaviour for Behaviour {
             if let Some(event) = self.events.pop_front() {
                 return Poll::Ready(event);
             }
-            if let Some(timer) = self.shuffle_timer.as_mut() {
-                if timer.poll_unpin(cx).is_ready() {
-                    timer.reset(self.config.shuffle_interval);
-                    if let Err(error) = self.start_shuffle() {
-                        tracing::trace!(%error, "no periodic shuffle");
-                    }
-                    continue;
+            if let Some(timer) = self.shuffle_timer.as_mut()
+                && timer.poll_unpin(cx).is_ready()
+            {
+                timer.reset(self.config.shuffle_interval);
+                if let Err(error) = self.start_shuffle() {
+                    tracing::trace!(%error, "no periodic shuffle");
                 }
+                continue;
             }
-            if let Some(timer) = self.deadline_timer.as_mut() {
-                if timer.poll_unpin(cx).is_ready() {
-                    self.expire_shuffles();
-                    continue;
-                }
+            if let Some(timer) = self.deadline_timer.as_mut()
+                && timer.poll_unpin(cx).is_ready()
+            {
+                self.expire_shuffles();
+                continue;
             }
             return Poll::Pending;
         }

@@ -262,14 +262,15 @@ impl ConnectionHandler for Handler {
             if let Some(event) = self.events.pop_front() {
                 return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(event));
             }
-            if !self.stream_requested && self.outbound.is_empty() {
-                if let Some(shuffle) = self.queued.pop_front() {
-                    self.stream_requested = true;
-                    return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
-                        protocol: SubstreamProtocol::new(ReadyUpgrade::new(PROTOCOL_NAME), shuffle)
-                            .with_timeout(self.settings.request_timeout),
-                    });
-                }
+            if !self.stream_requested
+                && self.outbound.is_empty()
+                && let Some(shuffle) = self.queued.pop_front()
+            {
+                self.stream_requested = true;
+                return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
+                    protocol: SubstreamProtocol::new(ReadyUpgrade::new(PROTOCOL_NAME), shuffle)
+                        .with_timeout(self.settings.request_timeout),
+                });
             }
             if let Poll::Ready((id, result)) = self.outbound.poll_unpin(cx) {
                 let event = match result {

@@ -71,7 +71,7 @@ proptest! {
     // Deterministic: a fixed seed, and no regression files written.
     #![proptest_config(ProptestConfig {
         cases: 300,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0xC7C1_0A),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x00C7_C10A),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
@@ -156,11 +156,11 @@ proptest! {
         let mut q = PartialView::new(q_id, params(c, l, ShuffleMode::Enhanced)).unwrap();
         // Q is the oldest in P's view; the other ids are disjoint between the two views.
         p.insert(Entry::new(q_id, (), 45));
-        for i in 0..c - 1 {
-            p.insert(Entry::new(100 + i as u32, (), ages[i]));
+        for (i, &age) in ages[..c - 1].iter().enumerate() {
+            p.insert(Entry::new(100 + i as u32, (), age));
         }
-        for i in 0..c {
-            q.insert(Entry::new(200 + i as u32, (), ages[12 + i]));
+        for (i, &age) in ages[12..12 + c].iter().enumerate() {
+            q.insert(Entry::new(200 + i as u32, (), age));
         }
         let p_ages: HashMap<u32, u32> = p.iter().map(|e| (*e.id(), e.age())).collect();
         let q_ages: HashMap<u32, u32> = q.iter().map(|e| (*e.id(), e.age())).collect();

@@ -86,8 +86,10 @@ async fn entries_are_exchanged_both_ways() {
     let completed = loop {
         tokio::select! {
             event = a.next_behaviour_event() => {
-                if let Event::ShuffleCompleted { id: done, received, .. } = event {
-                    if done == id { break received; }
+                if let Event::ShuffleCompleted { id: done, received, .. } = event
+                    && done == id
+                {
+                    break received;
                 }
             }
             _ = b.next_swarm_event() => {}
