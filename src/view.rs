@@ -221,6 +221,51 @@ impl IgnoredEntries {
     }
 }
 
+/// What a merge did, as counts only: the allocation-free counterpart of [`MergeOutcome`],
+/// returned by [`PartialView::answer_shuffle_into`] and
+/// [`PartialView::complete_shuffle_counted`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeCounts {
+    /// Received entries that entered the view.
+    pub added: usize,
+    /// Entries that left the view, replaced by received entries.
+    pub replaced: usize,
+    /// Received entries that were not taken, by reason.
+    pub ignored: IgnoredEntries,
+}
+
+/// Where a merge records what it does: identifiers ([`MergeOutcome`]) or counts
+/// ([`MergeCounts`]). The merge rules themselves exist once, in `PartialView::merge`.
+trait MergeRecord<I> {
+    fn added(&mut self, id: &I);
+    fn replaced(&mut self, id: I);
+    fn ignored(&mut self) -> &mut IgnoredEntries;
+}
+
+impl<I: Clone> MergeRecord<I> for MergeOutcome<I> {
+    fn added(&mut self, id: &I) {
+        self.added.push(id.clone());
+    }
+    fn replaced(&mut self, id: I) {
+        self.replaced.push(id);
+    }
+    fn ignored(&mut self) -> &mut IgnoredEntries {
+        &mut self.ignored
+    }
+}
+
+impl<I> MergeRecord<I> for MergeCounts {
+    fn added(&mut self, _: &I) {
+        self.added += 1;
+    }
+    fn replaced(&mut self, _: I) {
+        self.replaced += 1;
+    }
+    fn ignored(&mut self) -> &mut IgnoredEntries {
+        &mut self.ignored
+    }
+}
+
 /// What [`PartialView::insert`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertOutcome {
@@ -263,6 +308,9 @@ pub struct PartialView<I, A = ()> {
     params: ShuffleParams,
     entries: Vec<Entry<I, A>>,
     pending: Vec<PendingShuffle<I>>,
+    /// A cleared buffer for the next pending shuffle's `sent` list, so that a view that
+    /// shuffles one at a time allocates it once.
+    spare_sent: Vec<I>,
     next_shuffle_id: u64,
 }
 
@@ -279,6 +327,7 @@ where
             params,
             entries: Vec::with_capacity(params.view_size),
             pending: Vec::new(),
+            spare_sent: Vec::new(),
             next_shuffle_id: 0,
         })
     }
@@ -376,6 +425,26 @@ where
         rng: &mut R,
         local_addresses: A,
     ) -> Option<OutgoingShuffle<I, A>> {
+        let mut request = Vec::with_capacity(self.params.shuffle_length);
+        let (id, target) = self.start_shuffle_into(rng, local_addresses, &mut request)?;
+        Some(OutgoingShuffle {
+            id,
+            target,
+            request,
+        })
+    }
+
+    /// [`start_shuffle`](Self::start_shuffle) writing the request into `request` (cleared
+    /// first; left empty when the view is empty) instead of a new vector, and returning the
+    /// shuffle's id and target. Same rules, same random choices; it allocates nothing once
+    /// `request` and the view's internal buffers have grown (for simulators).
+    pub fn start_shuffle_into<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: A,
+        request: &mut Vec<Entry<I, A>>,
+    ) -> Option<(ShuffleId, Entry<I, A>)> {
+        request.clear();
         if self.entries.is_empty() {
             return None;
         }
@@ -391,25 +460,19 @@ where
 
         let others = (self.params.shuffle_length - 1).min(self.entries.len());
         self.move_random_to_front(rng, others, self.entries.len());
-        let mut request = Vec::with_capacity(others + 1);
         request.push(Entry::new(self.local.clone(), local_addresses, 0));
         request.extend_from_slice(&self.entries[..others]);
 
         let id = ShuffleId(self.next_shuffle_id);
         self.next_shuffle_id += 1;
+        let mut sent = std::mem::take(&mut self.spare_sent);
+        sent.extend(self.entries[..others].iter().map(|e| e.id.clone()));
         self.pending.push(PendingShuffle {
             id,
             target: target.id.clone(),
-            sent: self.entries[..others]
-                .iter()
-                .map(|e| e.id.clone())
-                .collect(),
+            sent,
         });
-        Some(OutgoingShuffle {
-            id,
-            target,
-            request,
-        })
+        Some((id, target))
     }
 
     /// Ends the shuffle `id` with the partner's reply (steps 4–6): merges `response`, replacing
@@ -420,21 +483,58 @@ where
         id: ShuffleId,
         response: impl IntoIterator<Item = Entry<I, A>>,
     ) -> Option<CompletedShuffle<I>> {
-        let index = self.pending.iter().position(|p| p.id == id)?;
-        let pending = self.pending.swap_remove(index);
-        let merge = self.merge(response, pending.sent.iter());
+        let mut merge = MergeOutcome::default();
+        let (target, sent) = self.complete_pending(id, response, &mut merge)?;
         Some(CompletedShuffle {
-            target: pending.target,
-            sent: pending.sent.len() + 1,
+            target,
+            sent: sent + 1,
             merge,
         })
+    }
+
+    /// [`complete_shuffle`](Self::complete_shuffle) reporting the merge as counts only: same
+    /// rules, no allocation (for simulators). Returns `None` (and changes nothing) if `id` is
+    /// not pending.
+    pub fn complete_shuffle_counted(
+        &mut self,
+        id: ShuffleId,
+        response: impl IntoIterator<Item = Entry<I, A>>,
+    ) -> Option<MergeCounts> {
+        let mut counts = MergeCounts::default();
+        self.complete_pending(id, response, &mut counts)?;
+        Some(counts)
+    }
+
+    /// Ends the pending shuffle `id` by merging `response`; returns its target and the number
+    /// of view entries it sent.
+    fn complete_pending(
+        &mut self,
+        id: ShuffleId,
+        response: impl IntoIterator<Item = Entry<I, A>>,
+        record: &mut impl MergeRecord<I>,
+    ) -> Option<(I, usize)> {
+        let index = self.pending.iter().position(|p| p.id == id)?;
+        let pending = self.pending.swap_remove(index);
+        self.merge(response, pending.sent.iter(), record);
+        let sent = pending.sent.len();
+        self.recycle_sent(pending.sent);
+        Some((pending.target, sent))
+    }
+
+    fn recycle_sent(&mut self, mut sent: Vec<I>) {
+        if self.spare_sent.capacity() == 0 {
+            sent.clear();
+            self.spare_sent = sent;
+        }
     }
 
     /// Ends the shuffle `id` without a reply (step 7): the target stays out of the view.
     /// Returns the target, or `None` if `id` is not pending.
     pub fn fail_shuffle(&mut self, id: ShuffleId) -> Option<I> {
         let index = self.pending.iter().position(|p| p.id == id)?;
-        Some(self.pending.swap_remove(index).target)
+        let pending = self.pending.swap_remove(index);
+        self.recycle_sent(pending.sent);
+        Some(pending.target)
     }
 
     /// Answers a shuffle request from `from`: picks a random subset of at most `l` entries
@@ -446,6 +546,35 @@ where
         from: &I,
         request: impl IntoIterator<Item = Entry<I, A>>,
     ) -> (Vec<Entry<I, A>>, MergeOutcome<I>) {
+        let mut reply = Vec::with_capacity(self.params.shuffle_length);
+        let mut merge = MergeOutcome::default();
+        self.answer(rng, from, request, &mut reply, &mut merge);
+        (reply, merge)
+    }
+
+    /// [`answer_shuffle`](Self::answer_shuffle) writing the reply into `reply` (cleared first)
+    /// and reporting the merge as counts only. Same rules, same random choices; it allocates
+    /// nothing once `reply` has grown (for simulators).
+    pub fn answer_shuffle_into<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        from: &I,
+        request: impl IntoIterator<Item = Entry<I, A>>,
+        reply: &mut Vec<Entry<I, A>>,
+    ) -> MergeCounts {
+        let mut counts = MergeCounts::default();
+        self.answer(rng, from, request, reply, &mut counts);
+        counts
+    }
+
+    fn answer<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        from: &I,
+        request: impl IntoIterator<Item = Entry<I, A>>,
+        reply: &mut Vec<Entry<I, A>>,
+        record: &mut impl MergeRecord<I>,
+    ) {
         // Move `from`'s entry, if any, to the end so the random choice can skip it.
         let mut eligible = self.entries.len();
         if let Some(i) = self.position(from) {
@@ -454,9 +583,9 @@ where
         }
         let count = self.params.shuffle_length.min(eligible);
         self.move_random_to_front(rng, count, eligible);
-        let reply = self.entries[..count].to_vec();
-        let merge = self.merge(request, reply.iter().map(|e| &e.id));
-        (reply, merge)
+        reply.clear();
+        reply.extend_from_slice(&self.entries[..count]);
+        self.merge(request, reply.iter().map(|e| &e.id), record);
     }
 
     /// Merges received entries (rules 5–6): at most `l` are considered; those naming the local
@@ -466,22 +595,21 @@ where
         &mut self,
         received: impl IntoIterator<Item = Entry<I, A>>,
         mut replaceable: impl Iterator<Item = &'a I>,
-    ) -> MergeOutcome<I>
-    where
+        outcome: &mut impl MergeRecord<I>,
+    ) where
         I: 'a,
     {
-        let mut outcome = MergeOutcome::default();
         for (n, entry) in received.into_iter().enumerate() {
             if n >= self.params.shuffle_length {
-                outcome.ignored.excess += 1;
+                outcome.ignored().excess += 1;
                 continue;
             }
             if entry.id == self.local {
-                outcome.ignored.local += 1;
+                outcome.ignored().local += 1;
                 continue;
             }
             if self.contains(&entry.id) {
-                outcome.ignored.duplicate += 1;
+                outcome.ignored().duplicate += 1;
                 continue;
             }
             let entry = Entry {
@@ -489,21 +617,20 @@ where
                 ..entry
             };
             if !self.is_full() {
-                outcome.added.push(entry.id.clone());
+                outcome.added(&entry.id);
                 self.entries.push(entry);
                 continue;
             }
             let slot = replaceable.find_map(|id| self.position(id));
             match slot {
                 Some(i) => {
-                    outcome.added.push(entry.id.clone());
+                    outcome.added(&entry.id);
                     let old = std::mem::replace(&mut self.entries[i], entry);
-                    outcome.replaced.push(old.id);
+                    outcome.replaced(old.id);
                 }
-                None => outcome.ignored.no_room += 1,
+                None => outcome.ignored().no_room += 1,
             }
         }
-        outcome
     }
 
     fn position(&self, id: &I) -> Option<usize> {
@@ -774,6 +901,87 @@ mod tests {
         assert_eq!(view.fail_shuffle(shuffle.id), None);
         assert!(view.complete_shuffle(shuffle.id, Vec::new()).is_none());
         assert_eq!(view.pending_shuffles(), 0);
+    }
+
+    /// Runs `rounds` shuffles between two views with both APIs on the same seeds and checks
+    /// that requests, replies, targets, merge results and the views stay identical.
+    #[test]
+    fn allocation_free_variants_follow_the_same_rules() {
+        for mode in [ShuffleMode::Enhanced, ShuffleMode::Basic] {
+            let p_params = ShuffleParams {
+                mode,
+                ..params(6, 3)
+            };
+            let mut a = [
+                PartialView::new(0u32, p_params).unwrap(),
+                PartialView::new(1u32, p_params).unwrap(),
+            ];
+            for (i, view) in a.iter_mut().enumerate() {
+                for id in 2..9u32 {
+                    view.insert(Entry::new(id + 10 * i as u32, (), id % 3));
+                }
+            }
+            let mut b = a.clone();
+            let (mut rng_a, mut rng_b) = (StdRng::seed_from_u64(9), StdRng::seed_from_u64(9));
+            let (mut request, mut reply) = (Vec::new(), Vec::new());
+            for round in 0..200 {
+                let (i, j) = if round % 2 == 0 { (0, 1) } else { (1, 0) };
+                let from = i as u32;
+                let out = a[i].start_shuffle(&mut rng_a, ()).unwrap();
+                let (id, target) = b[i]
+                    .start_shuffle_into(&mut rng_b, (), &mut request)
+                    .unwrap();
+                assert_eq!((out.id, &out.target), (id, &target));
+                assert_eq!(out.request, request);
+                let (reply_a, merge_a) = a[j].answer_shuffle(&mut rng_a, &from, out.request);
+                let counts =
+                    b[j].answer_shuffle_into(&mut rng_b, &from, request.drain(..), &mut reply);
+                assert_eq!(reply_a, reply);
+                assert_eq!(
+                    (merge_a.added.len(), merge_a.replaced.len(), merge_a.ignored),
+                    (counts.added, counts.replaced, counts.ignored)
+                );
+                if round % 7 == 3 {
+                    assert_eq!(a[i].fail_shuffle(out.id), b[i].fail_shuffle(id));
+                } else {
+                    let done = a[i].complete_shuffle(out.id, reply_a).unwrap();
+                    let counts = b[i].complete_shuffle_counted(id, reply.drain(..)).unwrap();
+                    assert_eq!(
+                        (done.merge.added.len(), done.merge.replaced.len()),
+                        (counts.added, counts.replaced)
+                    );
+                    assert_eq!(done.merge.ignored, counts.ignored);
+                }
+                // Keep the views populated: the link to the partner reverses every round.
+                for k in 0..2 {
+                    let refill = Entry::new(100 + round as u32, (), 0);
+                    a[k].insert(refill.clone());
+                    b[k].insert(refill);
+                    assert_eq!(a[k].entries(), b[k].entries());
+                }
+            }
+            assert_eq!(b[0].pending_shuffles(), 0);
+            assert!(
+                b[0].complete_shuffle_counted(ShuffleId(0), Vec::new())
+                    .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn start_shuffle_into_clears_the_buffer_and_handles_an_empty_view() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut request = vec![Entry::new(42u32, (), 0)];
+        let mut view = view_with(0, 3, 2, &[]);
+        assert!(
+            view.start_shuffle_into(&mut rng, (), &mut request)
+                .is_none()
+        );
+        assert!(request.is_empty());
+        view.insert(Entry::new(1, (), 0));
+        let (_, target) = view.start_shuffle_into(&mut rng, (), &mut request).unwrap();
+        assert_eq!(*target.id(), 1);
+        assert_eq!(request, vec![Entry::new(0, (), 0)]);
     }
 
     #[test]
