@@ -97,6 +97,11 @@ pub use handler::Handler;
 pub use protocol::{InvalidEntries, PROTOCOL_NAME, proto};
 pub use view::{Entry, IgnoredEntries, PartialView, ShuffleId, ShuffleMode, ShuffleParams};
 
+/// The README's Rust snippets, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// An entry of the [`Behaviour`]'s view: a peer, its addresses and the entry's age.
 pub type ViewEntry = view::Entry<libp2p_identity::PeerId, Vec<libp2p_core::Multiaddr>>;
 
