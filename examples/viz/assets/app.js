@@ -30,6 +30,7 @@ const view = {
   height: 600,
   rates: [],
   lastRateSample: 0,
+  shape: '', // node and link ids of the last graph drawn
 };
 
 // ---------------------------------------------------------------------------------------
@@ -171,7 +172,12 @@ function render(graph) {
 
   renderNodes(graph);
   renderEdges(graph);
-  view.alpha = Math.max(view.alpha, 0.25);
+  // Reheat the layout only when the overlay's shape changed, so that it settles otherwise.
+  const shape = graph.nodes.map((n) => n.id).join() + graph.edges.map((e) => `${e.source}>${e.target}`).sort().join();
+  if (shape !== view.shape) {
+    view.shape = shape;
+    view.alpha = Math.max(view.alpha, 0.25);
+  }
   renderPanel(graph);
   draw();
 }
