@@ -38,7 +38,7 @@ pub use self::experiment::{
     ScenarioError, Snapshot, Timing, robustness_fractions,
 };
 use self::graph::Graph;
-use crate::view::{Entry, PartialView, ShuffleParams};
+use crate::view::{Entry, PartialView, ShuffleMode, ShuffleParams};
 
 /// A node's identifier in the simulator: its index, `0..` in order of creation.
 pub type NodeId = u32;
@@ -116,6 +116,8 @@ pub struct Simulation {
     state: Vec<NodeState>,
     live: Vec<NodeId>,
     order: Vec<NodeId>,
+    request: Vec<Entry<NodeId>>,
+    reply: Vec<Entry<NodeId>>,
     absent: usize,
     joins_per_cycle: usize,
     churn: f64,
@@ -145,6 +147,8 @@ impl Simulation {
             state: vec![NodeState::Live; nodes],
             live: (0..nodes as NodeId).collect(),
             order: Vec::with_capacity(nodes),
+            request: Vec::with_capacity(params.shuffle_length),
+            reply: Vec::with_capacity(params.shuffle_length),
             absent: 0,
             joins_per_cycle: nodes.div_ceil(20).max(1),
             churn: 0.0,
@@ -272,7 +276,33 @@ impl Simulation {
         order.clear();
         order.extend_from_slice(&self.live);
         order.shuffle(&mut self.rng);
-        for &p in &order {
+        // The shuffles run strictly one after the other, in `order`. The views they touch are
+        // scattered over memory, so ask the CPU to load them a few shuffles ahead: the view
+        // of each upcoming initiator, its entries, then its oldest entry's view (the likely
+        // target in enhanced mode). These are hints only: the results do not depend on them.
+        let enhanced = self.params.mode == ShuffleMode::Enhanced;
+        let mut likely_targets = [0 as NodeId; LOOKAHEAD];
+        for (i, &p) in order.iter().enumerate() {
+            if let Some(&ahead) = order.get(i + 8) {
+                prefetch(&self.views[ahead as usize]);
+            }
+            if let Some(&ahead) = order.get(i + 5) {
+                prefetch_entries(&self.views[ahead as usize]);
+            }
+            if enhanced {
+                if let Some(&ahead) = order.get(i + 3) {
+                    let view = &self.views[ahead as usize];
+                    if let Some(oldest) = view.iter().max_by_key(|e| e.age()) {
+                        let q = *oldest.id();
+                        likely_targets[(i + 3) % LOOKAHEAD] = q;
+                        prefetch(&self.views[q as usize]);
+                    }
+                }
+                if i + 1 < order.len() {
+                    let q = likely_targets[(i + 1) % LOOKAHEAD];
+                    prefetch_entries(&self.views[q as usize]);
+                }
+            }
             self.shuffle_from(p);
         }
         self.order = order;
@@ -280,14 +310,20 @@ impl Simulation {
 
     /// Node `p` initiates one shuffle with its oldest neighbour (or a random one in basic
     /// mode), which answers at once; if that neighbour has failed, the shuffle fails.
+    ///
+    /// It uses the core's allocation-free calls, which follow the very rules of
+    /// [`PartialView::start_shuffle`], [`PartialView::answer_shuffle`] and
+    /// [`PartialView::complete_shuffle`].
     fn shuffle_from(&mut self, p: NodeId) {
-        let Some(outgoing) = self.views[p as usize].start_shuffle(&mut self.rng, ()) else {
+        let Some((id, target)) =
+            self.views[p as usize].start_shuffle_into(&mut self.rng, (), &mut self.request)
+        else {
             self.counters.idle += 1;
             return;
         };
-        let q = *outgoing.target.id();
+        let q = *target.id();
         if self.state[q as usize] != NodeState::Live {
-            self.views[p as usize].fail_shuffle(outgoing.id);
+            self.views[p as usize].fail_shuffle(id);
             self.counters.failed += 1;
             return;
         }
@@ -295,8 +331,8 @@ impl Simulation {
             .views
             .get_disjoint_mut([p as usize, q as usize])
             .expect("a view never holds its own node");
-        let (reply, _) = responder.answer_shuffle(&mut self.rng, &p, outgoing.request);
-        initiator.complete_shuffle(outgoing.id, reply);
+        responder.answer_shuffle_into(&mut self.rng, &p, self.request.drain(..), &mut self.reply);
+        initiator.complete_shuffle_counted(id, self.reply.drain(..));
         self.counters.completed += 1;
     }
 
@@ -389,4 +425,31 @@ impl Simulation {
         }
         out.flush()
     }
+}
+
+/// How many upcoming shuffles [`Simulation::step`] remembers likely targets for.
+const LOOKAHEAD: usize = 4;
+
+/// Prefetches the cache lines holding a view's entries.
+#[inline(always)]
+fn prefetch_entries(view: &PartialView<NodeId>) {
+    let entries = view.entries();
+    let bytes = std::mem::size_of_val(entries);
+    let start = entries.as_ptr().cast::<u8>();
+    for offset in (0..bytes).step_by(64) {
+        prefetch(start.wrapping_add(offset));
+    }
+}
+
+/// Asks the CPU to start loading the cache line at `ptr` (a hint: no effect on results).
+#[inline(always)]
+fn prefetch<T>(ptr: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and has no observable effect, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(ptr.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
 }
