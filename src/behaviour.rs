@@ -23,6 +23,7 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 use crate::{
     Config, ConfigError, ShuffleId, ViewEntry,
+    config::InboundRateLimit,
     handler::{
         FromBehaviour, Handler, HandlerSettings, InboundId, InboundLimit, OutboundShuffle,
         ToBehaviour,
@@ -131,6 +132,52 @@ pub enum Event {
     },
 }
 
+impl ShuffleError {
+    /// A short, stable name for the kind of error (used as a metrics label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ShuffleError::EmptyView => "empty_view",
+            ShuffleError::Dial(_) => "dial",
+            ShuffleError::UnsupportedProtocol => "unsupported_protocol",
+            ShuffleError::Timeout => "timeout",
+            ShuffleError::ConnectionClosed => "connection_closed",
+            ShuffleError::Io(_) => "io",
+        }
+    }
+}
+
+/// Failed shuffles by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShuffleFailures {
+    /// No connection to the target could be established.
+    pub dial: u64,
+    /// The target does not speak `/cyclon/1.0.0`.
+    pub unsupported_protocol: u64,
+    /// Opening the stream or the exchange timed out.
+    pub timeout: u64,
+    /// The connection closed during the exchange.
+    pub connection_closed: u64,
+    /// The stream failed or the response was invalid.
+    pub io: u64,
+}
+
+impl ShuffleFailures {
+    /// All failed shuffles.
+    pub fn total(&self) -> u64 {
+        self.dial + self.unsupported_protocol + self.timeout + self.connection_closed + self.io
+    }
+
+    fn count(&mut self, error: &ShuffleError) {
+        match error {
+            ShuffleError::Dial(_) => self.dial += 1,
+            ShuffleError::UnsupportedProtocol => self.unsupported_protocol += 1,
+            ShuffleError::Timeout => self.timeout += 1,
+            ShuffleError::ConnectionClosed => self.connection_closed += 1,
+            ShuffleError::Io(_) | ShuffleError::EmptyView => self.io += 1,
+        }
+    }
+}
+
 /// Counters of what the behaviour did and refused, since it was created.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -139,18 +186,72 @@ pub struct Stats {
     pub shuffles_started: u64,
     /// Shuffles completed.
     pub shuffles_completed: u64,
-    /// Shuffles failed.
-    pub shuffles_failed: u64,
+    /// Shuffles failed, by reason.
+    pub shuffles_failed: ShuffleFailures,
     /// Inbound shuffles answered.
     pub inbound_answered: u64,
     /// Inbound shuffle streams refused because too many were in flight.
     pub inbound_refused: u64,
+    /// Inbound shuffles refused because the peer asked too often (see
+    /// [`Config::with_inbound_rate_limit`]).
+    pub inbound_rate_limited: u64,
     /// Inbound shuffle streams that failed (bad message, timeout, IO error).
     pub inbound_failed: u64,
     /// Received entries and addresses dropped by validation.
     pub invalid: InvalidEntries,
     /// Valid received entries the shuffle rules did not take.
     pub ignored: IgnoredEntries,
+}
+
+/// Most peers whose inbound rate is tracked at once.
+const MAX_RATE_LIMITED_PEERS: usize = 4096;
+
+/// One token bucket per remote peer that asks us to shuffle.
+#[derive(Debug, Default)]
+struct InboundRateLimiter {
+    buckets: HashMap<PeerId, TokenBucket>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TokenBucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl InboundRateLimiter {
+    /// Whether `peer` may make us shuffle now; takes a token if so.
+    fn allow(&mut self, peer: PeerId, limit: InboundRateLimit, now: Instant) -> bool {
+        let burst = f64::from(limit.burst);
+        let refilled = |bucket: &TokenBucket| {
+            let elapsed = now.saturating_duration_since(bucket.updated);
+            (bucket.tokens + elapsed.as_secs_f64() / limit.refill_every.as_secs_f64()).min(burst)
+        };
+        if !self.buckets.contains_key(&peer) && self.buckets.len() >= MAX_RATE_LIMITED_PEERS {
+            // Full buckets carry no information: forget them first, then the stalest.
+            self.buckets.retain(|_, bucket| refilled(bucket) < burst);
+            if self.buckets.len() >= MAX_RATE_LIMITED_PEERS
+                && let Some(stalest) = self
+                    .buckets
+                    .iter()
+                    .min_by_key(|(_, bucket)| bucket.updated)
+                    .map(|(peer, _)| *peer)
+            {
+                self.buckets.remove(&stalest);
+            }
+        }
+        let bucket = self.buckets.entry(peer).or_insert(TokenBucket {
+            tokens: burst,
+            updated: now,
+        });
+        bucket.tokens = refilled(bucket);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -188,7 +289,10 @@ pub struct Behaviour {
     shuffle_timer: Option<Delay>,
     /// Fires at the earliest in-flight deadline; `None` when nothing is in flight.
     deadline_timer: Option<Delay>,
+    rate_limiter: InboundRateLimiter,
     stats: Stats,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Behaviour {
@@ -235,7 +339,10 @@ impl Behaviour {
             events: VecDeque::new(),
             shuffle_timer: Some(Delay::new(first_shuffle)),
             deadline_timer: None,
+            rate_limiter: InboundRateLimiter::default(),
             stats: Stats::default(),
+            #[cfg(feature = "metrics")]
+            metrics: None,
             config,
         })
     }
@@ -358,6 +465,27 @@ impl Behaviour {
         &self.stats
     }
 
+    /// Exports this behaviour's counters and gauges to `registry` (see [`crate::metrics`]).
+    /// They are brought up to date every time the swarm polls the behaviour.
+    #[cfg(feature = "metrics")]
+    pub fn enable_metrics(&mut self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics = Some(crate::metrics::Metrics::new(registry));
+        self.export_metrics();
+    }
+
+    #[cfg(feature = "metrics")]
+    fn export_metrics(&mut self) {
+        if let Some(metrics) = self.metrics.as_mut() {
+            let ages: u64 = self.view.iter().map(|e| u64::from(e.age())).sum();
+            let mean_age = if self.view.is_empty() {
+                0.0
+            } else {
+                ages as f64 / self.view.len() as f64
+            };
+            metrics.update(&self.stats, self.view.len(), mean_age, self.in_flight.len());
+        }
+    }
+
     /// The addresses the local peer advertises in its own entry: confirmed external addresses,
     /// or the listen addresses when there are none.
     pub fn advertised_addresses(&self) -> Vec<Multiaddr> {
@@ -475,7 +603,7 @@ impl Behaviour {
             }
         }
         self.view.fail_shuffle(id);
-        self.stats.shuffles_failed += 1;
+        self.stats.shuffles_failed.count(&error);
         tracing::debug!(peer = %in_flight.peer, %id, %error, "shuffle failed");
         self.emit(Event::ShuffleFailed {
             id,
@@ -508,6 +636,18 @@ impl Behaviour {
         id: InboundId,
         entries: Vec<ViewEntry>,
     ) {
+        if let Some(limit) = self.config.inbound_rate_limit()
+            && !self.rate_limiter.allow(peer, limit, Instant::now())
+        {
+            self.stats.inbound_rate_limited += 1;
+            tracing::debug!(%peer, "refusing a shuffle: the peer asks too often");
+            self.events.push_back(ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: NotifyHandler::One(connection),
+                event: FromBehaviour::Refuse { id },
+            });
+            return;
+        }
         let received = entries.len();
         let (reply, merge) = self.view.answer_shuffle(&mut self.rng, &peer, entries);
         self.stats.inbound_answered += 1;
@@ -739,6 +879,8 @@ impl NetworkBehaviour for Behaviour {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {
+        #[cfg(feature = "metrics")]
+        self.export_metrics();
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Poll::Ready(event);

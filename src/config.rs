@@ -16,6 +16,25 @@ pub const DEFAULT_MAX_ADDRESSES_PER_ENTRY: usize = 8;
 pub const DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION: usize = 1;
 /// Default maximum number of inbound shuffles in flight over all connections: 64.
 pub const DEFAULT_MAX_INBOUND_STREAMS: usize = 64;
+/// Default burst of the per-peer inbound rate limit: 5 shuffles.
+pub const DEFAULT_INBOUND_BURST: u32 = 5;
+
+/// How often one remote peer may make us shuffle (a token bucket per peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboundRateLimit {
+    /// Shuffles a peer may ask for in a row.
+    pub burst: u32,
+    /// One more shuffle is allowed after each period of this length.
+    pub refill_every: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RateLimitSetting {
+    /// Burst [`DEFAULT_INBOUND_BURST`], refilled twice per shuffle interval.
+    TwicePerInterval,
+    Custom(InboundRateLimit),
+    Disabled,
+}
 
 /// Configuration of the Cyclon [`Behaviour`](crate::Behaviour).
 ///
@@ -43,6 +62,7 @@ pub struct Config {
     pub(crate) max_addresses_per_entry: usize,
     pub(crate) max_inbound_streams_per_connection: usize,
     pub(crate) max_inbound_streams: usize,
+    rate_limit: RateLimitSetting,
 }
 
 impl Default for Config {
@@ -55,6 +75,7 @@ impl Default for Config {
             max_addresses_per_entry: DEFAULT_MAX_ADDRESSES_PER_ENTRY,
             max_inbound_streams_per_connection: DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
             max_inbound_streams: DEFAULT_MAX_INBOUND_STREAMS,
+            rate_limit: RateLimitSetting::TwicePerInterval,
         }
     }
 }
@@ -81,6 +102,9 @@ pub enum ConfigError {
     /// No inbound shuffle could ever be answered.
     #[error("max inbound streams (per connection and in total) must be at least 1")]
     ZeroInboundStreams,
+    /// The inbound rate limit has a zero burst or a zero refill period.
+    #[error("the inbound rate limit needs a burst and a refill period above zero")]
+    InvalidRateLimit,
 }
 
 /// The smallest accepted [`Config::with_max_message_size`]: room for a few entries.
@@ -155,6 +179,36 @@ impl Config {
         self
     }
 
+    /// Limits how often one remote peer may make us shuffle: `burst` shuffles in a row, then
+    /// one more per `refill_every`. Requests beyond it are refused (the stream is reset) and
+    /// counted, so one peer cannot churn the whole view. An honest peer asks at most once
+    /// per its own interval. Default: a burst of 5, refilled twice per shuffle interval.
+    pub fn with_inbound_rate_limit(mut self, burst: u32, refill_every: Duration) -> Self {
+        self.rate_limit = RateLimitSetting::Custom(InboundRateLimit {
+            burst,
+            refill_every,
+        });
+        self
+    }
+
+    /// Answers every inbound shuffle, however often a peer asks (within the stream bounds).
+    pub fn without_inbound_rate_limit(mut self) -> Self {
+        self.rate_limit = RateLimitSetting::Disabled;
+        self
+    }
+
+    /// The per-peer inbound rate limit in force, if any.
+    pub fn inbound_rate_limit(&self) -> Option<InboundRateLimit> {
+        match self.rate_limit {
+            RateLimitSetting::TwicePerInterval => Some(InboundRateLimit {
+                burst: DEFAULT_INBOUND_BURST,
+                refill_every: self.shuffle_interval / 2,
+            }),
+            RateLimitSetting::Custom(limit) => Some(limit),
+            RateLimitSetting::Disabled => None,
+        }
+    }
+
     /// View size `c`.
     pub fn view_size(&self) -> usize {
         self.params.view_size
@@ -213,6 +267,11 @@ impl Config {
         if self.max_inbound_streams_per_connection == 0 || self.max_inbound_streams == 0 {
             return Err(ConfigError::ZeroInboundStreams);
         }
+        if let Some(limit) = self.inbound_rate_limit()
+            && (limit.burst == 0 || limit.refill_every.is_zero())
+        {
+            return Err(ConfigError::InvalidRateLimit);
+        }
         Ok(())
     }
 }
@@ -263,8 +322,27 @@ mod tests {
             Err(ConfigError::ZeroAddressesPerEntry)
         );
         assert_eq!(
-            base.with_max_inbound_streams(0).validate(),
+            base.clone().with_max_inbound_streams(0).validate(),
             Err(ConfigError::ZeroInboundStreams)
+        );
+        assert_eq!(
+            base.clone()
+                .with_inbound_rate_limit(0, Duration::from_secs(1))
+                .validate(),
+            Err(ConfigError::InvalidRateLimit)
+        );
+        assert!(base.without_inbound_rate_limit().validate().is_ok());
+    }
+
+    #[test]
+    fn default_rate_limit_follows_the_interval() {
+        let config = Config::default().with_shuffle_interval(Duration::from_secs(4));
+        assert_eq!(
+            config.inbound_rate_limit(),
+            Some(InboundRateLimit {
+                burst: DEFAULT_INBOUND_BURST,
+                refill_every: Duration::from_secs(2)
+            })
         );
     }
 }

@@ -54,6 +54,11 @@ pub enum FromBehaviour {
         /// The entries of the reply.
         entries: Vec<proto::Entry>,
     },
+    /// Refuse an inbound shuffle: reset its stream without an answer.
+    Refuse {
+        /// The inbound shuffle to refuse.
+        id: InboundId,
+    },
 }
 
 /// A message from a [`Handler`] to the [`Behaviour`](crate::Behaviour).
@@ -244,6 +249,10 @@ impl ConnectionHandler for Handler {
         match event {
             FromBehaviour::Shuffle(shuffle) => self.queued.push_back(shuffle),
             FromBehaviour::Answer { id, entries } => self.on_answer(id, entries),
+            FromBehaviour::Refuse { id } => {
+                // Dropping the stream without closing it resets it.
+                self.awaiting_answer.remove(&id);
+            }
         }
     }
 

@@ -72,7 +72,7 @@
 //!
 //! - `sim`: the cycle-driven simulator engine ([`sim`]), which drives the same core over
 //!   hundreds of thousands of nodes.
-//! - `metrics`: Prometheus metrics.
+//! - `metrics`: Prometheus metrics (module `metrics`, `Behaviour::enable_metrics`).
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -80,6 +80,8 @@
 mod behaviour;
 mod config;
 mod handler;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod protocol;
 /// The cycle-driven simulator: N nodes running the sans-IO core in cycles, the paper's metrics
 /// beside a random reference graph, failures, churn and the robustness experiment.
@@ -87,11 +89,14 @@ mod protocol;
 pub mod sim;
 pub mod view;
 
-pub use behaviour::{AddAddressResult, Behaviour, Event, RemovalReason, ShuffleError, Stats};
+pub use behaviour::{
+    AddAddressResult, Behaviour, Event, RemovalReason, ShuffleError, ShuffleFailures, Stats,
+};
 pub use config::{
-    Config, ConfigError, DEFAULT_MAX_ADDRESSES_PER_ENTRY, DEFAULT_MAX_INBOUND_STREAMS,
-    DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_SHUFFLE_INTERVAL, MIN_MESSAGE_SIZE,
+    Config, ConfigError, DEFAULT_INBOUND_BURST, DEFAULT_MAX_ADDRESSES_PER_ENTRY,
+    DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, InboundRateLimit,
+    MIN_MESSAGE_SIZE,
 };
 pub use handler::Handler;
 pub use protocol::{InvalidEntries, PROTOCOL_NAME, proto};
