@@ -70,7 +70,7 @@
 //!
 //! # Features
 //!
-//! - `sim`: the cycle-driven simulator engine ([`sim`]), which drives the same core over
+//! - `sim`: the cycle-driven simulator engine (module `sim`), which drives the same core over
 //!   hundreds of thousands of nodes.
 //! - `metrics`: Prometheus metrics (module `metrics`, `Behaviour::enable_metrics`).
 
@@ -101,6 +101,35 @@ pub use config::{
 pub use handler::Handler;
 pub use protocol::{InvalidEntries, PROTOCOL_NAME, proto};
 pub use view::{Entry, IgnoredEntries, PartialView, ShuffleId, ShuffleMode, ShuffleParams};
+
+/// Entry points for the fuzz targets under `fuzz/`. Not part of the public API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::io;
+
+    use crate::{
+        Config, InvalidEntries, ViewEntry,
+        protocol::{self, EntryLimits},
+    };
+
+    /// Reads one shuffle request from `bytes` exactly as an inbound stream is read (framing,
+    /// size limit, message type), then validates its entries with `config`'s limits.
+    pub fn read_request(
+        bytes: &[u8],
+        config: &Config,
+    ) -> io::Result<(Vec<ViewEntry>, InvalidEntries)> {
+        let (_, entries) = futures::executor::block_on(protocol::read_request(
+            futures::io::Cursor::new(bytes.to_vec()),
+            config.max_message_size(),
+        ))?;
+        let limits = EntryLimits {
+            max_entries: config.shuffle_length(),
+            max_addresses: config.max_addresses_per_entry(),
+            max_age: config.shuffle_params().max_age,
+        };
+        Ok(protocol::decode_entries(entries, &limits))
+    }
+}
 
 /// The README's Rust snippets, compiled as doctests.
 #[cfg(doctest)]

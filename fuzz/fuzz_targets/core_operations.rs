@@ -1,0 +1,139 @@
+//! The sans-IO core fed with arbitrary sequences of shuffle starts, requests, responses,
+//! timeouts, adds and removes across a few nodes; the invariants (size <= c, no self, no
+//! duplicate, ages <= max) are checked after every step.
+
+#![no_main]
+
+use std::collections::HashSet;
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use libp2p_cyclon::view::{Entry, OutgoingShuffle, PartialView, ShuffleMode, ShuffleParams};
+use rand::{SeedableRng, rngs::StdRng};
+
+const NODES: u8 = 5;
+
+#[derive(Arbitrary, Debug)]
+enum Operation {
+    /// A node starts a shuffle; the request is kept in flight.
+    Start { node: u8 },
+    /// The k-th in-flight shuffle reaches its target, which answers; the reply is delivered.
+    Deliver { k: u8 },
+    /// The k-th in-flight shuffle times out.
+    Timeout { k: u8 },
+    /// A request with arbitrary entries arrives at a node from an arbitrary sender.
+    Request {
+        node: u8,
+        from: u16,
+        entries: Vec<(u16, u32)>,
+    },
+    /// An arbitrary response arrives for the k-th in-flight shuffle.
+    Response { k: u8, entries: Vec<(u16, u32)> },
+    /// A node learns of another node.
+    Add { node: u8, id: u16, age: u32 },
+    /// A node forgets another node.
+    Remove { node: u8, id: u16 },
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    seed: u64,
+    view_size: u8,
+    shuffle_length: u8,
+    basic: bool,
+    operations: Vec<Operation>,
+}
+
+fn entries(list: Vec<(u16, u32)>) -> Vec<Entry<u16>> {
+    list.into_iter()
+        .map(|(id, age)| Entry::new(id, (), age))
+        .collect()
+}
+
+fn check(view: &PartialView<u16>) {
+    let params = view.params();
+    assert!(view.len() <= params.view_size);
+    let ids: HashSet<u16> = view.iter().map(|e| *e.id()).collect();
+    assert_eq!(ids.len(), view.len(), "duplicate");
+    assert!(!ids.contains(view.local_id()), "self");
+    assert!(view.iter().all(|e| e.age() <= params.max_age));
+}
+
+fuzz_target!(|input: Input| {
+    let view_size = usize::from(input.view_size % 12) + 1;
+    let shuffle_length = usize::from(input.shuffle_length) % view_size + 1;
+    let params = ShuffleParams {
+        view_size,
+        shuffle_length,
+        mode: if input.basic {
+            ShuffleMode::Basic
+        } else {
+            ShuffleMode::Enhanced
+        },
+        max_age: 100,
+    };
+    let mut rng = StdRng::seed_from_u64(input.seed);
+    let mut views: Vec<PartialView<u16>> = (0..u16::from(NODES))
+        .map(|id| PartialView::new(id, params).unwrap())
+        .collect();
+    let mut in_flight: Vec<(usize, OutgoingShuffle<u16, ()>)> = Vec::new();
+    let node = |n: u8| usize::from(n % NODES);
+    for operation in input.operations {
+        match operation {
+            Operation::Start { node: n } => {
+                if let Some(shuffle) = views[node(n)].start_shuffle(&mut rng, ()) {
+                    assert!(shuffle.request.len() <= shuffle_length);
+                    in_flight.push((node(n), shuffle));
+                }
+            }
+            Operation::Deliver { k } if !in_flight.is_empty() => {
+                let (n, shuffle) = in_flight.remove(usize::from(k) % in_flight.len());
+                let target = usize::from(*shuffle.target.id());
+                if target < views.len() {
+                    let (reply, _) =
+                        views[target].answer_shuffle(&mut rng, &(n as u16), shuffle.request);
+                    assert!(reply.len() <= shuffle_length);
+                    assert!(views[n].complete_shuffle(shuffle.id, reply).is_some());
+                } else {
+                    assert!(views[n].fail_shuffle(shuffle.id).is_some());
+                }
+            }
+            Operation::Timeout { k } if !in_flight.is_empty() => {
+                let (n, shuffle) = in_flight.remove(usize::from(k) % in_flight.len());
+                assert_eq!(
+                    views[n].fail_shuffle(shuffle.id),
+                    Some(*shuffle.target.id())
+                );
+            }
+            Operation::Request {
+                node: n,
+                from,
+                entries: list,
+            } => {
+                let (reply, _) = views[node(n)].answer_shuffle(&mut rng, &from, entries(list));
+                assert!(reply.len() <= shuffle_length);
+                assert!(reply.iter().all(|e| *e.id() != from));
+            }
+            Operation::Response { k, entries: list } if !in_flight.is_empty() => {
+                let (n, shuffle) = in_flight.remove(usize::from(k) % in_flight.len());
+                assert!(
+                    views[n]
+                        .complete_shuffle(shuffle.id, entries(list))
+                        .is_some()
+                );
+            }
+            Operation::Add { node: n, id, age } => {
+                views[node(n)].insert(Entry::new(id, (), age));
+            }
+            Operation::Remove { node: n, id } => {
+                views[node(n)].remove(&id);
+            }
+            _ => {}
+        }
+        views.iter().for_each(check);
+    }
+    for (n, shuffle) in in_flight {
+        assert!(views[n].fail_shuffle(shuffle.id).is_some());
+    }
+    assert!(views.iter().all(|v| v.pending_shuffles() == 0));
+});

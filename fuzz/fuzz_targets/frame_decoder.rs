@@ -1,0 +1,37 @@
+//! Arbitrary bytes on an inbound `/cyclon/1.0.0` stream: framing, size limit, protobuf
+//! decoding, validation of entries, then the merge into a view. Nothing may panic, and the
+//! view keeps its invariants.
+
+#![no_main]
+
+use std::collections::HashSet;
+
+use libfuzzer_sys::fuzz_target;
+use libp2p_cyclon::{Config, PartialView, fuzzing};
+use libp2p_identity::PeerId;
+use rand::{SeedableRng, rngs::StdRng};
+
+fuzz_target!(|data: &[u8]| {
+    let config = Config::default().with_max_message_size(4096);
+    let Ok((entries, invalid)) = fuzzing::read_request(data, &config) else {
+        return;
+    };
+    assert!(entries.len() <= config.shuffle_length());
+    assert!(invalid.entries_dropped() <= usize::MAX);
+    for entry in &entries {
+        assert!(!entry.addresses().is_empty());
+        assert!(entry.addresses().len() <= config.max_addresses_per_entry());
+        assert!(entry.age() <= config.shuffle_params().max_age);
+    }
+    // Feed the entries to a responder, as the behaviour does.
+    let local = PeerId::from_bytes(&[0, 2, 8, 1]).unwrap_or(PeerId::random());
+    let mut view = PartialView::new(local, config.shuffle_params()).unwrap();
+    let sender = entries.first().map(|e| *e.peer_id()).unwrap_or(local);
+    let mut rng = StdRng::seed_from_u64(data.len() as u64);
+    let (reply, _) = view.answer_shuffle(&mut rng, &sender, entries);
+    assert!(reply.is_empty(), "the view was empty before the merge");
+    let ids: HashSet<&PeerId> = view.iter().map(|e| e.peer_id()).collect();
+    assert_eq!(ids.len(), view.len());
+    assert!(!ids.contains(&local));
+    assert!(view.len() <= config.view_size());
+});
