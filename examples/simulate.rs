@@ -16,6 +16,7 @@ use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use libp2p_cyclon::sim::{Bootstrap, Experiment, Kill, Progress, Report, Scenario};
 use libp2p_cyclon::{ShuffleMode, ShuffleParams};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 /// Simulates the Cyclon membership protocol (enhanced or basic shuffling) in cycles, as the
@@ -73,9 +74,11 @@ struct Args {
     /// BFS sources sampled for the average path length.
     #[arg(long, default_value_t = 100)]
     bfs_sources: usize,
-    /// Skip the robustness experiment (remove 0-95% of nodes, largest component share).
-    #[arg(long)]
-    no_robustness: bool,
+    /// Random removal orders averaged in the robustness experiment (remove 0-95% of the
+    /// final overlay's nodes without healing; largest component's share of survivors).
+    /// 0 skips it.
+    #[arg(long, default_value_t = 5)]
+    robustness_trials: usize,
     /// Write one CSV row per measured cycle (of the first run) to FILE.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
@@ -157,7 +160,7 @@ fn main() -> Result<(), AnyError> {
         }),
         metrics_every: args.metrics_every,
         bfs_sources: args.bfs_sources,
-        robustness: !args.no_robustness,
+        robustness_trials: args.robustness_trials,
     };
     scenario.validate()?;
 
@@ -336,7 +339,8 @@ fn print_summary(runs: &[Run]) {
     if !runs[0].report.robustness.is_empty() {
         println!(
             "\nRobustness: largest component's share of survivors after removing nodes at \
-             random (no healing):"
+             random, no healing (mean over {} removal orders):",
+            runs[0].report.scenario.robustness_trials
         );
         let mut table = vec![{
             let mut h = vec!["removed".to_owned()];
@@ -415,23 +419,36 @@ const RANDOM_COLOR: RGBColor = RGBColor(90, 90, 90);
 const COLORS: [RGBColor; 2] = [RGBColor(200, 30, 30), RGBColor(30, 90, 200)];
 const SIZE: (u32, u32) = (640, 400);
 
+/// One line of a chart.
+struct Series<X, Y> {
+    label: String,
+    color: RGBColor,
+    points: Vec<(X, Y)>,
+}
+
+/// Axis descriptions, legend position and caption of a chart.
+struct Layout<'a> {
+    caption: String,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    legend: SeriesLabelPosition,
+}
+
 fn plot_all(dir: &Path, runs: &[Run]) -> Result<Vec<PathBuf>, AnyError> {
     let mut written = vec![
         plot_in_degree(dir, runs)?,
         plot_per_cycle(
             dir,
             runs,
-            "path_length",
-            "Average shortest path length",
-            "average path length (hops)",
-            false,
+            ("path_length", "Average shortest path length"),
+            "average path length (hops, log scale)",
+            true,
             |m| m.path.mean,
         )?,
         plot_per_cycle(
             dir,
             runs,
-            "clustering",
-            "Clustering coefficient",
+            ("clustering", "Clustering coefficient"),
             "clustering coefficient (log scale)",
             true,
             |m| m.clustering,
@@ -446,8 +463,52 @@ fn plot_all(dir: &Path, runs: &[Run]) -> Result<Vec<PathBuf>, AnyError> {
     Ok(written)
 }
 
-fn legend_line(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
-    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+/// Draws `series` as lines on the axes `x` and `y` into the SVG file `path`.
+fn line_chart<X, Y>(
+    path: &Path,
+    layout: Layout<'_>,
+    x: X,
+    y: Y,
+    series: Vec<Series<X::Value, Y::Value>>,
+) -> Result<(), AnyError>
+where
+    X: AsRangedCoord,
+    Y: AsRangedCoord,
+    X::CoordDescType: ValueFormatter<X::Value>,
+    Y::CoordDescType: ValueFormatter<Y::Value>,
+    X::Value: Clone + 'static,
+    Y::Value: Clone + 'static,
+{
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(layout.caption, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(65)
+        .build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .x_desc(layout.x_desc)
+        .y_desc(layout.y_desc)
+        .draw()?;
+    for line in series {
+        let color = line.color;
+        chart
+            .draw_series(LineSeries::new(line.points, color.stroke_width(2)))?
+            .label(line.label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(layout.legend)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.85))
+        .draw()?;
+    root.present()?;
+    Ok(())
 }
 
 fn caption(runs: &[Run], title: &str) -> String {
@@ -458,281 +519,154 @@ fn caption(runs: &[Run], title: &str) -> String {
     )
 }
 
+/// One series per simulated variant, in the variant's colour.
+fn per_run<X, Y>(runs: &[Run], points: impl Fn(&Report) -> Vec<(X, Y)>) -> Vec<Series<X, Y>> {
+    runs.iter()
+        .zip(COLORS)
+        .map(|(run, color)| Series {
+            label: format!("cyclon {}", run.label),
+            color,
+            points: points(&run.report),
+        })
+        .collect()
+}
+
+fn reference<X, Y>(points: Vec<(X, Y)>) -> Series<X, Y> {
+    Series {
+        label: "random c-out graph".into(),
+        color: RANDOM_COLOR,
+        points,
+    }
+}
+
 fn plot_in_degree(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
     let path = dir.join("in_degree.svg");
-    let reference = &runs[0].report.reference.in_degree;
-    let mut series: Vec<(String, RGBColor, &Vec<u64>)> = runs
-        .iter()
-        .zip(COLORS)
-        .map(|(r, color)| {
-            (
-                format!("cyclon {}", r.label),
-                color,
-                &r.report.last().metrics.in_degree.histogram,
-            )
-        })
-        .collect();
-    series.push((
-        "random c-out graph".into(),
-        RANDOM_COLOR,
-        &reference.histogram,
-    ));
-    let max_degree = series.iter().map(|s| s.2.len()).max().unwrap_or(1);
-    let max_count = series
-        .iter()
-        .flat_map(|s| s.2.iter().copied())
-        .max()
-        .unwrap_or(1);
-
-    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(caption(runs, "In-degree distribution"), ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0u32..max_degree as u32, 0u64..max_count + max_count / 10)?;
-    chart
-        .configure_mesh()
-        .x_desc("in-degree")
-        .y_desc("number of nodes")
-        .draw()?;
-    for (label, color, histogram) in series {
-        chart
-            .draw_series(LineSeries::new(
-                histogram
-                    .iter()
-                    .enumerate()
-                    .map(|(d, &count)| (d as u32, count)),
-                color.stroke_width(2),
-            ))?
-            .label(label)
-            .legend(legend_line(color));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()?;
-    root.present()?;
-    Ok(path.clone())
+    let histogram = |h: &[u64]| -> Vec<(u32, u64)> {
+        h.iter().enumerate().map(|(d, &n)| (d as u32, n)).collect()
+    };
+    let mut series = per_run(runs, |r| histogram(&r.last().metrics.in_degree.histogram));
+    series.push(reference(histogram(
+        &runs[0].report.reference.in_degree.histogram,
+    )));
+    let max_degree = series.iter().flat_map(|s| &s.points).map(|p| p.0).max();
+    let max_count = series.iter().flat_map(|s| &s.points).map(|p| p.1).max();
+    let layout = Layout {
+        caption: caption(runs, "In-degree distribution"),
+        x_desc: "in-degree",
+        y_desc: "number of nodes",
+        legend: SeriesLabelPosition::UpperRight,
+    };
+    let max_count = max_count.unwrap_or(1);
+    line_chart(
+        &path,
+        layout,
+        0..max_degree.unwrap_or(1) + 1,
+        0..max_count + max_count / 10,
+        series,
+    )?;
+    Ok(path)
 }
 
 fn plot_per_cycle(
     dir: &Path,
     runs: &[Run],
-    name: &str,
-    title: &str,
+    (name, title): (&str, &str),
     y_desc: &str,
     log: bool,
     value: fn(&libp2p_cyclon::sim::Metrics) -> f64,
 ) -> Result<PathBuf, AnyError> {
     let path = dir.join(format!("{name}.svg"));
-    let reference = value(&runs[0].report.reference);
     let cycles = runs[0].report.last().cycle.max(1);
-    let values = runs
+    let random = value(&runs[0].report.reference);
+    let mut series = per_run(runs, |r| {
+        r.rows
+            .iter()
+            .map(|row| (row.cycle, value(&row.metrics)))
+            .filter(|&(_, v)| v.is_finite() && (!log || v > 0.0))
+            .collect()
+    });
+    series.push(reference(vec![(0, random), (cycles, random)]));
+    let (lo, hi) = series
         .iter()
-        .flat_map(|r| r.report.rows.iter().map(|row| value(&row.metrics)))
-        .chain([reference])
-        .filter(|v| v.is_finite() && (!log || *v > 0.0));
-    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-
-    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut builder = ChartBuilder::on(&root);
-    builder
-        .caption(caption(runs, title), ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(65);
-    let mut draw = |points: Vec<(String, RGBColor, Vec<(u64, f64)>)>| -> Result<(), AnyError> {
-        if log {
-            let mut chart =
-                builder.build_cartesian_2d(0..cycles, (lo * 0.8..hi * 1.25).log_scale())?;
-            chart
-                .configure_mesh()
-                .x_desc("cycle")
-                .y_desc(y_desc)
-                .y_label_formatter(&|v| format!("{v:.0e}"))
-                .draw()?;
-            for (label, color, series) in points {
-                chart
-                    .draw_series(LineSeries::new(series, color.stroke_width(2)))?
-                    .label(label)
-                    .legend(legend_line(color));
-            }
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .draw()?;
-        } else {
-            let margin = (hi - lo).max(0.1) * 0.1;
-            let mut chart = builder.build_cartesian_2d(0..cycles, (lo - margin)..(hi + margin))?;
-            chart
-                .configure_mesh()
-                .x_desc("cycle")
-                .y_desc(y_desc)
-                .draw()?;
-            for (label, color, series) in points {
-                chart
-                    .draw_series(LineSeries::new(series, color.stroke_width(2)))?
-                    .label(label)
-                    .legend(legend_line(color));
-            }
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .draw()?;
-        }
-        Ok(())
+        .flat_map(|s| &s.points)
+        .fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+            (lo.min(p.1), hi.max(p.1))
+        });
+    let layout = Layout {
+        caption: caption(runs, title),
+        x_desc: "cycle",
+        y_desc,
+        legend: SeriesLabelPosition::UpperRight,
     };
-    let mut points: Vec<(String, RGBColor, Vec<(u64, f64)>)> = runs
-        .iter()
-        .zip(COLORS)
-        .map(|(r, color)| {
-            (
-                format!("cyclon {}", r.label),
-                color,
-                r.report
-                    .rows
-                    .iter()
-                    .map(|row| (row.cycle, value(&row.metrics)))
-                    .filter(|(_, v)| !log || *v > 0.0)
-                    .collect(),
-            )
-        })
-        .collect();
-    points.push((
-        "random c-out graph".into(),
-        RANDOM_COLOR,
-        vec![(0, reference), (cycles, reference)],
-    ));
-    draw(points)?;
-    root.present()?;
-    Ok(path.clone())
+    if log {
+        line_chart(
+            &path,
+            layout,
+            0..cycles,
+            (lo * 0.8..hi * 1.25).log_scale(),
+            series,
+        )?;
+    } else {
+        let margin = (hi - lo).max(0.1) * 0.1;
+        line_chart(&path, layout, 0..cycles, lo - margin..hi + margin, series)?;
+    }
+    Ok(path)
 }
 
 fn plot_dead_links(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
     let path = dir.join("dead_links.svg");
-    let series: Vec<(String, RGBColor, Vec<(u64, u64)>)> = runs
-        .iter()
-        .zip(COLORS)
-        .filter_map(|(r, color)| {
-            let kill = r.report.kill?;
-            let after: Vec<(u64, u64)> = std::iter::once((0, kill.dead_links))
-                .chain(
-                    r.report.dead_links[kill.at_cycle as usize + 1..]
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &d)| (k as u64 + 1, d)),
-                )
-                .collect();
-            Some((format!("cyclon {}", r.label), color, after))
-        })
-        .collect();
+    let kill = runs[0].report.kill.expect("checked by the caller");
+    let series = per_run(runs, |r| {
+        let Some(kill) = r.kill else {
+            return Vec::new();
+        };
+        std::iter::once((0, kill.dead_links))
+            .chain(
+                r.dead_links[kill.at_cycle as usize + 1..]
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &d)| (k as u64 + 1, d)),
+            )
+            .collect()
+    });
     let max_x = series
         .iter()
-        .map(|s| s.2.len() as u64)
+        .map(|s| s.points.len() as u64)
         .max()
-        .unwrap_or(1)
+        .unwrap_or(2)
         .max(2)
         - 1;
     let max_y = series
         .iter()
-        .flat_map(|s| s.2.iter().map(|p| p.1))
+        .flat_map(|s| &s.points)
+        .map(|p| p.1)
         .max()
         .unwrap_or(1)
         .max(1);
-    let kill = runs[0].report.kill.expect("checked by the caller");
-
-    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            caption(
-                runs,
-                &format!(
-                    "Dead links after {:.0}% of nodes fail",
-                    runs[0].report.scenario.kill.map_or(0.0, |k| k.fraction) * 100.0
-                ),
-            ),
-            ("sans-serif", 18),
-        )
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(65)
-        .build_cartesian_2d(0..max_x, 0..max_y + max_y / 20)?;
-    chart
-        .configure_mesh()
-        .x_desc(format!(
-            "cycles after the failure (at cycle {})",
-            kill.at_cycle
-        ))
-        .y_desc("dead links in live views")
-        .draw()?;
-    for (label, color, points) in series {
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(label)
-            .legend(legend_line(color));
-    }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()?;
-    root.present()?;
-    Ok(path.clone())
+    let fraction = runs[0].report.scenario.kill.map_or(0.0, |k| k.fraction);
+    let x_desc = format!("cycles after the failure (after cycle {})", kill.at_cycle);
+    let layout = Layout {
+        caption: caption(
+            runs,
+            &format!("Dead links after {:.0}% of nodes fail", fraction * 100.0),
+        ),
+        x_desc: &x_desc,
+        y_desc: "dead links in live views",
+        legend: SeriesLabelPosition::UpperRight,
+    };
+    line_chart(&path, layout, 0..max_x, 0..max_y + max_y / 20, series)?;
+    Ok(path)
 }
 
 fn plot_robustness(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
     let path = dir.join("robustness.svg");
-    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
-    let lowest = runs
-        .iter()
-        .flat_map(|r| {
-            r.report
-                .robustness
-                .iter()
-                .flat_map(|p| [p.cyclon, p.random])
-        })
-        .fold(1.0f64, f64::min);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            caption(runs, "Largest component after random removal"),
-            ("sans-serif", 18),
-        )
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0.0..100.0, (lowest * 100.0 - 5.0).max(0.0)..100.5)?;
-    chart
-        .configure_mesh()
-        .x_desc("nodes removed (%)")
-        .y_desc("largest component (% of survivors)")
-        .draw()?;
-    let mut series: Vec<(String, RGBColor, Vec<(f64, f64)>)> = runs
-        .iter()
-        .zip(COLORS)
-        .map(|(r, color)| {
-            (
-                format!("cyclon {}", r.label),
-                color,
-                r.report
-                    .robustness
-                    .iter()
-                    .map(|p| (p.removed * 100.0, p.cyclon * 100.0))
-                    .collect(),
-            )
-        })
-        .collect();
-    series.push((
-        "random c-out graph".into(),
-        RANDOM_COLOR,
+    let mut series = per_run(runs, |r| {
+        r.robustness
+            .iter()
+            .map(|p| (p.removed * 100.0, p.cyclon * 100.0))
+            .collect()
+    });
+    series.push(reference(
         runs[0]
             .report
             .robustness
@@ -740,18 +674,23 @@ fn plot_robustness(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
             .map(|p| (p.removed * 100.0, p.random * 100.0))
             .collect(),
     ));
-    for (label, color, points) in series {
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(label)
-            .legend(legend_line(color));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()?;
-    root.present()?;
-    Ok(path.clone())
+    let lowest = series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| p.1)
+        .fold(100.0f64, f64::min);
+    let layout = Layout {
+        caption: caption(runs, "Largest component after random removal"),
+        x_desc: "nodes removed (%)",
+        y_desc: "largest component (% of survivors)",
+        legend: SeriesLabelPosition::LowerLeft,
+    };
+    line_chart(
+        &path,
+        layout,
+        0.0..100.0,
+        (lowest - 5.0).max(0.0)..100.5,
+        series,
+    )?;
+    Ok(path)
 }

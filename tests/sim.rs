@@ -86,7 +86,7 @@ fn dead_links_disappear_after_a_massive_failure() {
             fraction: 0.5,
             at_cycle: 30,
         }),
-        robustness: false,
+        robustness_trials: 0,
         ..scenario(1_000, 80)
     });
     let kill = report.kill.expect("the failure happened");

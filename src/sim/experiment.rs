@@ -54,13 +54,15 @@ pub struct Scenario {
     pub metrics_every: u64,
     /// Breadth-first-search sources sampled for the average path length.
     pub bfs_sources: usize,
-    /// Run the robustness experiment on the final overlay and the reference graph.
-    pub robustness: bool,
+    /// Random removal orders averaged in the robustness experiment on the final overlay and
+    /// the reference graph (0: no robustness experiment).
+    pub robustness_trials: usize,
 }
 
 impl Default for Scenario {
     /// The paper's setting: N = 10,000, c = 20, l = 5, enhanced shuffling, 100 cycles from a
-    /// ring, full metrics every 10 cycles with 100 BFS sources, robustness experiment on.
+    /// ring, full metrics every 10 cycles with 100 BFS sources, robustness experiment averaged
+    /// over 5 removal orders.
     fn default() -> Self {
         Self {
             nodes: 10_000,
@@ -73,7 +75,7 @@ impl Default for Scenario {
             kill: None,
             metrics_every: 10,
             bfs_sources: 100,
-            robustness: true,
+            robustness_trials: 5,
         }
     }
 }
@@ -217,7 +219,8 @@ pub struct KillOutcome {
 pub struct RobustnessRow {
     /// Fraction of nodes removed at random.
     pub removed: f64,
-    /// Largest component's share of the survivors in the Cyclon overlay.
+    /// Largest component's share of the survivors in the Cyclon overlay (mean over the
+    /// trials).
     pub cyclon: f64,
     /// The same in the random reference graph.
     pub random: f64,
@@ -424,22 +427,28 @@ impl Experiment {
         timing.reference = started.elapsed();
 
         let mut robustness = Vec::new();
-        if scenario.robustness {
+        if scenario.robustness_trials > 0 {
             progress(Progress::Robustness);
             let started = Instant::now();
             let mut rng = SimRng::seed_from_u64(scenario.seed ^ ROBUSTNESS_STREAM);
             let fractions = robustness_fractions();
-            let cyclon = last_undirected.robustness(&mut rng, &fractions);
-            let random = reference_undirected.robustness(&mut rng, &fractions);
-            robustness = cyclon
+            robustness = fractions
                 .iter()
-                .zip(&random)
-                .map(|(c, r)| RobustnessRow {
-                    removed: c.removed,
-                    cyclon: c.largest_share,
-                    random: r.largest_share,
+                .map(|&removed| RobustnessRow {
+                    removed,
+                    cyclon: 0.0,
+                    random: 0.0,
                 })
                 .collect();
+            let trials = scenario.robustness_trials;
+            for _ in 0..trials {
+                let cyclon = last_undirected.robustness(&mut rng, &fractions);
+                let random = reference_undirected.robustness(&mut rng, &fractions);
+                for ((row, c), r) in robustness.iter_mut().zip(cyclon).zip(random) {
+                    row.cyclon += c.largest_share / trials as f64;
+                    row.random += r.largest_share / trials as f64;
+                }
+            }
             timing.robustness = started.elapsed();
         }
 
