@@ -1,0 +1,351 @@
+//! A terminal chat whose peers find each other through Cyclon alone (no mDNS, no DHT).
+//!
+//! rust-libp2p's chat example, with peer discovery replaced by Cyclon: start one peer, point
+//! the next ones at any peer already running, and type. Lines typed on stdin are published
+//! over gossipsub; messages received print as `<peer>: <text>`.
+//!
+//! ```sh
+//! # terminal 1
+//! cargo run --example chat -- --secret-key-seed 1 --listen /ip4/127.0.0.1/tcp/4001
+//! # terminal 2: knows only the first peer
+//! cargo run --example chat -- --secret-key-seed 2 --listen /ip4/127.0.0.1/tcp/4002 \
+//!     --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X
+//! # terminal 3: knows only the second peer, and still chats with the first
+//! cargo run --example chat -- --secret-key-seed 3 --listen /ip4/127.0.0.1/tcp/4003 \
+//!     --bootstrap /ip4/127.0.0.1/tcp/4002/p2p/12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3
+//! ```
+//!
+//! How it works: every peer runs Cyclon. Each time a peer enters the Cyclon view, the chat
+//! dials it by its peer id (Cyclon supplies the addresses to the swarm), so connections, and
+//! with them the gossipsub mesh, form among peers that were never told about each other.
+//! A peer prints as `* <peer> joined` once it is connected and subscribed to the chat topic,
+//! and as `* <peer> left` when it unsubscribes or its last connection closes. The raw view
+//! changes are logged at debug level: `RUST_LOG=chat=debug`.
+
+use std::{collections::HashSet, io::IsTerminal, process::ExitCode, str::FromStr, time::Duration};
+
+use clap::Parser;
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, Swarm, gossipsub, identity,
+    multiaddr::Protocol,
+    noise,
+    swarm::{NetworkBehaviour, SwarmEvent},
+    tcp, yamux,
+};
+use libp2p_cyclon::{
+    self as cyclon,
+    view::{DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE},
+};
+use tokio::io::AsyncBufReadExt;
+use tracing_subscriber::EnvFilter;
+
+/// Exit status for bad flags (as clap uses).
+const USAGE_ERROR: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "chat",
+    about = "Chat over gossipsub with peers found through Cyclon (no mDNS)",
+    after_help = "Type a line and press Enter to send it. Ctrl-D or Ctrl-C quits.\n\
+                  Logs (stderr): level from RUST_LOG, e.g. RUST_LOG=chat=debug shows the Cyclon \
+                  view changes."
+)]
+struct Args {
+    /// Address to listen on; repeatable. Default: /ip4/0.0.0.0/tcp/0 and
+    /// /ip4/0.0.0.0/udp/0/quic-v1.
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    listen: Vec<Multiaddr>,
+    /// A peer already in the chat, ending in /p2p/<peer id>; repeatable.
+    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    bootstrap: Vec<Bootstrap>,
+    /// The gossipsub topic to chat on.
+    #[arg(long, default_value = "cyclon-chat")]
+    topic: String,
+    /// Derive a deterministic ed25519 identity from this number (0-255) instead of a random
+    /// one, as rust-libp2p's examples do.
+    #[arg(long, value_name = "N")]
+    secret_key_seed: Option<u8>,
+    /// Cyclon view size c.
+    #[arg(long, value_name = "C", default_value_t = DEFAULT_VIEW_SIZE)]
+    view_size: usize,
+    /// Cyclon shuffle length l (1 <= l <= c).
+    #[arg(long, value_name = "L", default_value_t = DEFAULT_SHUFFLE_LENGTH)]
+    shuffle_length: usize,
+    /// Cyclon shuffle interval in milliseconds (short, so that peers find each other quickly).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    interval_ms: u64,
+}
+
+/// A `--bootstrap` address: a multiaddr ending in `/p2p/<peer id>`.
+#[derive(Debug, Clone)]
+struct Bootstrap {
+    peer_id: PeerId,
+    address: Multiaddr,
+}
+
+impl FromStr for Bootstrap {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let address: Multiaddr = s.parse().map_err(|e| format!("{e}"))?;
+        match address.iter().last() {
+            Some(Protocol::P2p(peer_id)) => Ok(Bootstrap { peer_id, address }),
+            _ => Err("the address must end in /p2p/<peer id>".to_string()),
+        }
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct ChatBehaviour {
+    cyclon: cyclon::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+}
+
+/// Parses the flags; on an error prints a one-line message (help and version print in full).
+fn parse_args() -> Result<Args, ExitCode> {
+    match Args::try_parse() {
+        Ok(args) => Ok(args),
+        Err(error) if !error.use_stderr() => {
+            let _ = error.print(); // --help, --version
+            Err(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            let rendered = error.to_string();
+            let line = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
+            eprintln!("{line} (see --help)");
+            Err(ExitCode::from(USAGE_ERROR))
+        }
+    }
+}
+
+fn keypair(seed: Option<u8>) -> identity::Keypair {
+    match seed {
+        Some(seed) => {
+            let mut bytes = [0u8; 32];
+            bytes[0] = seed;
+            identity::Keypair::ed25519_from_bytes(bytes).expect("32 bytes are a valid ed25519 key")
+        }
+        None => identity::Keypair::generate_ed25519(),
+    }
+}
+
+fn build_swarm(
+    key: identity::Keypair,
+    config: cyclon::Config,
+) -> Result<Swarm<ChatBehaviour>, Box<dyn std::error::Error>> {
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_quic()
+        .with_behaviour(|key| {
+            let gossipsub_config = gossipsub::ConfigBuilder::default()
+                .heartbeat_interval(Duration::from_secs(1))
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .build()?;
+            Ok(ChatBehaviour {
+                cyclon: cyclon::Behaviour::try_new(key.public().to_peer_id(), config)?,
+                gossipsub: gossipsub::Behaviour::new(
+                    gossipsub::MessageAuthenticity::Signed(key.clone()),
+                    gossipsub_config,
+                )?,
+            })
+        })?
+        // Gossipsub keeps connections to its mesh peers; others may close after a minute idle.
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    Ok(swarm)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+/// Text from the network, made safe to print on a terminal (no escape sequences).
+fn printable(data: &[u8]) -> String {
+    String::from_utf8_lossy(data)
+        .chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let config = cyclon::Config::default()
+        .with_view_size(args.view_size)
+        .with_shuffle_length(args.shuffle_length)
+        .with_shuffle_interval(Duration::from_millis(args.interval_ms))
+        .with_request_timeout(Duration::from_secs(5));
+    if let Err(error) = config.validate() {
+        eprintln!("error: invalid Cyclon configuration: {error}");
+        return ExitCode::from(USAGE_ERROR);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(args, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::error::Error>> {
+    let mut swarm = build_swarm(keypair(args.secret_key_seed), config)?;
+    let local_peer_id = *swarm.local_peer_id();
+    let topic = gossipsub::IdentTopic::new(args.topic);
+    swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
+
+    let listen = if args.listen.is_empty() {
+        vec![
+            "/ip4/0.0.0.0/tcp/0".parse()?,
+            "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
+        ]
+    } else {
+        args.listen
+    };
+    for address in listen {
+        swarm
+            .listen_on(address.clone())
+            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    }
+    for bootstrap in args.bootstrap {
+        let result = swarm
+            .behaviour_mut()
+            .cyclon
+            .add_address(&bootstrap.peer_id, bootstrap.address.clone());
+        if matches!(
+            result,
+            cyclon::AddAddressResult::Rejected | cyclon::AddAddressResult::ViewFull
+        ) {
+            tracing::warn!(address = %bootstrap.address, ?result, "bootstrap address not used");
+        }
+    }
+
+    println!("Local peer id: {local_peer_id}");
+    println!("Chatting on topic '{topic}'. Type a line and press Enter to send it; Ctrl-D quits.");
+
+    // Peers connected to us and subscribed to the topic.
+    let mut members: HashSet<PeerId> = HashSet::new();
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            signal = &mut shutdown => {
+                signal.map_err(|e| format!("cannot wait for signals: {e}"))?;
+                return Ok(());
+            }
+            line = stdin.next_line() => {
+                let Some(line) = line? else {
+                    return Ok(()); // end of input
+                };
+                let line = line.trim_end();
+                if line.is_empty() {
+                    continue;
+                }
+                match swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(topic.clone(), line.as_bytes())
+                {
+                    Ok(_) => {}
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                        println!("! not sent: nobody else is in the chat yet");
+                    }
+                    Err(error) => println!("! not sent: {error}"),
+                }
+            }
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::Behaviour(ChatBehaviourEvent::Cyclon(event)) => {
+                    on_cyclon_event(&mut swarm, event);
+                }
+                SwarmEvent::Behaviour(ChatBehaviourEvent::Gossipsub(
+                    gossipsub::Event::Message { propagation_source, message, .. },
+                )) => {
+                    let author = message.source.unwrap_or(propagation_source);
+                    println!("{author}: {}", printable(&message.data));
+                }
+                SwarmEvent::Behaviour(ChatBehaviourEvent::Gossipsub(
+                    gossipsub::Event::Subscribed { peer_id, topic: subscribed, .. },
+                )) => {
+                    if subscribed == topic.hash() && members.insert(peer_id) {
+                        println!("* {peer_id} joined");
+                    }
+                }
+                SwarmEvent::Behaviour(ChatBehaviourEvent::Gossipsub(
+                    gossipsub::Event::Unsubscribed { peer_id, topic: unsubscribed },
+                )) => {
+                    if unsubscribed == topic.hash() && members.remove(&peer_id) {
+                        println!("* {peer_id} left");
+                    }
+                }
+                SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                    if members.remove(&peer_id) {
+                        println!("* {peer_id} left");
+                    }
+                }
+                SwarmEvent::NewListenAddr { address, .. } => {
+                    let address = address.with_p2p(local_peer_id).unwrap_or_else(|a| a);
+                    println!("Listening on {address}");
+                }
+                SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                    tracing::debug!(?peer_id, %error, "dial failed");
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Follows the Cyclon view: connects to every peer that enters it.
+fn on_cyclon_event(swarm: &mut Swarm<ChatBehaviour>, event: cyclon::Event) {
+    match event {
+        cyclon::Event::PeerAdded { peer_id, addresses } => {
+            tracing::debug!(%peer_id, ?addresses, "view: peer added");
+            if !swarm.is_connected(&peer_id) {
+                // By peer id only: Cyclon gives the swarm the addresses from its view.
+                if let Err(error) = swarm.dial(peer_id) {
+                    tracing::debug!(%peer_id, %error, "not dialling");
+                }
+            }
+        }
+        cyclon::Event::PeerRemoved { peer_id, reason } => {
+            tracing::debug!(%peer_id, ?reason, "view: peer removed");
+        }
+        cyclon::Event::ShuffleFailed { peer_id, error, .. } => {
+            tracing::debug!(%peer_id, %error, "shuffle failed");
+        }
+        event => tracing::trace!(?event, "cyclon"),
+    }
+}

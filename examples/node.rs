@@ -1,0 +1,463 @@
+//! A headless Cyclon peer for scripts, operations and other implementations.
+//!
+//! ```sh
+//! # A first node, with a fixed identity and port:
+//! cargo run --example node -- --secret-key-seed 1 --listen /ip4/127.0.0.1/tcp/4001
+//! # More nodes, bootstrapped from the first (its address is in its `listening` event):
+//! cargo run --example node -- --listen /ip4/127.0.0.1/tcp/0 \
+//!     --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X
+//! ```
+//!
+//! The node speaks Cyclon (`/cyclon/1.0.0`), identify and ping over TCP and QUIC (noise, yamux).
+//! It prints one JSON object per line on stdout for every event, each with an `"event"` field
+//! and peer ids in base58:
+//!
+//! ```text
+//! {"event":"listening","peer_id":"12D3…","addresses":["/ip4/127.0.0.1/tcp/4001/p2p/12D3…"]}
+//! {"event":"peer_added","peer_id":"12D3…","addresses":["/ip4/127.0.0.1/tcp/4001"]}
+//! {"event":"peer_removed","peer_id":"12D3…","reason":"shuffle_target"}
+//! {"event":"shuffle_completed","id":3,"peer_id":"12D3…","sent":5,"received":5}
+//! {"event":"shuffle_failed","id":4,"peer_id":"12D3…","error":"the shuffle timed out"}
+//! {"event":"shuffle_answered","peer_id":"12D3…","received":5,"sent":5}
+//! ```
+//!
+//! `listening` is printed once every listener has an address, then again whenever the set of
+//! listen addresses changes; each one carries all current addresses. `peer_removed` reasons are
+//! `shuffle_target`, `replaced` and `manual`. Logs go to stderr (level from `RUST_LOG`, default
+//! `info`). Ctrl-C or SIGTERM stops the node with exit status 0; bad flags exit with status 2
+//! and a one-line message.
+
+use std::{
+    collections::HashSet,
+    io::{IsTerminal, Write},
+    process::ExitCode,
+    str::FromStr,
+    time::Duration,
+};
+
+use clap::Parser;
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, Swarm, identify, identity,
+    multiaddr::Protocol,
+    noise, ping,
+    swarm::{NetworkBehaviour, SwarmEvent},
+    tcp, yamux,
+};
+use libp2p_cyclon::{
+    self as cyclon,
+    view::{DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE},
+};
+use serde::Serialize;
+use tracing_subscriber::EnvFilter;
+
+/// Exit status for bad flags (as clap uses).
+const USAGE_ERROR: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "node",
+    about = "A headless Cyclon peer: JSON-lines events on stdout, logs on stderr",
+    after_help = "Events (stdout, one JSON object per line): listening, peer_added, peer_removed, \
+                  shuffle_completed, shuffle_failed, shuffle_answered.\n\
+                  Logs (stderr): level from RUST_LOG, e.g. RUST_LOG=debug. Ctrl-C or SIGTERM stops \
+                  the node."
+)]
+struct Args {
+    /// Address to listen on; repeatable. Default: /ip4/0.0.0.0/tcp/0 and
+    /// /ip4/0.0.0.0/udp/0/quic-v1.
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    listen: Vec<Multiaddr>,
+    /// A peer to bootstrap the view from, ending in /p2p/<peer id>; repeatable.
+    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    bootstrap: Vec<Bootstrap>,
+    /// Derive a deterministic ed25519 identity from this number (0-255) instead of a random
+    /// one, as rust-libp2p's examples do.
+    #[arg(long, value_name = "N")]
+    secret_key_seed: Option<u8>,
+    /// View size c: the most peers the view holds.
+    #[arg(long, value_name = "C", default_value_t = DEFAULT_VIEW_SIZE)]
+    view_size: usize,
+    /// Shuffle length l: the most entries exchanged per shuffle (1 <= l <= c).
+    #[arg(long, value_name = "L", default_value_t = DEFAULT_SHUFFLE_LENGTH)]
+    shuffle_length: usize,
+    /// Shuffle interval in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = millis(cyclon::DEFAULT_SHUFFLE_INTERVAL))]
+    interval_ms: u64,
+    /// How long opening a stream or one exchange may take, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = millis(cyclon::DEFAULT_REQUEST_TIMEOUT))]
+    request_timeout_ms: u64,
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A `--bootstrap` address: a multiaddr ending in `/p2p/<peer id>`.
+#[derive(Debug, Clone)]
+struct Bootstrap {
+    peer_id: PeerId,
+    address: Multiaddr,
+}
+
+impl FromStr for Bootstrap {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let address: Multiaddr = s.parse().map_err(|e| format!("{e}"))?;
+        match address.iter().last() {
+            Some(Protocol::P2p(peer_id)) => Ok(Bootstrap { peer_id, address }),
+            _ => Err("the address must end in /p2p/<peer id>".to_string()),
+        }
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct NodeBehaviour {
+    cyclon: cyclon::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+/// Parses the flags; on an error prints a one-line message (help and version print in full).
+fn parse_args() -> Result<Args, ExitCode> {
+    match Args::try_parse() {
+        Ok(args) => Ok(args),
+        Err(error) if !error.use_stderr() => {
+            let _ = error.print(); // --help, --version
+            Err(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            let rendered = error.to_string();
+            let line = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
+            eprintln!("{line} (see --help)");
+            Err(ExitCode::from(USAGE_ERROR))
+        }
+    }
+}
+
+fn cyclon_config(args: &Args) -> cyclon::Config {
+    cyclon::Config::default()
+        .with_view_size(args.view_size)
+        .with_shuffle_length(args.shuffle_length)
+        .with_shuffle_interval(Duration::from_millis(args.interval_ms))
+        .with_request_timeout(Duration::from_millis(args.request_timeout_ms))
+}
+
+fn keypair(seed: Option<u8>) -> identity::Keypair {
+    match seed {
+        Some(seed) => {
+            let mut bytes = [0u8; 32];
+            bytes[0] = seed;
+            identity::Keypair::ed25519_from_bytes(bytes).expect("32 bytes are a valid ed25519 key")
+        }
+        None => identity::Keypair::generate_ed25519(),
+    }
+}
+
+fn build_swarm(
+    key: identity::Keypair,
+    config: cyclon::Config,
+) -> Result<Swarm<NodeBehaviour>, Box<dyn std::error::Error>> {
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_quic()
+        .with_behaviour(|key| {
+            let peer_id = key.public().to_peer_id();
+            Ok(NodeBehaviour {
+                cyclon: cyclon::Behaviour::try_new(peer_id, config)?,
+                identify: identify::Behaviour::new(
+                    identify::Config::new(
+                        format!("/libp2p-cyclon/{}", env!("CARGO_PKG_VERSION")),
+                        key.public(),
+                    )
+                    .with_agent_version(format!(
+                        "libp2p-cyclon-node/{}",
+                        env!("CARGO_PKG_VERSION")
+                    )),
+                ),
+                ping: ping::Behaviour::default(),
+            })
+        })?
+        .build();
+    Ok(swarm)
+}
+
+/// One line of output: a JSON object whose `"event"` field names the event.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum Output {
+    Listening {
+        peer_id: String,
+        addresses: Vec<String>,
+    },
+    PeerAdded {
+        peer_id: String,
+        addresses: Vec<String>,
+    },
+    PeerRemoved {
+        peer_id: String,
+        reason: &'static str,
+    },
+    ShuffleCompleted {
+        id: u64,
+        peer_id: String,
+        sent: usize,
+        received: usize,
+    },
+    ShuffleFailed {
+        id: u64,
+        peer_id: String,
+        error: String,
+    },
+    ShuffleAnswered {
+        peer_id: String,
+        received: usize,
+        sent: usize,
+    },
+}
+
+impl Output {
+    fn listening(local_peer_id: &PeerId, addresses: &[Multiaddr]) -> Self {
+        Output::Listening {
+            peer_id: local_peer_id.to_base58(),
+            addresses: strings(addresses),
+        }
+    }
+
+    /// Writes the event as one line on stdout.
+    fn print(&self) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, self)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    }
+}
+
+fn strings(addresses: &[Multiaddr]) -> Vec<String> {
+    addresses.iter().map(ToString::to_string).collect()
+}
+
+impl From<cyclon::Event> for Output {
+    fn from(event: cyclon::Event) -> Self {
+        match event {
+            cyclon::Event::PeerAdded { peer_id, addresses } => Output::PeerAdded {
+                peer_id: peer_id.to_base58(),
+                addresses: strings(&addresses),
+            },
+            cyclon::Event::PeerRemoved { peer_id, reason } => Output::PeerRemoved {
+                peer_id: peer_id.to_base58(),
+                reason: match reason {
+                    cyclon::RemovalReason::ShuffleTarget => "shuffle_target",
+                    cyclon::RemovalReason::Replaced => "replaced",
+                    cyclon::RemovalReason::Manual => "manual",
+                },
+            },
+            cyclon::Event::ShuffleCompleted {
+                id,
+                peer_id,
+                sent,
+                received,
+            } => Output::ShuffleCompleted {
+                id: id.get(),
+                peer_id: peer_id.to_base58(),
+                sent,
+                received,
+            },
+            cyclon::Event::ShuffleFailed { id, peer_id, error } => Output::ShuffleFailed {
+                id: id.get(),
+                peer_id: peer_id.to_base58(),
+                error: error.to_string(),
+            },
+            cyclon::Event::ShuffleAnswered {
+                peer_id,
+                received,
+                sent,
+            } => Output::ShuffleAnswered {
+                peer_id: peer_id.to_base58(),
+                received,
+                sent,
+            },
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, with the signal's name.
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.map(|()| "SIGINT"),
+            _ = terminate.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let config = cyclon_config(&args);
+    if let Err(error) = config.validate() {
+        eprintln!("error: invalid Cyclon configuration: {error}");
+        return ExitCode::from(USAGE_ERROR);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(args, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::error::Error>> {
+    let mut swarm = build_swarm(keypair(args.secret_key_seed), config)?;
+    let local_peer_id = *swarm.local_peer_id();
+    tracing::info!(%local_peer_id, "starting");
+
+    let listen = if args.listen.is_empty() {
+        vec![
+            "/ip4/0.0.0.0/tcp/0".parse()?,
+            "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
+        ]
+    } else {
+        args.listen
+    };
+    // Listeners that have not reported an address yet; `listening` waits for all of them.
+    let mut starting = HashSet::new();
+    for address in listen {
+        let id = swarm
+            .listen_on(address.clone())
+            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+        starting.insert(id);
+    }
+    let mut listeners = starting.len();
+    let mut listen_addresses: Vec<Multiaddr> = Vec::new();
+
+    for bootstrap in args.bootstrap {
+        let result = swarm
+            .behaviour_mut()
+            .cyclon
+            .add_address(&bootstrap.peer_id, bootstrap.address.clone());
+        tracing::debug!(address = %bootstrap.address, ?result, "bootstrap");
+        if matches!(
+            result,
+            cyclon::AddAddressResult::Rejected | cyclon::AddAddressResult::ViewFull
+        ) {
+            tracing::warn!(address = %bootstrap.address, ?result, "bootstrap address not used");
+        }
+    }
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let event = tokio::select! {
+            signal = &mut shutdown => {
+                let signal = signal.map_err(|e| format!("cannot wait for signals: {e}"))?;
+                tracing::info!(signal, "shutting down");
+                return Ok(());
+            }
+            event = swarm.select_next_some() => event,
+        };
+        let output = match event {
+            SwarmEvent::Behaviour(NodeBehaviourEvent::Cyclon(event)) => Some(Output::from(event)),
+            SwarmEvent::Behaviour(NodeBehaviourEvent::Identify(event)) => {
+                tracing::debug!(?event, "identify");
+                None
+            }
+            SwarmEvent::Behaviour(NodeBehaviourEvent::Ping(event)) => {
+                tracing::trace!(?event, "ping");
+                None
+            }
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                tracing::info!(%address, "listening");
+                starting.remove(&listener_id);
+                listen_addresses.push(address.with_p2p(local_peer_id).unwrap_or_else(|a| a));
+                starting
+                    .is_empty()
+                    .then(|| Output::listening(&local_peer_id, &listen_addresses))
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                tracing::info!(%address, "listen address expired");
+                let address = address.with_p2p(local_peer_id).unwrap_or_else(|a| a);
+                listen_addresses.retain(|a| *a != address);
+                starting
+                    .is_empty()
+                    .then(|| Output::listening(&local_peer_id, &listen_addresses))
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                reason,
+            } => {
+                match &reason {
+                    Ok(()) => tracing::info!(?addresses, "listener closed"),
+                    Err(error) => tracing::warn!(?addresses, %error, "listener failed"),
+                }
+                starting.remove(&listener_id);
+                listeners -= 1;
+                if listeners == 0 {
+                    return Err("no listener left".into());
+                }
+                None
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                tracing::warn!(%error, "listener error");
+                None
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                tracing::debug!(%peer_id, address = %endpoint.get_remote_address(), "connected");
+                None
+            }
+            SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
+                tracing::debug!(%peer_id, ?cause, "connection closed");
+                None
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(?peer_id, %error, "dial failed");
+                None
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                tracing::debug!(%error, "incoming connection failed");
+                None
+            }
+            _ => None,
+        };
+        if let Some(output) = output
+            && let Err(error) = output.print()
+        {
+            // Whoever read our events is gone (e.g. `node | head`): nothing left to do.
+            tracing::info!(%error, "stdout closed, shutting down");
+            return Ok(());
+        }
+    }
+}
