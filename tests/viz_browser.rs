@@ -407,16 +407,21 @@ async fn page_renders_adds_a_peer_and_shows_a_clicked_peers_view() {
     browser.close().await.expect("the session closes");
 }
 
-/// Takes the README's screenshot: a larger network, mixed, one peer selected. Writes
-/// `$VIZ_SCREENSHOT` (default `target/viz.png`).
+/// Takes the README's screenshot: a larger network (`$VIZ_SCREENSHOT_PEERS`, default 30),
+/// mixed, one peer selected, one killed. Writes `$VIZ_SCREENSHOT` (default: under `target/`).
+/// Run it in release mode: a debug build's crypto is slow enough for many peers to time out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "writes a screenshot; run on purpose"]
 async fn screenshot() {
     let Some((chromium, chromedriver)) = browser_programs("screenshot") else {
         return;
     };
+    let peers = std::env::var("VIZ_SCREENSHOT_PEERS")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(30);
     let (network, base) = start_viz(Options {
-        peers: 30,
+        peers,
         interval: Duration::from_millis(500),
         ..Options::default()
     })
@@ -427,11 +432,17 @@ async fn screenshot() {
     browser.goto(&base).await.expect("the page loads");
     // Let the ring mix into a random-like overlay: every view full.
     let view_size = network.settings().view_size;
-    wait_in_network(&network, "full views", |g| {
-        (g.stats.shuffles_completed > 300 && g.nodes.iter().all(|n| n.view_len == view_size))
-            .then_some(())
-    })
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !network
+        .graph()
+        .nodes
+        .iter()
+        .all(|n| n.view_len == view_size)
+    {
+        assert!(Instant::now() < deadline, "views not full within 120 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser.set_window_size(1400, 1000).await.unwrap();
     let id = network.graph().nodes[3].id.clone();
     click(&browser, &format!("#graph g.node[data-id='{id}'] circle")).await;
     // Kill one peer so that dead links show, and let the layout settle a little.
@@ -444,7 +455,15 @@ async fn screenshot() {
         |v| (v.as_u64()? > 0).then_some(()),
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await; // let the layout settle (not a sync)
+    // A few seconds of history in the shuffles-per-second sparkline.
+    wait_in_page(
+        &browser,
+        "the sparkline",
+        "return document.querySelector('#rate-spark polyline')\
+         ?.getAttribute('points').split(' ').length ?? 0;",
+        |v| (v.as_u64()? >= 6).then_some(()),
+    )
+    .await;
     let png = browser.screenshot().await.expect("a screenshot");
     let path = std::env::var_os("VIZ_SCREENSHOT")
         .map(PathBuf::from)

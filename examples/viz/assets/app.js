@@ -303,17 +303,17 @@ function layoutStep() {
   const h = view.height;
   const margin = 30;
   if (view.layout === 'circle') {
-    const r = Math.min(w, h) / 2 - margin - 10;
+    const r = Math.min(w, h - 24) / 2 - margin - 10;
     graph.nodes.forEach((node, i) => {
       const p = view.positions.get(node.id);
       const angle = (2 * Math.PI * i) / Math.max(n, 1) - Math.PI / 2;
       p.x += (w / 2 + r * Math.cos(angle) - p.x) * 0.2;
-      p.y += (h / 2 + r * Math.sin(angle) - p.y) * 0.2;
+      p.y += ((h - 24) / 2 + r * Math.sin(angle) - p.y) * 0.2;
     });
     view.alpha *= 0.9;
     return true;
   }
-  const k = Math.sqrt((w * h) / Math.max(n, 1)) * 0.6; // ideal distance
+  const k = Math.sqrt((w * h) / Math.max(n, 1)) * 0.75; // ideal distance
   for (let i = 0; i < n; i += 1) {
     const a = nodes[i];
     for (let j = i + 1; j < n; j += 1) {
@@ -347,8 +347,9 @@ function layoutStep() {
     b.vx -= dx * f; b.vy -= dy * f;
   }
   for (const p of nodes) {
-    p.vx += (w / 2 - p.x) * 0.004;
-    p.vy += (h / 2 - p.y) * 0.004;
+    // Gravity to the centre, weaker along the longer side so that the graph fills the pane.
+    p.vx += (w / 2 - p.x) * 0.003 * Math.min(1, h / w);
+    p.vy += (h / 2 - p.y) * 0.003 * Math.min(1, w / h);
     const speed = Math.hypot(p.vx, p.vy);
     const limit = 40 * view.alpha + 0.5;
     if (speed > limit) {
@@ -356,7 +357,8 @@ function layoutStep() {
       p.vy *= limit / speed;
     }
     p.x = Math.min(w - margin, Math.max(margin, p.x + p.vx * view.alpha));
-    p.y = Math.min(h - margin, Math.max(margin, p.y + p.vy * view.alpha));
+    // Keep clear of the legend along the bottom edge.
+    p.y = Math.min(h - margin - 24, Math.max(margin, p.y + p.vy * view.alpha));
     p.vx *= 0.55;
     p.vy *= 0.55;
   }
