@@ -2,10 +2,8 @@
 //! network and server modules started in-process, on an ephemeral port on 127.0.0.1, with real
 //! libp2p swarms underneath.
 
-#[allow(dead_code)]
 #[path = "../examples/viz/network.rs"]
 mod network;
-#[allow(dead_code)]
 #[path = "../examples/viz/server.rs"]
 mod server;
 

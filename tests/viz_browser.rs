@@ -9,10 +9,8 @@
 //! The README's screenshot comes from the ignored test `screenshot`:
 //! `VIZ_SCREENSHOT=docs/viz.png cargo test --release --test viz_browser -- --ignored screenshot`.
 
-#[allow(dead_code)]
 #[path = "../examples/viz/network.rs"]
 mod network;
-#[allow(dead_code)]
 #[path = "../examples/viz/server.rs"]
 mod server;
 
