@@ -254,37 +254,48 @@ impl Undirected {
         if n == 0 {
             return 0.0;
         }
-        // `mark[u] == v + 1` while scanning node v: u is a neighbour of v.
+        // For each edge v — u (v < u), `c` = common neighbours of v and u: the edge closes `c`
+        // triangles at v and `c` at u. `twice_triangles[v]` sums them: every triangle at v is
+        // counted once from each of its two edges at v.
+        let mut twice_triangles = vec![0u32; n];
+        // `mark[w] == v + 1` while scanning node v: w is a neighbour of v.
         let mut mark = vec![0u32; n];
-        let mut sum = 0.0;
         for v in 0..n {
             let neighbours = self.neighbours(v);
-            let k = neighbours.len();
-            if k < 2 {
-                continue;
-            }
             let stamp = v as u32 + 1;
-            for &u in neighbours {
-                mark[u as usize] = stamp;
+            for &w in neighbours {
+                mark[w as usize] = stamp;
             }
-            let mut links = 0u64;
-            for &u in neighbours {
-                for &w in self.neighbours(u as usize) {
-                    links += u64::from(mark[w as usize] == stamp);
-                }
+            for &u in neighbours.iter().filter(|&&u| u as usize > v) {
+                let common = self
+                    .neighbours(u as usize)
+                    .iter()
+                    .filter(|&&w| mark[w as usize] == stamp)
+                    .count() as u32;
+                twice_triangles[v] += common;
+                twice_triangles[u as usize] += common;
             }
-            // Each link among neighbours was seen from both of its ends.
-            sum += (links / 2) as f64 / (k * (k - 1) / 2) as f64;
         }
+        let sum: f64 = (0..n)
+            .map(|v| {
+                let k = self.neighbours(v).len() as f64;
+                if k < 2.0 {
+                    0.0
+                } else {
+                    f64::from(twice_triangles[v]) / (k * (k - 1.0))
+                }
+            })
+            .sum();
         sum / n as f64
     }
 
     /// The average shortest path length, by breadth-first search from `sources` nodes chosen
     /// uniformly at random without replacement (all nodes if `sources >= n`).
     ///
-    /// Each search is exact; it runs level by level and switches to bottom-up steps (every
+    /// Each search is exact. It runs level by level and switches to bottom-up steps (every
     /// unvisited node looks for a parent in the frontier) while the frontier is large, which
-    /// saves most edge checks on small-world graphs (Beamer et al., direction-optimizing BFS).
+    /// saves most edge checks on small-world graphs (direction-optimizing BFS, Beamer et al.
+    /// 2012, with their switching thresholds α = 14 and β = 24).
     pub fn path_lengths<R: Rng + ?Sized>(&self, rng: &mut R, sources: usize) -> PathStats {
         let n = self.node_count();
         let sources = sources.min(n);
@@ -303,9 +314,17 @@ impl Undirected {
             frontier.push(source as u32);
             let mut visited = 1usize;
             let mut level = 0u32;
+            let mut frontier_edges = self.neighbours(source).len();
+            let mut unvisited_edges = self.adjacency.len() - frontier_edges;
+            let mut bottom_up = false;
             while !frontier.is_empty() {
                 next.clear();
-                if frontier.len() > n / 32 {
+                bottom_up = if bottom_up {
+                    frontier.len() >= n / 24
+                } else {
+                    frontier_edges > unvisited_edges / 14
+                };
+                if bottom_up {
                     for v in 0..n {
                         if distance[v] == u32::MAX
                             && self
@@ -332,6 +351,11 @@ impl Undirected {
                     visited += next.len();
                     total += u64::from(level) * next.len() as u64;
                 }
+                frontier_edges = next
+                    .iter()
+                    .map(|&v| self.neighbours(v as usize).len())
+                    .sum();
+                unvisited_edges -= frontier_edges;
                 std::mem::swap(&mut frontier, &mut next);
             }
             max = max.max(level);
@@ -514,6 +538,29 @@ mod tests {
         let stats = small().undirected().path_lengths(&mut rng, 6);
         // Sources in the triangle miss 3 nodes each, in {3, 4} miss 4, node 5 misses 5.
         assert_eq!(stats.unreachable, 3 * 3 + 2 * 4 + 5);
+    }
+
+    #[test]
+    fn clustering_matches_the_definition() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let graph = Graph::random_out(&mut rng, 60, 6).undirected();
+        let n = graph.node_count();
+        let mut sum = 0.0;
+        for v in 0..n {
+            let nb = graph.neighbours(v);
+            let k = nb.len();
+            let mut linked = 0;
+            for (i, &a) in nb.iter().enumerate() {
+                for &b in &nb[i + 1..] {
+                    linked += usize::from(graph.neighbours(a as usize).contains(&b));
+                }
+            }
+            if k >= 2 {
+                sum += linked as f64 / (k * (k - 1) / 2) as f64;
+            }
+        }
+        assert!((graph.clustering() - sum / n as f64).abs() < 1e-12);
+        assert!(graph.clustering() > 0.0);
     }
 
     #[test]
