@@ -1,16 +1,19 @@
 //! A cycle-driven simulator of Cyclon, for checking the paper's claims at scale.
 //!
-//! [`Simulation`] drives the very sans-IO core the [`Behaviour`](crate::Behaviour) runs,
-//! [`PartialView`], with compact `u32` node ids and no addresses. Time advances in *cycles*,
-//! as in PeerSim's cycle-driven engine: in each cycle every live node initiates one shuffle,
-//! in a random order, and each shuffle completes at once (request, answer, merge). A shuffle
-//! whose target has failed fails, and the target stays out of the initiator's view (rule 7).
+//! [`Simulation`](crate::sim::Simulation) drives the very sans-IO core the
+//! [`Behaviour`](crate::Behaviour) runs, [`PartialView`], with compact `u32` node ids and no
+//! addresses. Time advances in *cycles*, as in PeerSim's cycle-driven engine: in each cycle
+//! every live node initiates one shuffle, in a random order, and each shuffle completes at once
+//! (request, answer, merge). A shuffle whose target has failed fails, and the target stays out
+//! of the initiator's view (rule 7).
 //!
-//! [`Experiment`] runs a [`Scenario`] (bootstrap, failures, churn, how often to measure) and
-//! returns a [`Report`]: the overlay's [`Metrics`] per measured cycle, dead links per cycle,
-//! the same metrics for a uniform random `c`-out graph of the same size generated in the same
-//! run (the paper's reference), and a robustness experiment. Everything is seeded: the same
-//! scenario gives the same report (timings aside) and byte-identical CSV.
+//! [`Experiment`](crate::sim::Experiment) runs a [`Scenario`](crate::sim::Scenario)
+//! (bootstrap, failures, churn, how often to measure) and returns a
+//! [`Report`](crate::sim::Report): the overlay's [`Metrics`](crate::sim::Metrics) per measured
+//! cycle, dead links per cycle, the same metrics for a uniform random `c`-out graph of the same
+//! size generated in the same run (the paper's reference), and a robustness experiment.
+//! Everything is seeded: the same scenario gives the same report (timings aside) and
+//! byte-identical CSV.
 //!
 //! ```
 //! use libp2p_cyclon::sim::{Bootstrap, Experiment, Scenario};
