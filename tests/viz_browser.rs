@@ -108,6 +108,13 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver leads its own process group, with the browser it started: end the
+        // group, so that no browser outlives a test that failed before closing its session.
+        #[cfg(unix)]
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -120,7 +127,10 @@ async fn start_chromedriver(chromedriver: &Path, scratch: &Path) -> Driver {
         .unwrap()
         .port();
     let log = scratch.join("chromedriver.log");
-    let child = Command::new(chromedriver)
+    let mut command = Command::new(chromedriver);
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command
         .arg(format!("--port={port}"))
         .arg(format!("--log-path={}", log.display()))
         .stdin(Stdio::null())
@@ -287,7 +297,7 @@ fn rows(value: &Value) -> Vec<(String, u64)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn page_renders_adds_a_peer_and_shows_a_clicked_peers_view() {
+async fn page_renders_the_overlay_and_its_controls_drive_the_network() {
     let Some((chromium, chromedriver)) = browser_programs("viz_browser") else {
         return;
     };
@@ -397,6 +407,33 @@ async fn page_renders_adds_a_peer_and_shows_a_clicked_peers_view() {
         .await
         .unwrap();
     assert_eq!(label, peer.label);
+
+    // "Kill selected" kills it: dead in the network, drawn dead (or gone) on the page.
+    click(&browser, "#kill-peer").await;
+    wait_in_network(&network, "the selected peer to die", |g| {
+        (g.stats.peers == peers && g.nodes.iter().all(|n| n.id != peer.id || !n.alive))
+            .then_some(())
+    })
+    .await;
+    let dead_or_gone = format!(
+        "const g = document.querySelector(\"#graph g.node[data-id='{}']\"); \
+         return g === null || g.classList.contains('dead');",
+        peer.id
+    );
+    wait_in_page(&browser, "the killed peer drawn dead", &dead_or_gone, |v| {
+        (v.as_bool() == Some(true)).then_some(())
+    })
+    .await;
+
+    // The interval field changes every peer's shuffle interval.
+    let interval = browser.find(Locator::Id("interval")).await.unwrap();
+    interval.clear().await.unwrap();
+    interval.send_keys("250").await.unwrap();
+    click(&browser, "#set-interval").await;
+    wait_in_network(&network, "the new interval", |g| {
+        (g.settings.interval_ms == 250).then_some(())
+    })
+    .await;
 
     if let Some(path) = std::env::var_os("VIZ_SCREENSHOT") {
         let png = browser.screenshot().await.expect("a screenshot");

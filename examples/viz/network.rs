@@ -83,15 +83,17 @@ impl Options {
     /// The configuration every peer's behaviour gets, or why the options are unusable.
     pub fn cyclon_config(&self) -> Result<cyclon::Config, NetError> {
         check_interval(self.interval)?;
-        // The behaviour's own timer stays paused (see the module docs); its interval is set to
-        // the shortest one the page allows so that the default inbound rate limit, derived
-        // from it, never refuses a shuffle the example's timers ask for.
+        // The behaviour's own timer stays paused (see the module docs). Its inbound rate limit
+        // is fixed when it is built, so it is set for the shortest interval the page allows:
+        // the default (derived from the initial interval) would refuse shuffles once the
+        // interval is lowered.
         let config = cyclon::Config::default()
             .with_view_size(self.view_size)
             .with_shuffle_length(self.shuffle_length)
             .with_shuffle_mode(self.mode)
-            .with_shuffle_interval(MIN_INTERVAL)
-            .with_request_timeout(self.request_timeout);
+            .with_shuffle_interval(self.interval)
+            .with_request_timeout(self.request_timeout)
+            .with_inbound_rate_limit(cyclon::DEFAULT_INBOUND_BURST, MIN_INTERVAL / 2);
         config
             .validate()
             .map_err(|e| NetError::InvalidOptions(e.to_string()))?;
