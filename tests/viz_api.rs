@@ -164,23 +164,32 @@ async fn graph_shows_the_ring_bootstrap_and_the_page_is_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adding_a_peer_grows_the_graph_and_the_peer_joins_the_overlay() {
-    let viz = Viz::start(options(5, 100, false)).await;
+    // Paused at first, so that the new peer's bootstrap view is seen before it shuffles.
+    let viz = Viz::start(options(5, 100, true)).await;
     assert_eq!(viz.graph().await.nodes.len(), 5);
 
     let (status, added) = viz.post("/api/peers").await;
     assert_eq!(status, StatusCode::CREATED, "{added}");
     let id = added["id"].as_str().expect("the new peer's id").to_string();
     assert_eq!(added["label"], json!("p5"));
+    assert_eq!(
+        added["paused"],
+        json!(true),
+        "a new peer follows the settings"
+    );
 
     let graph = viz.graph().await;
     assert_eq!(graph.nodes.len(), 6);
+    assert_eq!(graph.stats.peers, 6);
     let new = node(&graph, &id).expect("the new peer is in the graph");
     assert!(new.alive);
-    assert!(
-        new.view_len >= 1,
-        "it was bootstrapped with one live peer: {new:?}"
-    );
+    assert_eq!(new.view_len, 1, "bootstrapped with one live peer: {new:?}");
+    assert_eq!(new.in_degree, 0, "nobody knows it yet: {new:?}");
+    let contact = graph.edges.iter().find(|e| e.source == id).unwrap();
+    assert!(node(&graph, &contact.target).unwrap().alive);
 
+    let (status, _) = viz.put_settings(json!({ "paused": false })).await;
+    assert_eq!(status, StatusCode::OK);
     // Shuffling spreads it: other peers take it into their views.
     viz.wait_for(
         "another peer to know the new one",

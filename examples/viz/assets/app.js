@@ -31,6 +31,7 @@ const view = {
   rates: [],
   lastRateSample: 0,
   shape: '', // node and link ids of the last graph drawn
+  intervalShown: null, // the interval last written into the interval field
 };
 
 // ---------------------------------------------------------------------------------------
@@ -404,8 +405,12 @@ function renderPanel(graph) {
   connected.className = stats.connected ? 'good' : 'bad';
   $('rate').textContent = stats.shuffles_per_second.toFixed(1);
   $('toggle-pause').textContent = settings.paused ? 'Resume all' : 'Pause all';
+  // Only a new interval overwrites the field, so that refreshes never clobber an edit.
   const interval = $('interval');
-  if (document.activeElement !== interval) interval.value = settings.interval_ms;
+  if (settings.interval_ms !== view.intervalShown && document.activeElement !== interval) {
+    view.intervalShown = settings.interval_ms;
+    interval.value = settings.interval_ms;
+  }
   $('params').textContent = `c = ${settings.view_size}, l = ${settings.shuffle_length}, `
     + `${settings.mode} shuffling, every ${settings.interval_ms} ms`
     + `${settings.paused ? ' (paused)' : ''}; ${stats.shuffles_completed} shuffles so far`;
