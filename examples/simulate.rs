@@ -599,18 +599,35 @@ fn plot_per_cycle(
         legend: SeriesLabelPosition::UpperRight,
     };
     if log {
-        line_chart(
-            &path,
-            layout,
-            0..cycles,
-            (lo * 0.8..hi * 1.25).log_scale(),
-            series,
-        )?;
+        let ticks = one_two_five(lo, hi);
+        let (lo, hi) = (ticks[0], ticks[ticks.len() - 1]);
+        let axis = (lo..hi).log_scale().with_key_points(ticks);
+        line_chart(&path, layout, 0..cycles, axis, series)?;
     } else {
         let margin = (hi - lo).max(0.1) * 0.1;
         line_chart(&path, layout, 0..cycles, lo - margin..hi + margin, series)?;
     }
     Ok(path)
+}
+
+/// Axis ticks 1, 2, 5, 10, 20, 50, … (times powers of ten) from the last one at or below
+/// `lo` to the first one at or above `hi` (both positive).
+fn one_two_five(lo: f64, hi: f64) -> Vec<f64> {
+    let mut ticks: Vec<f64> = Vec::new();
+    let mut decade = 10f64.powf(lo.log10().floor());
+    while ticks.last().is_none_or(|&t| t < hi) {
+        for m in [1.0, 2.0, 5.0] {
+            let tick = m * decade;
+            if tick <= lo {
+                ticks.clear();
+            }
+            if ticks.last().is_none_or(|&t| t < hi) {
+                ticks.push(tick);
+            }
+        }
+        decade *= 10.0;
+    }
+    ticks
 }
 
 fn plot_dead_links(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
