@@ -275,7 +275,7 @@ fn print_summary(runs: &[Run]) {
             format!("{} / {}", m.in_degree.min, m.in_degree.max)
         }),
         ("clustering coefficient".into(), |m| {
-            format!("{:.6}", m.clustering)
+            significant(m.clustering, 4)
         }),
         (format!("avg path length ({sources} BFS src)"), |m| {
             format!("{:.4}", m.path.mean)
@@ -377,6 +377,15 @@ fn print_summary(runs: &[Run]) {
             secs(t.total()),
         );
     }
+}
+
+/// `x` in decimal notation with `digits` significant digits.
+fn significant(x: f64, digits: i32) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let decimals = (digits - 1 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.decimals$}")
 }
 
 fn secs(d: Duration) -> String {
