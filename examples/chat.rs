@@ -22,7 +22,13 @@
 //! and as `* <peer> left` when it unsubscribes or its last connection closes. The raw view
 //! changes are logged at debug level: `RUST_LOG=chat=debug`.
 
-use std::{collections::HashSet, io::IsTerminal, process::ExitCode, str::FromStr, time::Duration};
+use std::{
+    collections::HashSet,
+    io::{BufRead, IsTerminal},
+    process::ExitCode,
+    str::FromStr,
+    time::Duration,
+};
 
 use clap::Parser;
 use futures::StreamExt;
@@ -37,7 +43,6 @@ use libp2p_cyclon::{
     self as cyclon,
     view::{DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE},
 };
-use tokio::io::AsyncBufReadExt;
 use tracing_subscriber::EnvFilter;
 
 /// Exit status for bad flags (as clap uses).
@@ -181,6 +186,22 @@ async fn shutdown_signal() -> std::io::Result<()> {
     }
 }
 
+/// Lines read from stdin on a thread of their own.
+///
+/// Not `tokio::io::stdin()`: its read runs on the runtime's blocking pool, and the runtime
+/// waits for it at shutdown, so Ctrl-C would hang until the next line is typed.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<std::io::Result<String>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            if sender.blocking_send(line).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
 /// Text from the network, made safe to print on a terminal (no escape sequences).
 fn printable(data: &[u8]) -> String {
     String::from_utf8_lossy(data)
@@ -255,9 +276,12 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
     println!("Local peer id: {local_peer_id}");
     println!("Chatting on topic '{topic}'. Type a line and press Enter to send it; Ctrl-D quits.");
 
-    // Peers connected to us and subscribed to the topic.
-    let mut members: HashSet<PeerId> = HashSet::new();
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut chat = Chat {
+        swarm,
+        topic,
+        members: HashSet::new(),
+    };
+    let mut stdin = stdin_lines();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
@@ -266,86 +290,112 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
                 signal.map_err(|e| format!("cannot wait for signals: {e}"))?;
                 return Ok(());
             }
-            line = stdin.next_line() => {
-                let Some(line) = line? else {
-                    return Ok(()); // end of input
-                };
-                let line = line.trim_end();
-                if line.is_empty() {
-                    continue;
-                }
-                match swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .publish(topic.clone(), line.as_bytes())
-                {
-                    Ok(_) => {}
-                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
-                        println!("! not sent: nobody else is in the chat yet");
-                    }
-                    Err(error) => println!("! not sent: {error}"),
-                }
-            }
-            event = swarm.select_next_some() => match event {
-                SwarmEvent::Behaviour(ChatBehaviourEvent::Cyclon(event)) => {
-                    on_cyclon_event(&mut swarm, event);
-                }
-                SwarmEvent::Behaviour(ChatBehaviourEvent::Gossipsub(
-                    gossipsub::Event::Message { propagation_source, message, .. },
-                )) => {
-                    let author = message.source.unwrap_or(propagation_source);
-                    println!("{author}: {}", printable(&message.data));
-                }
-                SwarmEvent::Behaviour(ChatBehaviourEvent::Gossipsub(
-                    gossipsub::Event::Subscribed { peer_id, topic: subscribed, .. },
-                )) => {
-                    if subscribed == topic.hash() && members.insert(peer_id) {
-                        println!("* {peer_id} joined");
-                    }
-                }
-                SwarmEvent::Behaviour(ChatBehaviourEvent::Gossipsub(
-                    gossipsub::Event::Unsubscribed { peer_id, topic: unsubscribed },
-                )) => {
-                    if unsubscribed == topic.hash() && members.remove(&peer_id) {
-                        println!("* {peer_id} left");
-                    }
-                }
-                SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
-                    if members.remove(&peer_id) {
-                        println!("* {peer_id} left");
-                    }
-                }
-                SwarmEvent::NewListenAddr { address, .. } => {
-                    let address = address.with_p2p(local_peer_id).unwrap_or_else(|a| a);
-                    println!("Listening on {address}");
-                }
-                SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
-                    tracing::debug!(?peer_id, %error, "dial failed");
-                }
-                _ => {}
-            }
+            line = stdin.recv() => match line {
+                Some(line) => chat.send(line?.trim_end()),
+                None => return Ok(()), // end of input
+            },
+            event = chat.swarm.select_next_some() => chat.on_swarm_event(event),
         }
     }
 }
 
-/// Follows the Cyclon view: connects to every peer that enters it.
-fn on_cyclon_event(swarm: &mut Swarm<ChatBehaviour>, event: cyclon::Event) {
-    match event {
-        cyclon::Event::PeerAdded { peer_id, addresses } => {
-            tracing::debug!(%peer_id, ?addresses, "view: peer added");
-            if !swarm.is_connected(&peer_id) {
-                // By peer id only: Cyclon gives the swarm the addresses from its view.
-                if let Err(error) = swarm.dial(peer_id) {
-                    tracing::debug!(%peer_id, %error, "not dialling");
+struct Chat {
+    swarm: Swarm<ChatBehaviour>,
+    topic: gossipsub::IdentTopic,
+    /// Peers connected to us and subscribed to the topic.
+    members: HashSet<PeerId>,
+}
+
+impl Chat {
+    /// Publishes a line typed by the user.
+    fn send(&mut self, line: &str) {
+        if line.is_empty() {
+            return;
+        }
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        match gossipsub.publish(self.topic.clone(), line.as_bytes()) {
+            Ok(_) => {}
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                println!("! not sent: nobody else is in the chat yet");
+            }
+            Err(error) => println!("! not sent: {error}"),
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<ChatBehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(ChatBehaviourEvent::Cyclon(event)) => self.on_cyclon_event(event),
+            SwarmEvent::Behaviour(ChatBehaviourEvent::Gossipsub(event)) => {
+                self.on_gossipsub_event(event)
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => self.left(peer_id),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let local_peer_id = *self.swarm.local_peer_id();
+                let address = address.with_p2p(local_peer_id).unwrap_or_else(|a| a);
+                println!("Listening on {address}");
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(?peer_id, %error, "dial failed");
+            }
+            _ => {}
+        }
+    }
+
+    /// Follows the Cyclon view: connects to every peer that enters it.
+    fn on_cyclon_event(&mut self, event: cyclon::Event) {
+        match event {
+            cyclon::Event::PeerAdded { peer_id, addresses } => {
+                tracing::debug!(%peer_id, ?addresses, "view: peer added");
+                if !self.swarm.is_connected(&peer_id) {
+                    // By peer id only: Cyclon gives the swarm the addresses from its view.
+                    if let Err(error) = self.swarm.dial(peer_id) {
+                        tracing::debug!(%peer_id, %error, "not dialling");
+                    }
                 }
             }
+            cyclon::Event::PeerRemoved { peer_id, reason } => {
+                tracing::debug!(%peer_id, ?reason, "view: peer removed");
+            }
+            cyclon::Event::ShuffleFailed { peer_id, error, .. } => {
+                tracing::debug!(%peer_id, %error, "shuffle failed");
+            }
+            event => tracing::trace!(?event, "cyclon"),
         }
-        cyclon::Event::PeerRemoved { peer_id, reason } => {
-            tracing::debug!(%peer_id, ?reason, "view: peer removed");
+    }
+
+    fn on_gossipsub_event(&mut self, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message,
+                ..
+            } => {
+                let author = message.source.unwrap_or(propagation_source);
+                println!("{author}: {}", printable(&message.data));
+            }
+            gossipsub::Event::Subscribed { peer_id, topic, .. } if topic == self.topic.hash() => {
+                self.joined(peer_id)
+            }
+            gossipsub::Event::Unsubscribed { peer_id, topic } if topic == self.topic.hash() => {
+                self.left(peer_id)
+            }
+            _ => {}
         }
-        cyclon::Event::ShuffleFailed { peer_id, error, .. } => {
-            tracing::debug!(%peer_id, %error, "shuffle failed");
+    }
+
+    fn joined(&mut self, peer_id: PeerId) {
+        if self.members.insert(peer_id) {
+            println!("* {peer_id} joined");
         }
-        event => tracing::trace!(?event, "cyclon"),
+    }
+
+    fn left(&mut self, peer_id: PeerId) {
+        if self.members.remove(&peer_id) {
+            println!("* {peer_id} left");
+        }
     }
 }

@@ -1,0 +1,168 @@
+//! The `chat` example as processes on 127.0.0.1: four chats where C and D know only B and B
+//! knows only A find each other through Cyclon, a line typed into D reaches A, B and C, and
+//! once B is killed C and D still reach A over the connections Cyclon led them to.
+
+#![cfg(unix)]
+
+mod examples_support;
+
+use std::{collections::BTreeSet, process::Command, time::Duration};
+
+use examples_support::{Group, Output, example, run_to_exit};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn chat(bootstrap: Option<&str>) -> Command {
+    let mut command = Command::new(example("chat"));
+    command.args(["--listen", "/ip4/127.0.0.1/tcp/0", "--interval-ms", "200"]);
+    if let Some(bootstrap) = bootstrap {
+        command.args(["--bootstrap", bootstrap]);
+    }
+    command
+}
+
+/// The chat's peer id and first listen address, from its greeting.
+fn identity(output: &Output) -> Option<(String, String)> {
+    let id = output
+        .stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("Local peer id: "))?;
+    let address = output
+        .stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("Listening on "))?;
+    Some((id.to_string(), address.to_string()))
+}
+
+/// The peers the chat shows as present, from its `joined` / `left` lines.
+fn members(output: &Output) -> BTreeSet<String> {
+    let mut members = BTreeSet::new();
+    for line in &output.stdout {
+        if let Some(peer) = line
+            .strip_prefix("* ")
+            .and_then(|l| l.strip_suffix(" joined"))
+        {
+            members.insert(peer.to_string());
+        }
+        if let Some(peer) = line
+            .strip_prefix("* ")
+            .and_then(|l| l.strip_suffix(" left"))
+        {
+            members.remove(peer);
+        }
+    }
+    members
+}
+
+fn received(output: &Output, from: &str, text: &str) -> bool {
+    let line = format!("{from}: {text}");
+    output.stdout.contains(&line)
+}
+
+#[test]
+fn four_chats_find_each_other_through_cyclon_and_chat() {
+    let mut group = Group::new();
+    let (a, b, c, d) = (0, 1, 2, 3);
+    group.spawn("A", chat(None));
+    let (_, a_address) = group.wait_until("A to listen", TIMEOUT, |o| identity(&o[a]));
+    group.spawn("B", chat(Some(&a_address)));
+    let (_, b_address) = group.wait_until("B to listen", TIMEOUT, |o| identity(&o[b]));
+    group.spawn("C", chat(Some(&b_address)));
+    group.spawn("D", chat(Some(&b_address)));
+    let ids: Vec<String> = group.wait_until("C and D to listen", TIMEOUT, |o| {
+        o.iter().map(|o| identity(o).map(|(id, _)| id)).collect()
+    });
+
+    // Everybody ends up connected to everybody else: A was told about nobody, C and D only
+    // about B.
+    group.wait_until("every chat to see the three others join", TIMEOUT, |o| {
+        (0..4)
+            .all(|i| {
+                let others: BTreeSet<String> =
+                    (0..4).filter(|&j| j != i).map(|j| ids[j].clone()).collect();
+                members(&o[i]) == others
+            })
+            .then_some(())
+    });
+
+    group.write_line(d, "hello from D");
+    group.wait_until("D's line at A, B and C", TIMEOUT, |o| {
+        [a, b, c]
+            .iter()
+            .all(|&i| received(&o[i], &ids[d], "hello from D"))
+            .then_some(())
+    });
+
+    // Without B, through which C and D first heard of anyone, the others still talk.
+    group.kill(b);
+    group.wait_until("A, C and D to see B leave", TIMEOUT, |o| {
+        [a, c, d]
+            .iter()
+            .all(|&i| !members(&o[i]).contains(&ids[b]))
+            .then_some(())
+    });
+    group.write_line(c, "B is gone, still here?");
+    group.wait_until("C's line at A and D", TIMEOUT, |o| {
+        [a, d]
+            .iter()
+            .all(|&i| received(&o[i], &ids[c], "B is gone, still here?"))
+            .then_some(())
+    });
+    group.with_outputs(|o| {
+        assert!(
+            !received(&o[c], &ids[c], "B is gone, still here?"),
+            "C printed its own line as received"
+        );
+    });
+
+    // End of input, Ctrl-C and SIGTERM each stop a chat with exit status 0.
+    group.close_stdin(a);
+    group.signal(c, "INT");
+    group.signal(d, "TERM");
+    for i in [a, c, d] {
+        let status = group.wait_exit(i, Duration::from_secs(10));
+        assert!(status.success(), "chat {i} exited with {status}");
+    }
+}
+
+#[test]
+fn bad_flags_exit_non_zero_with_a_one_line_message() {
+    let cases: &[&[&str]] = &[
+        &["--listen", "not-a-multiaddr"],
+        &["--bootstrap", "/ip4/127.0.0.1/tcp/4001"],
+        &["--view-size", "0"],
+        &["--interval-ms", "0"],
+    ];
+    for args in cases {
+        let mut command = Command::new(example("chat"));
+        command.args(*args);
+        let (status, stdout, stderr) = run_to_exit(command, Duration::from_secs(10));
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{args:?}: {status}, stderr: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{args:?} printed on stdout: {stdout}");
+        let message = stderr.trim();
+        assert_eq!(
+            message.lines().count(),
+            1,
+            "{args:?}: not one line: {message}"
+        );
+        assert!(message.starts_with("error: "), "{args:?}: {message}");
+    }
+}
+
+#[test]
+fn help_documents_the_flags() {
+    let mut command = Command::new(example("chat"));
+    command.arg("--help");
+    let (status, stdout, _) = run_to_exit(command, Duration::from_secs(10));
+    assert!(status.success());
+    for flag in ["--listen", "--bootstrap", "--topic", "--secret-key-seed"] {
+        assert!(
+            stdout.contains(flag),
+            "--help does not mention {flag}:\n{stdout}"
+        );
+    }
+}

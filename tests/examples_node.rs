@@ -1,0 +1,294 @@
+//! The `node` example as processes on 127.0.0.1: eight nodes bootstrapped from the first form
+//! full views without a hub, forget nodes killed with SIGKILL, and stop cleanly on signals;
+//! bad flags are one-line errors.
+//!
+//! Each node's view is replayed from its `peer_added` / `peer_removed` events, checking on the
+//! way that the event stream itself is consistent (no self, no duplicate, never more than `c`).
+
+#![cfg(unix)]
+
+mod examples_support;
+
+use std::{
+    collections::BTreeSet,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use examples_support::{Group, Output, example, run_to_exit};
+use serde_json::Value;
+
+const NODES: usize = 8;
+const VIEW_SIZE: usize = 4;
+
+fn node(listen: &str, bootstrap: Option<&str>) -> Command {
+    let mut command = Command::new(example("node"));
+    command.args(["--listen", listen]);
+    command.args([
+        "--view-size",
+        &VIEW_SIZE.to_string(),
+        "--shuffle-length",
+        "2",
+    ]);
+    command.args(["--interval-ms", "200", "--request-timeout-ms", "1000"]);
+    if let Some(bootstrap) = bootstrap {
+        command.args(["--bootstrap", bootstrap]);
+    }
+    command
+}
+
+/// The node's stdout as JSON events; every line must be one JSON object with an `"event"`.
+fn events(output: &Output) -> impl Iterator<Item = Value> + '_ {
+    output.stdout.iter().map(|line| {
+        let event: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+        assert!(event["event"].is_string(), "no \"event\" field: {line}");
+        event
+    })
+}
+
+/// The node's peer id and listen addresses, from its first `listening` event.
+fn listening(output: &Output) -> Option<(String, Vec<String>)> {
+    let event = events(output).find(|e| e["event"] == "listening")?;
+    let peer_id = event["peer_id"].as_str().expect("peer_id").to_string();
+    let addresses = event["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .map(|a| a.as_str().expect("address").to_string())
+        .collect();
+    Some((peer_id, addresses))
+}
+
+/// A node's view, replayed from its events.
+struct Replayed {
+    view: BTreeSet<String>,
+    /// Whether the view ever held `c` entries.
+    was_full: bool,
+}
+
+fn replay(output: &Output, own_id: &str) -> Replayed {
+    let mut view = BTreeSet::new();
+    let mut was_full = false;
+    for event in events(output) {
+        let peer = || event["peer_id"].as_str().expect("peer_id").to_string();
+        match event["event"].as_str() {
+            Some("peer_added") => {
+                let peer = peer();
+                assert_ne!(peer, own_id, "a node added itself to its view");
+                assert!(
+                    event["addresses"].as_array().is_some_and(|a| !a.is_empty()),
+                    "peer_added without addresses: {event}"
+                );
+                assert!(
+                    view.insert(peer),
+                    "peer_added for a peer in the view: {event}"
+                );
+                assert!(view.len() <= VIEW_SIZE, "the view exceeds c = {VIEW_SIZE}");
+                was_full |= view.len() == VIEW_SIZE;
+            }
+            Some("peer_removed") => {
+                assert!(
+                    view.remove(&peer()),
+                    "peer_removed for a peer not in the view: {event}"
+                );
+            }
+            _ => {}
+        }
+    }
+    Replayed { view, was_full }
+}
+
+/// Whether the undirected graph of the given nodes' views connects them all.
+fn connected(ids: &[&String], views: &[BTreeSet<String>]) -> bool {
+    let mut reached = BTreeSet::from([ids[0]]);
+    loop {
+        let before = reached.len();
+        for (id, view) in ids.iter().zip(views) {
+            if reached.contains(id) || view.iter().any(|p| reached.contains(p)) {
+                reached.insert(id);
+                reached.extend(ids.iter().filter(|i| view.contains(**i)));
+            }
+        }
+        if reached.len() == before {
+            return reached.len() == ids.len();
+        }
+    }
+}
+
+/// How many of the given views hold each of `ids`.
+fn in_degrees(ids: &[String], views: &[BTreeSet<String>]) -> Vec<usize> {
+    ids.iter()
+        .map(|id| views.iter().filter(|v| v.contains(id)).count())
+        .collect()
+}
+
+#[test]
+fn eight_nodes_converge_without_a_hub_and_forget_killed_nodes() {
+    let mut group = Group::new();
+    let first = group.spawn("node 0", node("/ip4/127.0.0.1/tcp/0", None));
+    let (first_id, first_addresses) =
+        group.wait_until("node 0 to listen", Duration::from_secs(10), |o| {
+            listening(&o[first])
+        });
+    assert!(first_addresses[0].ends_with(&format!("/p2p/{first_id}")));
+    let bootstrap = first_addresses[0].clone();
+
+    // The others know only the first. One of them listens on QUIC only, so everybody dials it
+    // over QUIC.
+    for i in 1..NODES {
+        let listen = if i == NODES - 1 {
+            "/ip4/127.0.0.1/udp/0/quic-v1"
+        } else {
+            "/ip4/127.0.0.1/tcp/0"
+        };
+        group.spawn(&format!("node {i}"), node(listen, Some(&bootstrap)));
+    }
+    let ids: Vec<String> = group.wait_until("all nodes to listen", Duration::from_secs(10), |o| {
+        o.iter()
+            .map(|output| listening(output).map(|(id, _)| id))
+            .collect()
+    });
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), NODES);
+
+    // Every view fills up (c = 4 < 7 others), and at one moment all views are full but for at
+    // most one slot, hold only peers we started, and node 0 is not a hub: its in-degree is at
+    // most one above the others' mean (a hub would be in all 7 other views).
+    //
+    // Why not "all views full at one moment": link reversal takes the target of each shuffle
+    // out of the initiator's view, and in a network this small most entries a partner sends
+    // back are duplicates, so a view often sits at c - 1 for a while.
+    let start = Instant::now();
+    let degrees = group.wait_until("full views and no hub", Duration::from_secs(30), |o| {
+        let replayed: Vec<_> = o
+            .iter()
+            .zip(&ids)
+            .map(|(out, id)| replay(out, id))
+            .collect();
+        let views: Vec<_> = replayed.iter().map(|r| r.view.clone()).collect();
+        for view in &views {
+            assert!(
+                view.iter().all(|p| ids.contains(p)),
+                "unknown peer in {view:?}"
+            );
+        }
+        if replayed
+            .iter()
+            .any(|r| !r.was_full || r.view.len() + 1 < VIEW_SIZE)
+        {
+            return None;
+        }
+        let degrees = in_degrees(&ids, &views);
+        let others_mean = degrees[1..].iter().sum::<usize>() as f64 / (NODES - 1) as f64;
+        (degrees[0] as f64 <= others_mean + 1.0).then_some(degrees)
+    });
+    eprintln!(
+        "views full after {:?}; in-degrees {degrees:?}",
+        start.elapsed()
+    );
+
+    // SIGKILL three nodes, the bootstrap node among them: within a bounded time no survivor's
+    // view holds them, and the survivors' views still connect them all.
+    let killed = [0, 3, 5];
+    for &i in &killed {
+        group.kill(i);
+    }
+    let survivors: Vec<usize> = (0..NODES).filter(|i| !killed.contains(i)).collect();
+    let survivor_ids: Vec<&String> = survivors.iter().map(|&i| &ids[i]).collect();
+    let start = Instant::now();
+    let sizes = group.wait_until(
+        "the killed nodes to leave all views",
+        Duration::from_secs(30),
+        |o| {
+            let views: Vec<_> = survivors
+                .iter()
+                .map(|&i| replay(&o[i], &ids[i]).view)
+                .collect();
+            let forgotten = views
+                .iter()
+                .all(|view| killed.iter().all(|&k| !view.contains(&ids[k])));
+            (forgotten && connected(&survivor_ids, &views))
+                .then(|| views.iter().map(BTreeSet::len).collect::<Vec<_>>())
+        },
+    );
+    eprintln!(
+        "killed nodes forgotten after {:?}; survivors' view sizes {sizes:?}",
+        start.elapsed()
+    );
+    group.with_outputs(|o| {
+        let failures = survivors
+            .iter()
+            .flat_map(|&i| events(&o[i]))
+            .filter(|e| e["event"] == "shuffle_failed")
+            .count();
+        assert!(failures > 0, "no shuffle with a killed node failed");
+    });
+
+    // Ctrl-C and SIGTERM stop a node with exit status 0.
+    for (n, &i) in survivors.iter().enumerate() {
+        group.signal(i, if n % 2 == 0 { "INT" } else { "TERM" });
+    }
+    for &i in &survivors {
+        let status = group.wait_exit(i, Duration::from_secs(10));
+        assert!(
+            status.success(),
+            "node {i} exited with {status} on a signal"
+        );
+    }
+}
+
+#[test]
+fn bad_flags_exit_non_zero_with_a_one_line_message() {
+    let cases: &[&[&str]] = &[
+        &["--listen", "not-a-multiaddr"],
+        &["--bootstrap", "/ip4/127.0.0.1/tcp/4001"],
+        &["--bootstrap", "/ip4/127.0.0.1/tcp/4001/p2p/not-a-peer-id"],
+        &["--view-size", "0"],
+        &["--view-size", "3", "--shuffle-length", "4"],
+        &["--interval-ms", "0"],
+        &["--secret-key-seed", "256"],
+        &["--no-such-flag"],
+    ];
+    for args in cases {
+        let mut command = Command::new(example("node"));
+        command.args(*args);
+        let (status, stdout, stderr) = run_to_exit(command, Duration::from_secs(10));
+        assert!(!status.success(), "{args:?} succeeded");
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{args:?}: {status}, stderr: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{args:?} printed on stdout: {stdout}");
+        let message = stderr.trim();
+        assert_eq!(
+            message.lines().count(),
+            1,
+            "{args:?}: not one line: {message}"
+        );
+        assert!(message.starts_with("error: "), "{args:?}: {message}");
+        assert!(!message.contains("panicked"), "{args:?}: {message}");
+    }
+}
+
+#[test]
+fn help_documents_the_flags() {
+    let mut command = Command::new(example("node"));
+    command.arg("--help");
+    let (status, stdout, _) = run_to_exit(command, Duration::from_secs(10));
+    assert!(status.success());
+    for flag in [
+        "--listen",
+        "--bootstrap",
+        "--secret-key-seed",
+        "--view-size",
+        "--shuffle-length",
+        "--interval-ms",
+        "RUST_LOG",
+    ] {
+        assert!(
+            stdout.contains(flag),
+            "--help does not mention {flag}:\n{stdout}"
+        );
+    }
+}
