@@ -287,7 +287,7 @@ impl Simulation {
         let mut likely_targets = [0 as NodeId; LOOKAHEAD];
         for (i, &p) in order.iter().enumerate() {
             if let Some(&ahead) = order.get(i + 8) {
-                prefetch(&self.views[ahead as usize]);
+                prefetch_view(&self.views[ahead as usize]);
             }
             if let Some(&ahead) = order.get(i + 5) {
                 prefetch_entries(&self.views[ahead as usize]);
@@ -298,7 +298,7 @@ impl Simulation {
                     if let Some(oldest) = view.iter().max_by_key(|e| e.age()) {
                         let q = *oldest.id();
                         likely_targets[(i + 3) % LOOKAHEAD] = q;
-                        prefetch(&self.views[q as usize]);
+                        prefetch_view(&self.views[q as usize]);
                     }
                 }
                 if i + 1 < order.len() {
@@ -432,6 +432,14 @@ impl Simulation {
 
 /// How many upcoming shuffles [`Simulation::step`] remembers likely targets for.
 const LOOKAHEAD: usize = 4;
+
+/// Prefetches the cache lines holding a view's own fields (the struct spans two lines).
+#[inline(always)]
+fn prefetch_view(view: &PartialView<NodeId>) {
+    let start = (view as *const PartialView<NodeId>).cast::<u8>();
+    prefetch(start);
+    prefetch(start.wrapping_add(std::mem::size_of::<PartialView<NodeId>>() - 1));
+}
 
 /// Prefetches the cache lines holding a view's entries.
 #[inline(always)]
