@@ -255,6 +255,26 @@ fn churn_replaces_nodes_and_keeps_the_network_size() {
 }
 
 #[test]
+fn growing_with_churn_joins_every_node_once() {
+    let (report, experiment) = run(Scenario {
+        bootstrap: Bootstrap::Growing,
+        joins_per_cycle: Some(50),
+        churn: 0.05,
+        metrics_every: 0,
+        robustness_trials: 0,
+        ..scenario(500, 30)
+    });
+    let sim = experiment.simulation();
+    let mut live = sim.live_nodes().to_vec();
+    live.sort_unstable();
+    live.dedup();
+    assert_eq!(live.len(), sim.live_nodes().len(), "no node is live twice");
+    assert_eq!(live.len(), 500);
+    assert!((0..500).all(|id| sim.state(id) != NodeState::Absent));
+    assert_eq!(report.last().metrics.nodes, 500);
+}
+
+#[test]
 fn robustness_matches_a_random_graph() {
     let (report, _) = run(Scenario {
         metrics_every: 0,

@@ -121,7 +121,9 @@ pub struct Simulation {
     order: Vec<NodeId>,
     request: Vec<Entry<NodeId>>,
     reply: Vec<Entry<NodeId>>,
-    absent: usize,
+    /// Growing bootstrap: the nodes `0..growing_to` that have not joined yet start here.
+    next_join: usize,
+    growing_to: usize,
     joins_per_cycle: usize,
     churn: f64,
     any_failed: bool,
@@ -152,7 +154,8 @@ impl Simulation {
             order: Vec::with_capacity(nodes),
             request: Vec::with_capacity(params.shuffle_length),
             reply: Vec::with_capacity(params.shuffle_length),
-            absent: 0,
+            next_join: nodes,
+            growing_to: nodes,
             joins_per_cycle: nodes.div_ceil(20).max(1),
             churn: 0.0,
             any_failed: false,
@@ -185,7 +188,7 @@ impl Simulation {
             Bootstrap::Growing => {
                 sim.state[1..].fill(NodeState::Absent);
                 sim.live.truncate(nodes.min(1));
-                sim.absent = nodes.saturating_sub(1);
+                sim.next_join = nodes.min(1);
             }
         }
         sim.rng = rng;
@@ -252,13 +255,12 @@ impl Simulation {
     /// live node in a random order.
     pub fn step(&mut self) {
         self.cycle += 1;
-        if self.absent > 0 {
-            let first = self.views.len() - self.absent;
-            let joining = self.joins_per_cycle.min(self.absent);
-            for id in first..first + joining {
+        if self.next_join < self.growing_to {
+            let first = self.next_join;
+            self.next_join = (first + self.joins_per_cycle).min(self.growing_to);
+            for id in first..self.next_join {
                 self.join(id as NodeId);
             }
-            self.absent -= joining;
         }
         if self.churn > 0.0 && !self.live.is_empty() {
             let expected = self.churn * self.live.len() as f64;
