@@ -23,12 +23,12 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 use crate::{
     Config, ConfigError, ShuffleId, ViewEntry,
-    config::InboundRateLimit,
     handler::{
         FromBehaviour, Handler, HandlerSettings, InboundId, InboundLimit, OutboundShuffle,
         ToBehaviour,
     },
     protocol::{self, EntryLimits, InvalidEntries},
+    rate_limit::{MAX_RATE_LIMITED_PEERS, RateLimiter},
     view::{IgnoredEntries, InsertOutcome, MergeOutcome, PartialView},
 };
 
@@ -203,57 +203,6 @@ pub struct Stats {
     pub ignored: IgnoredEntries,
 }
 
-/// Most peers whose inbound rate is tracked at once.
-const MAX_RATE_LIMITED_PEERS: usize = 4096;
-
-/// One token bucket per remote peer that asks us to shuffle.
-#[derive(Debug, Default)]
-struct InboundRateLimiter {
-    buckets: HashMap<PeerId, TokenBucket>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct TokenBucket {
-    tokens: f64,
-    updated: Instant,
-}
-
-impl InboundRateLimiter {
-    /// Whether `peer` may make us shuffle now; takes a token if so.
-    fn allow(&mut self, peer: PeerId, limit: InboundRateLimit, now: Instant) -> bool {
-        let burst = f64::from(limit.burst);
-        let refilled = |bucket: &TokenBucket| {
-            let elapsed = now.saturating_duration_since(bucket.updated);
-            (bucket.tokens + elapsed.as_secs_f64() / limit.refill_every.as_secs_f64()).min(burst)
-        };
-        if !self.buckets.contains_key(&peer) && self.buckets.len() >= MAX_RATE_LIMITED_PEERS {
-            // Full buckets carry no information: forget them first, then the stalest.
-            self.buckets.retain(|_, bucket| refilled(bucket) < burst);
-            if self.buckets.len() >= MAX_RATE_LIMITED_PEERS
-                && let Some(stalest) = self
-                    .buckets
-                    .iter()
-                    .min_by_key(|(_, bucket)| bucket.updated)
-                    .map(|(peer, _)| *peer)
-            {
-                self.buckets.remove(&stalest);
-            }
-        }
-        let bucket = self.buckets.entry(peer).or_insert(TokenBucket {
-            tokens: burst,
-            updated: now,
-        });
-        bucket.tokens = refilled(bucket);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[derive(Debug)]
 struct InFlight {
     peer: PeerId,
@@ -289,7 +238,9 @@ pub struct Behaviour {
     shuffle_timer: Option<Delay>,
     /// Fires at the earliest in-flight deadline; `None` when nothing is in flight.
     deadline_timer: Option<Delay>,
-    rate_limiter: InboundRateLimiter,
+    /// The per-peer inbound rate limit; its clock starts at `created`.
+    rate_limiter: RateLimiter<PeerId>,
+    created: Instant,
     stats: Stats,
     #[cfg(feature = "metrics")]
     metrics: Option<crate::metrics::Metrics>,
@@ -339,7 +290,8 @@ impl Behaviour {
             events: VecDeque::new(),
             shuffle_timer: Some(Delay::new(first_shuffle)),
             deadline_timer: None,
-            rate_limiter: InboundRateLimiter::default(),
+            rate_limiter: RateLimiter::new(MAX_RATE_LIMITED_PEERS),
+            created: Instant::now(),
             stats: Stats::default(),
             #[cfg(feature = "metrics")]
             metrics: None,
@@ -637,7 +589,7 @@ impl Behaviour {
         entries: Vec<ViewEntry>,
     ) {
         if let Some(limit) = self.config.inbound_rate_limit()
-            && !self.rate_limiter.allow(peer, limit, Instant::now())
+            && !self.rate_limiter.allow(peer, limit, self.created.elapsed())
         {
             self.stats.inbound_rate_limited += 1;
             tracing::debug!(%peer, "refusing a shuffle: the peer asks too often");

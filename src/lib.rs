@@ -83,6 +83,7 @@ mod handler;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod protocol;
+mod rate_limit;
 /// The cycle-driven simulator: N nodes running the sans-IO core in cycles, the paper's metrics
 /// beside a random reference graph, failures, churn and the robustness experiment.
 #[cfg(feature = "sim")]
