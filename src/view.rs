@@ -312,6 +312,8 @@ pub struct PartialView<I, A = ()> {
     /// shuffles one at a time allocates it once.
     spare_sent: Vec<I>,
     next_shuffle_id: u64,
+    /// The most received entries a merge considers (`l` unless changed).
+    receive_limit: usize,
 }
 
 impl<I, A> PartialView<I, A>
@@ -329,7 +331,23 @@ where
             pending: Vec::new(),
             spare_sent: Vec::new(),
             next_shuffle_id: 0,
+            receive_limit: params.shuffle_length,
         })
+    }
+
+    /// How many entries of a received request or reply a merge considers at most; the rest
+    /// are counted as [`IgnoredEntries::excess`]. Defaults to the shuffle length `l`.
+    pub fn receive_limit(&self) -> usize {
+        self.receive_limit
+    }
+
+    /// Sets [`receive_limit`](Self::receive_limit). The default, `l`, is the protocol's bound
+    /// and what the [`Behaviour`](crate::Behaviour) uses; a larger limit only lets more
+    /// received entries compete for the same slots (a merge still fills empty slots and
+    /// replaces entries sent in that exchange, nothing else), which the simulator uses to
+    /// measure what the bound is worth. 0 makes merges take nothing.
+    pub fn set_receive_limit(&mut self, limit: usize) {
+        self.receive_limit = limit;
     }
 
     /// The local node's identifier.
@@ -588,9 +606,9 @@ where
         self.merge(request, reply.iter().map(|e| &e.id), record);
     }
 
-    /// Merges received entries (rules 5–6): at most `l` are considered; those naming the local
-    /// node or already present are discarded; the rest fill empty slots first, then replace
-    /// entries among `replaceable` that are still in the view.
+    /// Merges received entries (rules 5–6): at most `l` (the receive limit) are considered;
+    /// those naming the local node or already present are discarded; the rest fill empty
+    /// slots first, then replace entries among `replaceable` that are still in the view.
     fn merge<'a>(
         &mut self,
         received: impl IntoIterator<Item = Entry<I, A>>,
@@ -600,7 +618,7 @@ where
         I: 'a,
     {
         for (n, entry) in received.into_iter().enumerate() {
-            if n >= self.params.shuffle_length {
+            if n >= self.receive_limit {
                 outcome.ignored().excess += 1;
                 continue;
             }
@@ -863,6 +881,46 @@ mod tests {
         assert_eq!(merge.ignored.duplicate, 1);
         assert_eq!(merge.ignored.excess, 1);
         assert_eq!(age_of(&view, 8), DEFAULT_MAX_AGE);
+    }
+
+    #[test]
+    fn a_larger_receive_limit_considers_more_entries_for_the_same_slots() {
+        let received: Vec<Entry<u32>> = [1, 2, 3, 4, 5, 6].map(|id| Entry::new(id, (), 0)).into();
+        // A full view of 5 (c = 5, l = 2) already holding 1 and 2.
+        let initial = [(1, 0), (2, 0), (20, 0), (21, 0), (22, 0)];
+        let mut default = view_with(0, 5, 2, &initial);
+        assert_eq!(default.receive_limit(), 2);
+        let mut wide = default.clone();
+        wide.set_receive_limit(5);
+        let mut none = default.clone();
+        none.set_receive_limit(0);
+
+        // The default considers 1 and 2 only: both duplicates, nothing replaced.
+        let (reply, merge) =
+            default.answer_shuffle(&mut StdRng::seed_from_u64(1), &9, received.clone());
+        assert_eq!(reply.len(), 2);
+        assert_eq!(merge.ignored.duplicate, 2);
+        assert_eq!(merge.ignored.excess, 4);
+        assert!(merge.added.is_empty());
+
+        // Up to 5 considered: 3 and 4 replace the two replied entries, 5 finds no room, 6 is
+        // excess. Still at most l replacements, and only of replied entries.
+        let (reply, merge) =
+            wide.answer_shuffle(&mut StdRng::seed_from_u64(1), &9, received.clone());
+        assert_eq!(merge.added, vec![3, 4]);
+        let mut replaced = merge.replaced.clone();
+        replaced.sort_unstable();
+        let mut replied: Vec<u32> = reply.iter().map(|e| *e.id()).collect();
+        replied.sort_unstable();
+        assert_eq!(replaced, replied);
+        assert_eq!(merge.ignored.duplicate, 2);
+        assert_eq!(merge.ignored.no_room, 1);
+        assert_eq!(merge.ignored.excess, 1);
+        assert_eq!(wide.len(), 5);
+
+        let (_, merge) = none.answer_shuffle(&mut StdRng::seed_from_u64(1), &9, received);
+        assert_eq!(merge.ignored.excess, 6);
+        assert_eq!(ids(&none), ids(&view_with(0, 5, 2, &initial)));
     }
 
     #[test]
