@@ -530,12 +530,13 @@ impl Behaviour {
             return; // Already failed, e.g. by its deadline.
         }
         let received = entries.len();
+        let before = self.view_peers();
         let Some(done) = self.view.complete_shuffle(id, entries) else {
             return;
         };
         self.stats.shuffles_completed += 1;
         tracing::debug!(peer = %done.target, %id, received, "shuffle completed");
-        self.report_merge(done.merge);
+        self.report_merge(&before, done.merge);
         self.emit(Event::ShuffleCompleted {
             id,
             peer_id: done.target,
@@ -601,6 +602,7 @@ impl Behaviour {
             return;
         }
         let received = entries.len();
+        let before = self.view_peers();
         let (reply, merge) = self.view.answer_shuffle(&mut self.rng, &peer, entries);
         self.stats.inbound_answered += 1;
         self.events.push_back(ToSwarm::NotifyHandler {
@@ -611,7 +613,7 @@ impl Behaviour {
                 entries: protocol::encode_entries(&reply, self.config.max_addresses_per_entry),
             },
         });
-        self.report_merge(merge);
+        self.report_merge(&before, merge);
         self.emit(Event::ShuffleAnswered {
             peer_id: peer,
             received,
@@ -619,32 +621,54 @@ impl Behaviour {
         });
     }
 
+    /// The peers in the view.
+    fn view_peers(&self) -> Vec<PeerId> {
+        self.view.iter().map(|e| *e.peer_id()).collect()
+    }
+
     /// Turns a merge's changes into events and tells the swarm the new peers' addresses.
-    fn report_merge(&mut self, merge: MergeOutcome<PeerId>) {
+    ///
+    /// Events report the net change from `before` (the view's peers before the merge): one
+    /// merge can add an entry and then replace it (a peer we had sent, lost meanwhile and got
+    /// back in the reply), which must not surface as the removal of an absent peer followed
+    /// by the addition of a peer that is not in the view.
+    fn report_merge(&mut self, before: &[PeerId], merge: MergeOutcome<PeerId>) {
         let ignored = &mut self.stats.ignored;
         ignored.local += merge.ignored.local;
         ignored.duplicate += merge.ignored.duplicate;
         ignored.excess += merge.ignored.excess;
         ignored.no_room += merge.ignored.no_room;
+        let mut reported: Vec<PeerId> = Vec::new();
         for peer_id in merge.replaced {
-            self.emit(Event::PeerRemoved {
-                peer_id,
-                reason: RemovalReason::Replaced,
-            });
+            if before.contains(&peer_id)
+                && self.view.get(&peer_id).is_none()
+                && !reported.contains(&peer_id)
+            {
+                reported.push(peer_id);
+                self.emit(Event::PeerRemoved {
+                    peer_id,
+                    reason: RemovalReason::Replaced,
+                });
+            }
         }
         for peer_id in merge.added {
-            let addresses = self
-                .view
-                .get(&peer_id)
-                .map(|e| e.addresses().clone())
-                .unwrap_or_default();
+            let Some(entry) = self.view.get(&peer_id) else {
+                continue; // Added, then replaced within this merge.
+            };
+            if reported.contains(&peer_id) {
+                continue;
+            }
+            reported.push(peer_id);
+            let addresses = entry.addresses().clone();
             for address in &addresses {
                 self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
                     peer_id,
                     address: address.clone(),
                 });
             }
-            self.emit(Event::PeerAdded { peer_id, addresses });
+            if !before.contains(&peer_id) {
+                self.emit(Event::PeerAdded { peer_id, addresses });
+            }
         }
     }
 
@@ -854,5 +878,88 @@ impl NetworkBehaviour for Behaviour {
             }
             return Poll::Pending;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll};
+
+    use futures::task::noop_waker_ref;
+
+    use super::*;
+
+    fn entry(peer: PeerId, age: u32) -> ViewEntry {
+        ViewEntry::new(peer, vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()], age)
+    }
+
+    /// The behaviour's events so far, as the view changes they report.
+    fn view_events(behaviour: &mut Behaviour) -> Vec<(PeerId, bool)> {
+        let mut cx = Context::from_waker(noop_waker_ref());
+        let mut changes = Vec::new();
+        while let Poll::Ready(event) = behaviour.poll(&mut cx) {
+            match event {
+                ToSwarm::GenerateEvent(Event::PeerAdded { peer_id, .. }) => {
+                    changes.push((peer_id, true))
+                }
+                ToSwarm::GenerateEvent(Event::PeerRemoved { peer_id, .. }) => {
+                    changes.push((peer_id, false))
+                }
+                _ => {}
+            }
+        }
+        changes
+    }
+
+    fn respond(behaviour: &mut Behaviour, from: PeerId, id: ShuffleId, entries: Vec<ViewEntry>) {
+        behaviour.on_connection_handler_event(
+            from,
+            ConnectionId::new_unchecked(0),
+            ToBehaviour::ShuffleResponse {
+                id,
+                entries,
+                invalid: InvalidEntries::default(),
+            },
+        );
+    }
+
+    /// A peer sent in a request, lost meanwhile and returned in the reply can enter the view
+    /// and be replaced within one merge: the events must still replay to the view.
+    #[test]
+    fn events_replay_to_the_view_when_a_merge_adds_and_replaces_one_peer() {
+        let [q, a, x, s, y] = std::array::from_fn(|_| PeerId::random());
+        let config = Config::default().with_view_size(2).with_shuffle_length(2);
+        let mut behaviour = Behaviour::new(PeerId::random(), config);
+        behaviour.pause();
+        let mut replayed = std::collections::HashSet::new();
+        let mut replay = |behaviour: &mut Behaviour| {
+            for (peer, added) in view_events(behaviour) {
+                if added {
+                    assert!(replayed.insert(peer), "added a peer already in the view");
+                } else {
+                    assert!(replayed.remove(&peer), "removed a peer not in the view");
+                }
+            }
+            let view: std::collections::HashSet<PeerId> =
+                behaviour.view().map(|e| *e.peer_id()).collect();
+            assert_eq!(replayed, view, "the events do not replay to the view");
+        };
+
+        // View {a (old), x}: the next shuffle targets a and sends x.
+        behaviour.add_address(&q, "/ip4/127.0.0.1/tcp/1".parse().unwrap());
+        let first = behaviour.shuffle_now().unwrap();
+        respond(&mut behaviour, q, first, vec![entry(a, 10), entry(x, 0)]);
+        replay(&mut behaviour);
+        let second = behaviour.shuffle_now().unwrap();
+        assert!(behaviour.get(&a).is_none(), "a, the oldest, is the target");
+        // x leaves meanwhile, s comes in: one slot is free.
+        assert!(behaviour.remove_peer(&x));
+        behaviour.add_address(&s, "/ip4/127.0.0.1/tcp/2".parse().unwrap());
+        replay(&mut behaviour);
+
+        // a returns x and y: x fills the free slot, then y replaces x (a sent entry).
+        respond(&mut behaviour, a, second, vec![entry(x, 0), entry(y, 0)]);
+        replay(&mut behaviour);
+        assert!(behaviour.get(&y).is_some());
     }
 }
