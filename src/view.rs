@@ -312,8 +312,9 @@ pub struct PartialView<I, A = ()> {
     /// shuffles one at a time allocates it once.
     spare_sent: Vec<I>,
     next_shuffle_id: u64,
-    /// The most received entries a merge considers (`l` unless changed).
-    receive_limit: usize,
+    /// The most received entries a merge considers (`l` unless changed). A `u32`, so that
+    /// it fits in padding: the simulator keeps a million views in memory.
+    receive_limit: u32,
 }
 
 impl<I, A> PartialView<I, A>
@@ -331,14 +332,14 @@ where
             pending: Vec::new(),
             spare_sent: Vec::new(),
             next_shuffle_id: 0,
-            receive_limit: params.shuffle_length,
+            receive_limit: saturating_u32(params.shuffle_length),
         })
     }
 
     /// How many entries of a received request or reply a merge considers at most; the rest
     /// are counted as [`IgnoredEntries::excess`]. Defaults to the shuffle length `l`.
     pub fn receive_limit(&self) -> usize {
-        self.receive_limit
+        self.receive_limit as usize
     }
 
     /// Sets [`receive_limit`](Self::receive_limit). The default, `l`, is the protocol's bound
@@ -347,7 +348,7 @@ where
     /// replaces entries sent in that exchange, nothing else), which the simulator uses to
     /// measure what the bound is worth. 0 makes merges take nothing.
     pub fn set_receive_limit(&mut self, limit: usize) {
-        self.receive_limit = limit;
+        self.receive_limit = saturating_u32(limit);
     }
 
     /// The local node's identifier.
@@ -618,7 +619,7 @@ where
         I: 'a,
     {
         for (n, entry) in received.into_iter().enumerate() {
-            if n >= self.receive_limit {
+            if n >= self.receive_limit as usize {
                 outcome.ignored().excess += 1;
                 continue;
             }
@@ -682,6 +683,10 @@ where
             self.entries.swap(i, j);
         }
     }
+}
+
+fn saturating_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -894,6 +899,9 @@ mod tests {
         wide.set_receive_limit(5);
         let mut none = default.clone();
         none.set_receive_limit(0);
+        let mut unbounded = default.clone();
+        unbounded.set_receive_limit(usize::MAX);
+        assert_eq!(unbounded.receive_limit(), u32::MAX as usize);
 
         // The default considers 1 and 2 only: both duplicates, nothing replaced.
         let (reply, merge) =
