@@ -260,19 +260,6 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
             .listen_on(address.clone())
             .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     }
-    for bootstrap in args.bootstrap {
-        let result = swarm
-            .behaviour_mut()
-            .cyclon
-            .add_address(&bootstrap.peer_id, bootstrap.address.clone());
-        if matches!(
-            result,
-            cyclon::AddAddressResult::Rejected | cyclon::AddAddressResult::ViewFull
-        ) {
-            tracing::warn!(address = %bootstrap.address, ?result, "bootstrap address not used");
-        }
-    }
-
     println!("Local peer id: {local_peer_id}");
     println!("Chatting on topic '{topic}'. Type a line and press Enter to send it; Ctrl-D quits.");
 
@@ -280,6 +267,7 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
         swarm,
         topic,
         members: HashSet::new(),
+        bootstrap: Some(args.bootstrap),
     };
     let mut stdin = stdin_lines();
     let shutdown = shutdown_signal();
@@ -304,6 +292,9 @@ struct Chat {
     topic: gossipsub::IdentTopic,
     /// Peers connected to us and subscribed to the topic.
     members: HashSet<PeerId>,
+    /// Peers to put in the Cyclon view once we listen: a shuffle before that would send them
+    /// our entry without an address, which they drop, and leave us unknown to anyone.
+    bootstrap: Option<Vec<Bootstrap>>,
 }
 
 impl Chat {
@@ -337,6 +328,19 @@ impl Chat {
                 let local_peer_id = *self.swarm.local_peer_id();
                 let address = address.with_p2p(local_peer_id).unwrap_or_else(|a| a);
                 println!("Listening on {address}");
+                for Bootstrap { peer_id, address } in self.bootstrap.take().unwrap_or_default() {
+                    let result = self
+                        .swarm
+                        .behaviour_mut()
+                        .cyclon
+                        .add_address(&peer_id, address);
+                    if matches!(
+                        result,
+                        cyclon::AddAddressResult::Rejected | cyclon::AddAddressResult::ViewFull
+                    ) {
+                        tracing::warn!(%peer_id, ?result, "bootstrap address not used");
+                    }
+                }
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(?peer_id, %error, "dial failed");

@@ -358,19 +358,9 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
     let mut listeners = starting.len();
     let mut listen_addresses: Vec<Multiaddr> = Vec::new();
 
-    for bootstrap in args.bootstrap {
-        let result = swarm
-            .behaviour_mut()
-            .cyclon
-            .add_address(&bootstrap.peer_id, bootstrap.address.clone());
-        tracing::debug!(address = %bootstrap.address, ?result, "bootstrap");
-        if matches!(
-            result,
-            cyclon::AddAddressResult::Rejected | cyclon::AddAddressResult::ViewFull
-        ) {
-            tracing::warn!(address = %bootstrap.address, ?result, "bootstrap address not used");
-        }
-    }
+    // The bootstrap peers enter the view once we listen: a shuffle before that would send
+    // them our entry without an address, which they drop, and leave us unknown to anyone.
+    let mut bootstrap = Some(args.bootstrap);
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -458,6 +448,24 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
             // Whoever read our events is gone (e.g. `node | head`): nothing left to do.
             tracing::info!(%error, "stdout closed, shutting down");
             return Ok(());
+        }
+        if starting.is_empty()
+            && let Some(peers) = bootstrap.take()
+        {
+            add_bootstrap_peers(&mut swarm.behaviour_mut().cyclon, peers);
+        }
+    }
+}
+
+fn add_bootstrap_peers(cyclon: &mut cyclon::Behaviour, peers: Vec<Bootstrap>) {
+    for Bootstrap { peer_id, address } in peers {
+        let result = cyclon.add_address(&peer_id, address.clone());
+        tracing::debug!(%address, ?result, "bootstrap");
+        if matches!(
+            result,
+            cyclon::AddAddressResult::Rejected | cyclon::AddAddressResult::ViewFull
+        ) {
+            tracing::warn!(%address, ?result, "bootstrap address not used");
         }
     }
 }

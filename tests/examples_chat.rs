@@ -6,7 +6,11 @@
 
 mod examples_support;
 
-use std::{collections::BTreeSet, process::Command, time::Duration};
+use std::{
+    collections::BTreeSet,
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use examples_support::{Group, Output, example, run_to_exit};
 
@@ -75,6 +79,7 @@ fn four_chats_find_each_other_through_cyclon_and_chat() {
 
     // Everybody ends up connected to everybody else: A was told about nobody, C and D only
     // about B.
+    let start = Instant::now();
     group.wait_until("every chat to see the three others join", TIMEOUT, |o| {
         (0..4)
             .all(|i| {
@@ -84,6 +89,8 @@ fn four_chats_find_each_other_through_cyclon_and_chat() {
             })
             .then_some(())
     });
+
+    eprintln!("all four chats joined after {:?}", start.elapsed());
 
     group.write_line(d, "hello from D");
     group.wait_until("D's line at A, B and C", TIMEOUT, |o| {

@@ -70,19 +70,22 @@ struct Replayed {
 fn replay(output: &Output, own_id: &str) -> Replayed {
     let mut view = BTreeSet::new();
     let mut was_full = false;
-    for event in events(output) {
+    for (n, event) in events(output).enumerate() {
         let peer = || event["peer_id"].as_str().expect("peer_id").to_string();
+        let context = || output.stdout[n.saturating_sub(12)..=n].join("\n");
         match event["event"].as_str() {
             Some("peer_added") => {
                 let peer = peer();
                 assert_ne!(peer, own_id, "a node added itself to its view");
                 assert!(
                     event["addresses"].as_array().is_some_and(|a| !a.is_empty()),
-                    "peer_added without addresses: {event}"
+                    "peer_added without addresses:\n{}",
+                    context()
                 );
                 assert!(
                     view.insert(peer),
-                    "peer_added for a peer in the view: {event}"
+                    "peer_added for a peer in the view:\n{}",
+                    context()
                 );
                 assert!(view.len() <= VIEW_SIZE, "the view exceeds c = {VIEW_SIZE}");
                 was_full |= view.len() == VIEW_SIZE;
@@ -90,7 +93,8 @@ fn replay(output: &Output, own_id: &str) -> Replayed {
             Some("peer_removed") => {
                 assert!(
                     view.remove(&peer()),
-                    "peer_removed for a peer not in the view: {event}"
+                    "peer_removed for a peer not in the view:\n{}",
+                    context()
                 );
             }
             _ => {}
