@@ -5,16 +5,19 @@
 //! cargo run --release --example simulate -- --help
 //! cargo run --release --example simulate -- --nodes 10000 --compare-basic --plot docs/figures
 //! cargo run --release --example simulate -- --nodes 10000 --kill-fraction 0.5 --kill-at 50
+//! cargo run --release --example simulate -- --malicious 0.01,0.1,0.2 --compare-caps --cycles 150
 //! ```
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use libp2p_cyclon::sim::{Bootstrap, Experiment, Kill, Progress, Report, Scenario};
+use libp2p_cyclon::sim::{
+    Attack, AttackSnapshot, AttackTarget, Bootstrap, Experiment, Kill, Progress, Report, Scenario,
+};
 use libp2p_cyclon::{ShuffleMode, ShuffleParams};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
@@ -55,7 +58,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = ModeArg::Enhanced)]
     mode: ModeArg,
     /// Also run basic shuffling on the same scenario and seed, and show it beside.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "malicious")]
     compare_basic: bool,
     /// Fail this share of the live nodes at once (0..=1), at --kill-at.
     #[arg(long)]
@@ -79,6 +82,33 @@ struct Args {
     /// 0 skips it.
     #[arg(long, default_value_t = 5)]
     robustness_trials: usize,
+    /// Malicious nodes: this share of the initial nodes (0..=1) collude from --attack-start
+    /// on. They answer every shuffle with c malicious entries of age 0 and push malicious
+    /// entries of age 0 to honest nodes (--malicious-pushes). Several comma-separated shares
+    /// run one after the other on the same seed.
+    #[arg(long, value_delimiter = ',', value_name = "SHARE")]
+    malicious: Vec<f64>,
+    /// The malicious nodes behave honestly up to this cycle and attack from the next one.
+    #[arg(long, default_value_t = 50, requires = "malicious")]
+    attack_start: u64,
+    /// Shuffles each malicious node initiates per cycle during the attack (1: an honest rate;
+    /// fractions allowed).
+    #[arg(long, default_value_t = 1.0, requires = "malicious")]
+    malicious_pushes: f64,
+    /// Focused attack: every push goes to one of this many honest victims, drawn at random
+    /// when the attack starts [default: spread, to any honest node the attackers know].
+    #[arg(long, value_name = "VICTIMS", requires = "malicious")]
+    focus: Option<usize>,
+    /// Honest nodes without our caps: they consider up to c received entries instead of l,
+    /// and have no per-peer inbound rate limit.
+    #[arg(long, requires = "malicious", conflicts_with = "compare_caps")]
+    no_caps: bool,
+    /// Run every --malicious share both with and without our caps.
+    #[arg(long, requires = "malicious")]
+    compare_caps: bool,
+    /// Write the attack's progress, one CSV row per cycle and run, to FILE.
+    #[arg(long, value_name = "FILE", requires = "malicious")]
+    attack_csv: Option<PathBuf>,
     /// Write one CSV row per measured cycle (of the first run) to FILE.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
@@ -87,7 +117,9 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     edges_out: Option<PathBuf>,
     /// Write SVG figures (in-degree distribution, path length and clustering per cycle, dead
-    /// links after the failure, largest component vs. fraction removed) into DIR.
+    /// links after the failure, largest component vs. fraction removed) into DIR. Under
+    /// --malicious, only the malicious share of honest views per cycle, for every run
+    /// (malicious_spread.svg, or malicious_focused.svg for the victims).
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
     /// No progress bar.
@@ -161,12 +193,58 @@ fn main() -> Result<(), AnyError> {
         metrics_every: args.metrics_every,
         bfs_sources: args.bfs_sources,
         robustness_trials: args.robustness_trials,
+        attack: None,
     };
     scenario.validate()?;
 
-    let mut variants = vec![args.mode];
-    if args.compare_basic && args.mode != ModeArg::Basic {
-        variants.push(ModeArg::Basic);
+    // One run per protocol variant, or per malicious share and caps setting.
+    let mut variants: Vec<(String, Scenario)> = Vec::new();
+    if args.malicious.is_empty() {
+        let mut modes = vec![args.mode];
+        if args.compare_basic && args.mode != ModeArg::Basic {
+            modes.push(ModeArg::Basic);
+        }
+        for mode in modes {
+            let scenario = Scenario {
+                params: ShuffleParams {
+                    mode: mode.mode(),
+                    ..scenario.params
+                },
+                ..scenario.clone()
+            };
+            variants.push((mode.name().to_owned(), scenario));
+        }
+    } else {
+        let caps: &[bool] = match (args.compare_caps, args.no_caps) {
+            (true, _) => &[true, false],
+            (false, true) => &[false],
+            (false, false) => &[true],
+        };
+        for &fraction in &args.malicious {
+            for &caps in caps {
+                let attack = Attack {
+                    fraction,
+                    start: args.attack_start,
+                    pushes: args.malicious_pushes,
+                    target: match args.focus {
+                        Some(victims) => AttackTarget::Focused { victims },
+                        None => AttackTarget::Spread,
+                    },
+                    caps,
+                };
+                let scenario = Scenario {
+                    attack: Some(attack),
+                    ..scenario.clone()
+                };
+                scenario.validate()?;
+                let label = format!(
+                    "{}% {}",
+                    significant(fraction * 100.0, 3),
+                    if caps { "caps" } else { "no caps" }
+                );
+                variants.push((label, scenario));
+            }
+        }
     }
     println!(
         "Cyclon simulation: N={} c={} l={} cycles={} bootstrap={:?} seed={}{}{}",
@@ -192,24 +270,28 @@ fn main() -> Result<(), AnyError> {
     );
 
     let mut runs = Vec::new();
-    for mode in variants {
-        let scenario = Scenario {
-            params: ShuffleParams {
-                mode: mode.mode(),
-                ..scenario.params
-            },
-            ..scenario.clone()
-        };
-        runs.push(run(scenario, mode.name(), args.quiet)?);
+    for (label, scenario) in variants {
+        runs.push(run(scenario, &label, args.quiet)?);
     }
 
     print_summary(&runs);
+    if !args.malicious.is_empty() {
+        print_attack(&runs);
+    }
 
     let first = &runs[0];
     if let Some(path) = &args.csv {
         first
             .report
             .write_csv(BufWriter::new(File::create(path)?))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.attack_csv {
+        let mut out = BufWriter::new(File::create(path)?);
+        writeln!(out, "{}", Report::ATTACK_CSV_HEADER)?;
+        for run in &runs {
+            run.report.write_attack_csv_rows(&mut out)?;
+        }
         println!("wrote {}", path.display());
     }
     if let Some(path) = &args.edges_out {
@@ -221,7 +303,12 @@ fn main() -> Result<(), AnyError> {
     }
     if let Some(dir) = &args.plot {
         std::fs::create_dir_all(dir)?;
-        for file in plot_all(dir, &runs)? {
+        let written = if args.malicious.is_empty() {
+            plot_all(dir, &runs)?
+        } else {
+            vec![plot_attack(dir, &runs)?]
+        };
+        for file in written {
             println!("wrote {}", file.display());
         }
     }
@@ -379,6 +466,103 @@ fn print_summary(runs: &[Run]) {
     }
 }
 
+/// The attack's course in every run: the malicious share of honest view entries at the
+/// attack's start and after some of its cycles, eclipsed nodes, refused pushes, and whether
+/// the honest nodes still form one overlay among themselves.
+fn print_attack(runs: &[Run]) {
+    let first = &runs[0].report.scenario;
+    let attack = first.attack.expect("attack runs");
+    let target = match attack.target {
+        AttackTarget::Spread => "spread over every honest node the attackers know".to_owned(),
+        AttackTarget::Focused { victims } => format!("focused on {victims} random honest victims"),
+    };
+    let focused = matches!(attack.target, AttackTarget::Focused { .. });
+    println!(
+        "\nMalicious nodes: from cycle {} on they answer every shuffle with c entries naming \
+         malicious nodes (age 0) and push such entries {} times per cycle each, {}. Share of \
+         {} view entries naming a malicious node (baseline: K/N, what they hold when honest):",
+        attack.start + 1,
+        attack.pushes,
+        target,
+        if focused {
+            "the victims'"
+        } else {
+            "honest nodes'"
+        },
+    );
+    let end = first.cycles;
+    let mut points: Vec<u64> = [0, 1, 5, 10, 20, 50, 100]
+        .iter()
+        .map(|d| attack.start + d)
+        .filter(|&t| t < end)
+        .collect();
+    points.push(end);
+    let mut header = vec!["run".to_owned(), "K".into(), "K/N".into()];
+    header.extend(points.iter().map(|&t| {
+        if t == attack.start {
+            format!("cycle {t} (start)")
+        } else {
+            format!("cycle {t}")
+        }
+    }));
+    if focused {
+        header.push("all honest views at end".to_owned());
+    }
+    header.extend([
+        "eclipsed at end".to_owned(),
+        "pushes refused".into(),
+        "honest overlay at end".into(),
+    ]);
+    let mut table = vec![header];
+    for run in runs {
+        let r = &run.report;
+        let share = |s: &AttackSnapshot| {
+            if focused {
+                s.victim_share()
+            } else {
+                s.malicious_share()
+            }
+        };
+        let last = r.attack.last().expect("one row per cycle");
+        let mut row = vec![
+            run.label.clone(),
+            r.malicious_nodes.to_string(),
+            format!(
+                "{:.2}%",
+                100.0 * r.malicious_nodes as f64 / r.scenario.nodes as f64
+            ),
+        ];
+        row.extend(
+            points
+                .iter()
+                .map(|&t| format!("{:.2}%", 100.0 * share(&r.attack[t as usize]))),
+        );
+        if focused {
+            row.push(format!("{:.2}%", 100.0 * last.malicious_share()));
+        }
+        row.push(if focused {
+            format!("{} of {} victims", last.victims_eclipsed, last.victims)
+        } else {
+            format!("{} of {}", last.eclipsed, last.honest_nodes)
+        });
+        row.push(format!(
+            "{} of {}",
+            last.counters.refused, last.counters.pushes
+        ));
+        row.push(match last.honest_components {
+            Some(c) => format!(
+                "{} component{}, largest {}",
+                c.count,
+                if c.count == 1 { "" } else { "s" },
+                c.largest
+            ),
+            None => "-".into(),
+        });
+        table.push(row);
+    }
+    print_table(&table);
+}
+
 /// `x` in decimal notation with `digits` significant digits.
 fn significant(x: f64, digits: i32) -> String {
     if x == 0.0 || !x.is_finite() {
@@ -425,6 +609,13 @@ fn print_table(rows: &[Vec<String>]) {
 }
 
 const RANDOM_COLOR: RGBColor = RGBColor(90, 90, 90);
+/// Attack runs: one hue per malicious share, dark with caps and light without.
+const ATTACK_COLORS: [(RGBColor, RGBColor); 4] = [
+    (RGBColor(30, 90, 200), RGBColor(130, 175, 240)),
+    (RGBColor(200, 30, 30), RGBColor(240, 140, 140)),
+    (RGBColor(20, 130, 50), RGBColor(120, 205, 140)),
+    (RGBColor(120, 60, 170), RGBColor(195, 160, 225)),
+];
 const COLORS: [RGBColor; 2] = [RGBColor(200, 30, 30), RGBColor(30, 90, 200)];
 const SIZE: (u32, u32) = (640, 400);
 
@@ -470,6 +661,66 @@ fn plot_all(dir: &Path, runs: &[Run]) -> Result<Vec<PathBuf>, AnyError> {
         written.push(plot_robustness(dir, runs)?);
     }
     Ok(written)
+}
+
+/// The malicious share of honest view entries (of the victims', in a focused attack) per
+/// cycle, one line per run.
+fn plot_attack(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
+    let attack = runs[0].report.scenario.attack.expect("attack runs");
+    let focused = matches!(attack.target, AttackTarget::Focused { .. });
+    let path = dir.join(if focused {
+        "malicious_focused.svg"
+    } else {
+        "malicious_spread.svg"
+    });
+    let mut fractions: Vec<f64> = Vec::new();
+    let series = runs
+        .iter()
+        .map(|run| {
+            let attack = run.report.scenario.attack.expect("attack runs");
+            let hue = match fractions.iter().position(|&f| f == attack.fraction) {
+                Some(i) => i,
+                None => {
+                    fractions.push(attack.fraction);
+                    fractions.len() - 1
+                }
+            };
+            let (dark, light) = ATTACK_COLORS[hue % ATTACK_COLORS.len()];
+            Series {
+                label: format!("K/N = {}", run.label.replace('%', " %")),
+                color: if attack.caps { dark } else { light },
+                points: run
+                    .report
+                    .attack
+                    .iter()
+                    .map(|s| {
+                        let share = if focused {
+                            s.victim_share()
+                        } else {
+                            s.malicious_share()
+                        };
+                        (s.cycle, 100.0 * share)
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let s = &runs[0].report.scenario;
+    let what = match attack.target {
+        AttackTarget::Spread => "honest views".to_owned(),
+        AttackTarget::Focused { victims } => format!("the views of {victims} victims"),
+    };
+    let layout = Layout {
+        caption: format!(
+            "Malicious share of {what} (N={}, c={}, l={}, attack after cycle {})",
+            s.nodes, s.params.view_size, s.params.shuffle_length, attack.start
+        ),
+        x_desc: "cycle",
+        y_desc: "entries naming a malicious node (%)",
+        legend: SeriesLabelPosition::UpperLeft,
+    };
+    line_chart(&path, layout, 0..s.cycles, 0.0..100.0, series)?;
+    Ok(path)
 }
 
 /// Draws `series` as lines on the axes `x` and `y` into the SVG file `path`.

@@ -1,7 +1,9 @@
 //! The simulator reproduces the Cyclon paper's claims on small, fast, seeded runs.
 
 use libp2p_cyclon::ShuffleMode;
-use libp2p_cyclon::sim::{Bootstrap, Experiment, Kill, NodeState, Report, Scenario, Simulation};
+use libp2p_cyclon::sim::{
+    Attack, AttackTarget, Bootstrap, Experiment, Kill, NodeState, Report, Scenario, Simulation,
+};
 use libp2p_cyclon::view::ShuffleParams;
 
 fn scenario(nodes: usize, cycles: u64) -> Scenario {
@@ -355,5 +357,209 @@ fn the_simulation_drives_the_core_one_shuffle_per_live_node() {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), view.len());
+    }
+}
+
+/// 2,000 nodes from a ring, a coalition attacking after cycle 30.
+fn attack_scenario(attack: Attack, cycles: u64) -> Scenario {
+    Scenario {
+        attack: Some(attack),
+        metrics_every: 0,
+        robustness_trials: 0,
+        ..scenario(2_000, cycles)
+    }
+}
+
+fn attack(fraction: f64, caps: bool) -> Attack {
+    Attack {
+        fraction,
+        start: 30,
+        caps,
+        ..Attack::default()
+    }
+}
+
+#[test]
+fn malicious_nodes_gain_honest_view_slots_and_caps_do_not_make_it_worse() {
+    let (with_caps, experiment) = run(attack_scenario(attack(0.1, true), 45));
+    let (without_caps, _) = run(attack_scenario(attack(0.1, false), 45));
+    let sim = experiment.simulation();
+    assert_eq!(with_caps.malicious_nodes, 200);
+    assert_eq!(sim.malicious_nodes().len(), 200);
+    assert!(sim.malicious_nodes().iter().all(|&id| sim.is_malicious(id)));
+    assert_eq!(
+        with_caps.attack.len(),
+        46,
+        "one row per cycle, cycle 0 included"
+    );
+    for (t, row) in with_caps.attack.iter().enumerate() {
+        assert_eq!(row.cycle, t as u64);
+        assert_eq!(row.attacking, t > 30);
+        assert_eq!(row.honest_nodes, 1_800);
+    }
+
+    // While they behave, they hold about their share of the honest views, K/N.
+    let start = with_caps.attack[30];
+    assert!(
+        (0.08..0.12).contains(&start.malicious_share()),
+        "{}",
+        start.malicious_share()
+    );
+    assert_eq!(start, without_caps.attack[30], "same run up to the attack");
+    // Attacking, they hold far more: the attack is modelled.
+    let (capped, uncapped) = (
+        with_caps.attack.last().unwrap(),
+        without_caps.attack.last().unwrap(),
+    );
+    assert!(
+        capped.malicious_share() > 0.2,
+        "{}",
+        capped.malicious_share()
+    );
+    let shares: Vec<f64> = with_caps.attack[30..]
+        .iter()
+        .map(|r| r.malicious_share())
+        .collect();
+    assert!(
+        shares.windows(2).all(|w| w[1] >= w[0] - 0.005),
+        "{shares:?}"
+    );
+    // Our caps never make it worse (they do not make it much better either: see SECURITY.md).
+    assert!(
+        capped.malicious_share() <= uncapped.malicious_share() + 0.01,
+        "caps {} vs no caps {}",
+        capped.malicious_share(),
+        uncapped.malicious_share()
+    );
+    // Spread over the overlay, each attacker rarely hits one target twice in an interval:
+    // the rate limit refuses (almost) nothing. Every malicious node pushed once per cycle.
+    assert_eq!(capped.counters.pushes, 200 * 15);
+    assert!(capped.counters.refused <= capped.counters.pushes / 100);
+    assert_eq!(uncapped.counters.refused, 0);
+    assert!(capped.counters.answered > 0);
+    assert!(
+        capped.honest_components.is_some(),
+        "measured on the last cycle"
+    );
+}
+
+#[test]
+fn the_rate_limit_refuses_a_focused_flood_but_a_coalition_still_eclipses_its_victim() {
+    let focused = |caps| Attack {
+        fraction: 0.05,
+        pushes: 10.0,
+        target: AttackTarget::Focused { victims: 1 },
+        ..attack(0.05, caps)
+    };
+    let (with_caps, experiment) = run(attack_scenario(focused(true), 40));
+    let (without_caps, _) = run(attack_scenario(focused(false), 40));
+    let victims = experiment.simulation().victims();
+    assert_eq!(victims.len(), 1);
+    assert!(!experiment.simulation().is_malicious(victims[0]));
+    let (capped, uncapped) = (
+        with_caps.attack.last().unwrap(),
+        without_caps.attack.last().unwrap(),
+    );
+    // 100 attackers push 10 times per cycle each at one victim for 10 cycles: a burst of 5
+    // and 2 more per interval let about 25 of each one's 100 pushes through.
+    assert_eq!(capped.counters.pushes, 100 * 10 * 10);
+    let refused = capped.counters.refused as f64 / capped.counters.pushes as f64;
+    assert!((0.7..0.8).contains(&refused), "{refused}");
+    assert_eq!(uncapped.counters.refused, 0);
+    // Yet 2 pushes per interval from each of 100 attackers are far more than 20 slots.
+    assert_eq!((capped.victims, capped.victims_eclipsed), (1, 1));
+    assert_eq!(uncapped.victims_eclipsed, 1);
+    assert_eq!(capped.victim_share(), 1.0);
+}
+
+#[test]
+fn one_identity_holds_at_most_one_slot_per_view() {
+    let (report, experiment) = run(attack_scenario(
+        Attack {
+            fraction: 0.0005, // a single malicious node
+            pushes: 10.0,
+            target: AttackTarget::Focused { victims: 1 },
+            ..attack(0.0005, true)
+        },
+        40,
+    ));
+    assert_eq!(report.malicious_nodes, 1);
+    let sim = experiment.simulation();
+    let victim = sim.victims()[0];
+    let bad = sim.malicious_nodes()[0];
+    assert!(sim.view(victim).iter().filter(|e| *e.id() == bad).count() <= 1);
+    let last = report.attack.last().unwrap();
+    assert!(last.victim_share() <= 1.0 / 20.0);
+    assert_eq!(last.victims_eclipsed, 0);
+}
+
+#[test]
+fn an_attack_is_reproducible_and_the_run_before_it_is_the_run_without_one() {
+    let scenario = |attack| Scenario {
+        attack,
+        metrics_every: 5,
+        robustness_trials: 0,
+        ..scenario(500, 25)
+    };
+    let spread = Attack {
+        fraction: 0.1,
+        start: 15,
+        pushes: 1.5,
+        ..Attack::default()
+    };
+    let (a, _) = run(scenario(Some(spread)));
+    let (b, _) = run(scenario(Some(spread)));
+    let (honest, _) = run(scenario(None));
+    let attack_csv = |r: &Report| {
+        let mut out = Vec::new();
+        r.write_attack_csv(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(attack_csv(&a), attack_csv(&b));
+    assert_eq!(csv(&a), csv(&b));
+    let text = attack_csv(&a);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(Report::ATTACK_CSV_HEADER));
+    assert_eq!(lines.count(), 26);
+    // Up to the attack, the overlay is the one without an attack.
+    assert_eq!(&a.rows[..4], &honest.rows[..4]);
+    assert_ne!(a.rows[5], honest.rows[5]);
+    assert!(honest.attack.is_empty());
+    assert_eq!(honest.malicious_nodes, 0);
+    assert_eq!(
+        attack_csv(&honest),
+        format!("{}\n", Report::ATTACK_CSV_HEADER)
+    );
+}
+
+#[test]
+fn invalid_attacks_are_errors() {
+    for attack in [
+        Attack {
+            fraction: 1.5,
+            ..Attack::default()
+        },
+        Attack {
+            pushes: -1.0,
+            ..Attack::default()
+        },
+        Attack {
+            pushes: f64::NAN,
+            ..Attack::default()
+        },
+        Attack {
+            start: 100,
+            ..Attack::default()
+        },
+        Attack {
+            target: AttackTarget::Focused { victims: 0 },
+            ..Attack::default()
+        },
+    ] {
+        let scenario = Scenario {
+            attack: Some(attack),
+            ..Scenario::default()
+        };
+        assert!(Experiment::new(scenario).is_err(), "{attack:?}");
     }
 }

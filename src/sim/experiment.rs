@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 
 use super::graph::{ComponentStats, DegreeStats, Graph, PathStats, Undirected};
-use super::{Bootstrap, ShuffleCounters, SimRng, Simulation};
+use super::{Attack, AttackSnapshot, AttackTarget, Bootstrap, ShuffleCounters, SimRng, Simulation};
 use crate::view::{ParamsError, ShuffleParams};
 
 /// Seed offsets of the independent random streams of a run, so that measuring more or less
@@ -57,6 +57,8 @@ pub struct Scenario {
     /// Random removal orders averaged in the robustness experiment on the final overlay and
     /// the reference graph (0: no robustness experiment).
     pub robustness_trials: usize,
+    /// A coalition of malicious nodes (see [`Attack`]); its progress is measured every cycle.
+    pub attack: Option<Attack>,
 }
 
 impl Default for Scenario {
@@ -76,6 +78,7 @@ impl Default for Scenario {
             metrics_every: 10,
             bfs_sources: 100,
             robustness_trials: 5,
+            attack: None,
         }
     }
 }
@@ -107,6 +110,23 @@ pub enum ScenarioError {
     /// A churn rate outside `[0, 1]`.
     #[error("the churn rate must be within [0, 1], got {0}")]
     Churn(f64),
+    /// A share of malicious nodes outside `[0, 1]`.
+    #[error("the share of malicious nodes must be within [0, 1], got {0}")]
+    MaliciousFraction(f64),
+    /// A negative or non-finite push rate.
+    #[error("the malicious push rate must be a finite number >= 0, got {0}")]
+    MaliciousPushes(f64),
+    /// An attack starting after the last cycle.
+    #[error("the attack starts after cycle {start}, but the run has {cycles} cycles")]
+    AttackAfterEnd {
+        /// The requested start.
+        start: u64,
+        /// Cycles in the run.
+        cycles: u64,
+    },
+    /// A focused attack without victims.
+    #[error("a focused attack needs at least one victim")]
+    NoVictims,
 }
 
 impl Scenario {
@@ -132,6 +152,23 @@ impl Scenario {
         }
         if !(0.0..=1.0).contains(&self.churn) {
             return Err(ScenarioError::Churn(self.churn));
+        }
+        if let Some(attack) = self.attack {
+            if !(0.0..=1.0).contains(&attack.fraction) {
+                return Err(ScenarioError::MaliciousFraction(attack.fraction));
+            }
+            if !attack.pushes.is_finite() || attack.pushes < 0.0 {
+                return Err(ScenarioError::MaliciousPushes(attack.pushes));
+            }
+            if attack.start >= self.cycles {
+                return Err(ScenarioError::AttackAfterEnd {
+                    start: attack.start,
+                    cycles: self.cycles,
+                });
+            }
+            if attack.target == (AttackTarget::Focused { victims: 0 }) {
+                return Err(ScenarioError::NoVictims);
+            }
         }
         Ok(())
     }
@@ -280,6 +317,11 @@ pub struct Report {
     pub robustness: Vec<RobustnessRow>,
     /// Shuffles run.
     pub counters: ShuffleCounters,
+    /// Malicious nodes (0 without an attack).
+    pub malicious_nodes: usize,
+    /// Under an attack, the malicious nodes' progress after every cycle (`attack[t]`: after
+    /// cycle `t`); empty without one.
+    pub attack: Vec<AttackSnapshot>,
     /// Wall time per phase (the only part of a report that is not reproducible).
     pub timing: Timing,
 }
@@ -289,6 +331,13 @@ impl Report {
     pub const CSV_HEADER: &'static str = "cycle,nodes,links,dead_links,full_views,\
         in_degree_mean,in_degree_std,in_degree_min,in_degree_max,clustering,path_length,\
         path_max,path_sources,unreachable_pairs,components,largest_component";
+
+    /// The header of [`write_attack_csv`](Self::write_attack_csv).
+    pub const ATTACK_CSV_HEADER: &'static str = "malicious_fraction,malicious_nodes,caps,\
+        target,victims,pushes_per_cycle,attack_start,cycle,attacking,honest_nodes,entries,\
+        malicious_entries,malicious_share,eclipsed,victim_entries,victim_malicious_entries,\
+        victim_share,victims_eclipsed,pushes,refused,answered,honest_components,\
+        honest_largest_component";
 
     /// The final measured overlay.
     pub fn last(&self) -> &Snapshot {
@@ -334,6 +383,61 @@ impl Report {
         }
         out.flush()
     }
+
+    /// Writes [`ATTACK_CSV_HEADER`](Self::ATTACK_CSV_HEADER) and one row per cycle of the
+    /// attack's progress (nothing but the header without an attack). The same seed gives the
+    /// same bytes.
+    pub fn write_attack_csv(&self, mut out: impl Write) -> io::Result<()> {
+        writeln!(out, "{}", Self::ATTACK_CSV_HEADER)?;
+        self.write_attack_csv_rows(out)
+    }
+
+    /// [`write_attack_csv`](Self::write_attack_csv) without the header, to put several runs
+    /// in one file: each row names its run's attack.
+    pub fn write_attack_csv_rows(&self, mut out: impl Write) -> io::Result<()> {
+        let Some(attack) = self.scenario.attack else {
+            return out.flush();
+        };
+        let (target, victims) = match attack.target {
+            AttackTarget::Spread => ("spread", 0),
+            AttackTarget::Focused { victims } => ("focused", victims),
+        };
+        for row in &self.attack {
+            let (count, largest) = row
+                .honest_components
+                .map_or((String::new(), String::new()), |c| {
+                    (c.count.to_string(), c.largest.to_string())
+                });
+            writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{:.6},{},{},{},{:.6},{},{},{},{},{},{}",
+                attack.fraction,
+                self.malicious_nodes,
+                attack.caps,
+                target,
+                victims,
+                attack.pushes,
+                attack.start,
+                row.cycle,
+                row.attacking,
+                row.honest_nodes,
+                row.entries,
+                row.malicious_entries,
+                row.malicious_share(),
+                row.eclipsed,
+                row.victim_entries,
+                row.victim_malicious_entries,
+                row.victim_share(),
+                row.victims_eclipsed,
+                row.counters.pushes,
+                row.counters.refused,
+                row.counters.answered,
+                count,
+                largest,
+            )?;
+        }
+        out.flush()
+    }
 }
 
 /// A [`Scenario`] ready to run on its [`Simulation`].
@@ -357,6 +461,9 @@ impl Experiment {
             sim.set_joins_per_cycle(joins);
         }
         sim.set_churn(scenario.churn);
+        if let Some(attack) = scenario.attack {
+            sim.set_attack(attack, scenario.seed);
+        }
         Ok(Self { scenario, sim })
     }
 
@@ -382,6 +489,7 @@ impl Experiment {
         let (first, mut last_undirected) = self.snapshot(&mut metrics_rng);
         rows.push(first);
         let mut dead_links = vec![self.sim.dead_links()];
+        let mut attack: Vec<AttackSnapshot> = self.sim.attack_snapshot(true).into_iter().collect();
         timing.metrics += started.elapsed();
         self.maybe_kill(&mut kill);
 
@@ -399,11 +507,13 @@ impl Experiment {
                 kill.cycles_to_zero = Some(t - kill.at_cycle);
             }
             let every = scenario.metrics_every;
-            if (every > 0 && t % every == 0) || t == scenario.cycles {
+            let measured = (every > 0 && t % every == 0) || t == scenario.cycles;
+            if measured {
                 let (row, undirected) = self.snapshot(&mut metrics_rng);
                 rows.push(row);
                 last_undirected = undirected;
             }
+            attack.extend(self.sim.attack_snapshot(measured));
             timing.metrics += started.elapsed();
             self.maybe_kill(&mut kill);
             progress(Progress::Cycle {
@@ -460,6 +570,8 @@ impl Experiment {
             reference,
             robustness,
             counters: self.sim.counters(),
+            malicious_nodes: self.sim.malicious_nodes().len(),
+            attack,
             timing,
         }
     }

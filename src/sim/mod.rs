@@ -11,7 +11,9 @@
 //! (bootstrap, failures, churn, how often to measure) and returns a
 //! [`Report`](crate::sim::Report): the overlay's [`Metrics`](crate::sim::Metrics) per measured
 //! cycle, dead links per cycle, the same metrics for a uniform random `c`-out graph of the same
-//! size generated in the same run (the paper's reference), and a robustness experiment.
+//! size generated in the same run (the paper's reference), and a robustness experiment. An
+//! [`Attack`](crate::sim::Attack) adds colluding malicious nodes and measures, every cycle,
+//! how much of the honest nodes' views they hold.
 //! Everything is seeded: the same scenario gives the same report (timings aside) and
 //! byte-identical CSV.
 //!
@@ -31,11 +33,14 @@
 //! # Ok::<(), libp2p_cyclon::sim::ScenarioError>(())
 //! ```
 
+mod attack;
 mod experiment;
 pub mod graph;
 
 use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus, seq::SliceRandom};
 
+use self::attack::AttackState;
+pub use self::attack::{Attack, AttackCounters, AttackSnapshot, AttackTarget, CYCLE_DURATION};
 pub use self::experiment::{
     Experiment, Kill, KillOutcome, Metrics, Progress, Report, RobustnessRow, Scenario,
     ScenarioError, Snapshot, Timing, robustness_fractions,
@@ -129,6 +134,8 @@ pub struct Simulation {
     any_failed: bool,
     cycle: u64,
     counters: ShuffleCounters,
+    /// A coalition of malicious nodes ([`Simulation::set_attack`]).
+    attack: Option<Box<AttackState>>,
 }
 
 impl Simulation {
@@ -161,6 +168,7 @@ impl Simulation {
             any_failed: false,
             cycle: 0,
             counters: ShuffleCounters::default(),
+            attack: None,
         };
         let n = nodes as NodeId;
         let c = params.view_size;
@@ -252,7 +260,8 @@ impl Simulation {
     }
 
     /// Runs one cycle: joins (growing bootstrap), churn, then one shuffle initiated by every
-    /// live node in a random order.
+    /// live node in a random order (under an [`Attack`], the malicious nodes initiate
+    /// [`Attack::pushes`] shuffles each instead).
     pub fn step(&mut self) {
         self.cycle += 1;
         if self.next_join < self.growing_to {
@@ -271,11 +280,20 @@ impl Simulation {
             self.fail_random_count(leaving);
             for _ in 0..leaving {
                 let id = self.views.len() as NodeId;
-                self.views
-                    .push(PartialView::new(id, self.params).expect("validated"));
+                let mut view = PartialView::new(id, self.params).expect("validated");
+                view.set_receive_limit(self.receive_limit());
+                self.views.push(view);
                 self.state.push(NodeState::Absent);
                 self.join(id);
             }
+        }
+        if self
+            .attack
+            .as_ref()
+            .is_some_and(|attack| attack.attacking(self.cycle))
+        {
+            self.attack_cycle();
+            return;
         }
         let mut order = std::mem::take(&mut self.order);
         order.clear();
