@@ -710,12 +710,13 @@ fn plot_attack(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
         AttackTarget::Spread => "honest views".to_owned(),
         AttackTarget::Focused { victims } => format!("the views of {victims} victims"),
     };
+    let x_desc = format!("cycle (the attack starts after cycle {})", attack.start);
     let layout = Layout {
         caption: format!(
-            "Malicious share of {what} (N={}, c={}, l={}, attack after cycle {})",
-            s.nodes, s.params.view_size, s.params.shuffle_length, attack.start
+            "Malicious share of {what} (N={}, c={}, l={})",
+            s.nodes, s.params.view_size, s.params.shuffle_length
         ),
-        x_desc: "cycle",
+        x_desc: &x_desc,
         y_desc: "entries naming a malicious node (%)",
         legend: SeriesLabelPosition::UpperLeft,
     };
