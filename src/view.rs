@@ -533,9 +533,12 @@ where
         record: &mut impl MergeRecord<I>,
     ) -> Option<(I, usize)> {
         let index = self.pending.iter().position(|p| p.id == id)?;
-        let pending = self.pending.swap_remove(index);
-        self.merge(response, pending.sent.iter(), record);
+        let mut pending = self.pending.swap_remove(index);
         let sent = pending.sent.len();
+        // Only sent entries still in the view now may be replaced: a sent peer that left the
+        // view meanwhile and comes back in this very response is a new entry, not one we sent.
+        pending.sent.retain(|id| self.contains(id));
+        self.merge(response, pending.sent.iter(), record);
         self.recycle_sent(pending.sent);
         Some((pending.target, sent))
     }
@@ -954,6 +957,27 @@ mod tests {
         assert_eq!(done.merge.added, vec![10]);
         assert_eq!(done.merge.ignored.no_room, 2);
         assert_eq!(ids(&view), vec![10, 20, 21]);
+    }
+
+    #[test]
+    fn a_sent_peer_that_left_and_returns_is_not_replaced_by_the_same_merge() {
+        let mut rng = StdRng::seed_from_u64(9);
+        // View {1 (oldest), 2}, c = 2, l = 2: the shuffle targets 1 and sends 2.
+        let mut view = view_with(0, 2, 2, &[(1, 9), (2, 0)]);
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        assert_eq!(shuffle.request[1].id(), &2);
+        // 2 leaves meanwhile and 3 comes in: one slot is free.
+        view.remove(&2);
+        view.insert(Entry::new(3, (), 0));
+        // The reply returns 2 (into the free slot) and 4, which finds no sent entry left.
+        let done = view
+            .complete_shuffle(shuffle.id, vec![Entry::new(2, (), 0), Entry::new(4, (), 0)])
+            .unwrap();
+        assert_eq!(done.merge.added, vec![2]);
+        assert!(done.merge.replaced.is_empty());
+        assert_eq!(done.merge.ignored.no_room, 1);
+        assert_eq!(done.sent, 2);
+        assert_eq!(ids(&view), vec![2, 3]);
     }
 
     #[test]
