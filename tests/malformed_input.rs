@@ -176,7 +176,7 @@ fn decode_response(bytes: &[u8]) -> Option<Vec<proto::Entry>> {
 fn assert_no_junk(victim: &Swarm<Behaviour>) {
     let me = victim.local_peer_id();
     let view: Vec<_> = victim.behaviour().view().collect();
-    assert!(view.len() <= VIEW_SIZE);
+    assert!(view.len() <= victim.behaviour().config().view_size());
     let ids: HashSet<&PeerId> = view.iter().map(|e| e.peer_id()).collect();
     assert_eq!(ids.len(), view.len(), "duplicate entries");
     assert!(!ids.contains(me), "the victim holds itself");
