@@ -16,6 +16,12 @@ use std::{
 };
 
 use examples_support::{Group, Output, example, run_to_exit};
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, identify, noise, ping,
+    swarm::{NetworkBehaviour, SwarmEvent},
+    tcp, yamux,
+};
 use serde_json::Value;
 
 const NODES: usize = 8;
@@ -239,6 +245,90 @@ fn eight_nodes_converge_without_a_hub_and_forget_killed_nodes() {
             "node {i} exited with {status} on a signal"
         );
     }
+}
+
+/// What a generic libp2p peer runs to talk to the node.
+#[derive(NetworkBehaviour)]
+struct Probe {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+#[test]
+fn answers_identify_and_ping() {
+    let mut group = Group::new();
+    let index = group.spawn("node", node("/ip4/127.0.0.1/tcp/0", None));
+    let (peer_id, addresses) =
+        group.wait_until("the node to listen", Duration::from_secs(10), |o| {
+            listening(&o[index])
+        });
+    let address: Multiaddr = addresses[0].parse().expect("a multiaddr");
+
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let (identified, info) = runtime.block_on(async {
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .expect("tcp")
+            .with_behaviour(|key| Probe {
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/probe/1.0.0".to_string(),
+                    key.public(),
+                )),
+                ping: ping::Behaviour::default(),
+            })
+            .expect("behaviour")
+            .build();
+        swarm.dial(address.clone()).expect("dial");
+        let (mut identified, mut pinged) = (None, false);
+        let answered = async {
+            while identified.is_none() || !pinged {
+                match swarm.select_next_some().await {
+                    SwarmEvent::Behaviour(ProbeEvent::Identify(identify::Event::Received {
+                        peer_id,
+                        info,
+                        ..
+                    })) => identified = Some((peer_id, info)),
+                    SwarmEvent::Behaviour(ProbeEvent::Ping(ping::Event {
+                        result: Ok(_), ..
+                    })) => pinged = true,
+                    SwarmEvent::OutgoingConnectionError { error, .. } => {
+                        panic!("cannot connect to the node: {error}")
+                    }
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), answered)
+            .await
+            .expect("identify and ping answered within 20 s");
+        identified.expect("identified")
+    });
+    assert_eq!(identified.to_base58(), peer_id);
+    for protocol in [
+        libp2p_cyclon::PROTOCOL_NAME.as_ref(),
+        "/ipfs/id/1.0.0",
+        "/ipfs/ping/1.0.0",
+    ] {
+        assert!(
+            info.protocols.iter().any(|p| p.as_ref() == protocol),
+            "{protocol} missing from {:?}",
+            info.protocols
+        );
+    }
+    assert!(info.agent_version.starts_with("libp2p-cyclon-node/"));
+    let listen_address = address.with_p2p(identified).unwrap_or_else(|a| a);
+    assert!(
+        info.listen_addrs
+            .iter()
+            .any(|a| a.clone().with_p2p(identified).unwrap_or_else(|a| a) == listen_address),
+        "{listen_address} missing from {:?}",
+        info.listen_addrs
+    );
 }
 
 #[test]
