@@ -378,7 +378,8 @@ impl Behaviour {
         self.view.get(peer)
     }
 
-    /// Starts a shuffle now, outside the periodic schedule (also while paused). Its outcome is
+    /// Starts a shuffle now, outside the periodic schedule (also while paused, and also while
+    /// the local peer has no address to advertise, which holds periodic shuffles back). Its outcome is
     /// reported as [`Event::ShuffleCompleted`] or [`Event::ShuffleFailed`] with the returned id.
     pub fn shuffle_now(&mut self) -> Result<ShuffleId, ShuffleError> {
         self.start_shuffle()
@@ -864,7 +865,11 @@ impl NetworkBehaviour for Behaviour {
                 && timer.poll_unpin(cx).is_ready()
             {
                 timer.reset(self.config.shuffle_interval);
-                if let Err(error) = self.start_shuffle() {
+                // Without an address to advertise, the partner would drop our own entry and
+                // the shuffle would only cost us a link (possibly our only one).
+                if self.advertised_addresses().is_empty() {
+                    tracing::debug!("no periodic shuffle: no address to advertise yet");
+                } else if let Err(error) = self.start_shuffle() {
                     tracing::trace!(%error, "no periodic shuffle");
                 }
                 continue;

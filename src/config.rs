@@ -127,6 +127,8 @@ impl Config {
 
     /// Sets the interval between two periodic shuffles (the paper's cycle). The first one
     /// happens after a random share of the interval, so peers do not shuffle in lock-step.
+    /// A periodic shuffle is skipped while the local peer has no address to advertise (no
+    /// listen and no confirmed external address): partners would drop its own entry.
     /// Default: 10 s.
     pub fn with_shuffle_interval(mut self, interval: Duration) -> Self {
         self.shuffle_interval = interval;

@@ -274,3 +274,52 @@ async fn add_and_remove_peer() {
     assert!(!a.behaviour_mut().remove_peer(&p));
     assert_eq!(a.behaviour().view_len(), 3);
 }
+
+#[tokio::test]
+async fn no_periodic_shuffle_before_there_is_an_address_to_advertise() {
+    let interval = Duration::from_millis(50);
+    let config = Config::default()
+        .with_view_size(4)
+        .with_shuffle_length(2)
+        .with_shuffle_interval(interval);
+    let (mut b, b_addr) = paused_peer().await;
+    let b_id = *b.local_peer_id();
+    // A is not listening yet: it has nothing to advertise.
+    let mut a = Swarm::new_ephemeral_tokio(|key| Behaviour::new(key.public().to_peer_id(), config));
+    a.behaviour_mut().add_address(&b_id, b_addr);
+    let quiet = tokio::time::sleep(interval * 20);
+    tokio::pin!(quiet);
+    loop {
+        tokio::select! {
+            _ = a.select_next_some() => {}
+            _ = b.select_next_some() => {}
+            _ = &mut quiet => break,
+        }
+    }
+    assert_eq!(a.behaviour().stats().shuffles_started, 0);
+    assert_eq!(a.behaviour().view_len(), 1, "B is still known");
+
+    // Once A listens, its periodic shuffles start and B learns A.
+    a.listen_on("/memory/0".parse().unwrap()).unwrap();
+    let a_id = *a.local_peer_id();
+    loop {
+        tokio::select! {
+            event = a.next_behaviour_event() => {
+                if let Event::ShuffleCompleted { peer_id, .. } = event {
+                    assert_eq!(peer_id, b_id);
+                    break;
+                }
+            }
+            _ = b.next_swarm_event() => {}
+        }
+    }
+    let deadline = tokio::time::sleep(Duration::from_secs(5));
+    tokio::pin!(deadline);
+    while !knows(&b, &a_id) {
+        tokio::select! {
+            _ = b.select_next_some() => {}
+            _ = a.select_next_some() => {}
+            _ = &mut deadline => panic!("B did not learn A"),
+        }
+    }
+}
