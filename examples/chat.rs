@@ -22,20 +22,15 @@
 //! and as `* <peer> left` when it unsubscribes or its last connection closes. The raw view
 //! changes are logged at debug level: `RUST_LOG=chat=debug`.
 
-use std::{
-    collections::HashSet,
-    io::{BufRead, IsTerminal},
-    process::ExitCode,
-    str::FromStr,
-    time::Duration,
-};
+#[path = "common/process.rs"]
+mod process;
+
+use std::{collections::HashSet, io::BufRead, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use futures::StreamExt;
 use libp2p::{
-    Multiaddr, PeerId, Swarm, gossipsub, identity,
-    multiaddr::Protocol,
-    noise,
+    Multiaddr, PeerId, Swarm, gossipsub, identity, noise,
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
@@ -43,10 +38,7 @@ use libp2p_cyclon::{
     self as cyclon,
     view::{DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE},
 };
-use tracing_subscriber::EnvFilter;
-
-/// Exit status for bad flags (as clap uses).
-const USAGE_ERROR: u8 = 2;
+use process::Bootstrap;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -82,60 +74,18 @@ struct Args {
     interval_ms: u64,
 }
 
-/// A `--bootstrap` address: a multiaddr ending in `/p2p/<peer id>`.
-#[derive(Debug, Clone)]
-struct Bootstrap {
-    peer_id: PeerId,
-    address: Multiaddr,
-}
-
-impl FromStr for Bootstrap {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let address: Multiaddr = s.parse().map_err(|e| format!("{e}"))?;
-        match address.iter().last() {
-            Some(Protocol::P2p(peer_id)) => Ok(Bootstrap { peer_id, address }),
-            _ => Err("the address must end in /p2p/<peer id>".to_string()),
-        }
-    }
-}
-
 #[derive(NetworkBehaviour)]
 struct ChatBehaviour {
     cyclon: cyclon::Behaviour,
     gossipsub: gossipsub::Behaviour,
 }
 
-/// Parses the flags; on an error prints a one-line message (help and version print in full).
-fn parse_args() -> Result<Args, ExitCode> {
-    match Args::try_parse() {
-        Ok(args) => Ok(args),
-        Err(error) if !error.use_stderr() => {
-            let _ = error.print(); // --help, --version
-            Err(ExitCode::SUCCESS)
-        }
-        Err(error) => {
-            let rendered = error.to_string();
-            let line = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{line} (see --help)");
-            Err(ExitCode::from(USAGE_ERROR))
-        }
-    }
-}
-
-fn keypair(seed: Option<u8>) -> identity::Keypair {
-    match seed {
-        Some(seed) => {
-            let mut bytes = [0u8; 32];
-            bytes[0] = seed;
-            identity::Keypair::ed25519_from_bytes(bytes).expect("32 bytes are a valid ed25519 key")
-        }
-        None => identity::Keypair::generate_ed25519(),
-    }
+fn cyclon_config(args: &Args) -> cyclon::Config {
+    cyclon::Config::default()
+        .with_view_size(args.view_size)
+        .with_shuffle_length(args.shuffle_length)
+        .with_shuffle_interval(Duration::from_millis(args.interval_ms))
+        .with_request_timeout(Duration::from_secs(5))
 }
 
 fn build_swarm(
@@ -169,23 +119,6 @@ fn build_swarm(
     Ok(swarm)
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = terminate.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
-}
-
 /// Lines read from stdin on a thread of their own.
 ///
 /// Not `tokio::io::stdin()`: its read runs on the runtime's blocking pool, and the runtime
@@ -212,54 +145,19 @@ fn printable(data: &[u8]) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let config = cyclon::Config::default()
-        .with_view_size(args.view_size)
-        .with_shuffle_length(args.shuffle_length)
-        .with_shuffle_interval(Duration::from_millis(args.interval_ms))
-        .with_request_timeout(Duration::from_secs(5));
-    if let Err(error) = config.validate() {
-        eprintln!("error: invalid Cyclon configuration: {error}");
-        return ExitCode::from(USAGE_ERROR);
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    match run(args, config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
+    match process::start(cyclon_config, "warn") {
+        Ok((args, config)) => process::exit_status(run(args, config).await),
+        Err(code) => code,
     }
 }
 
 async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::error::Error>> {
-    let mut swarm = build_swarm(keypair(args.secret_key_seed), config)?;
+    let mut swarm = build_swarm(process::keypair(args.secret_key_seed), config)?;
     let local_peer_id = *swarm.local_peer_id();
     let topic = gossipsub::IdentTopic::new(args.topic);
     swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
 
-    let listen = if args.listen.is_empty() {
-        vec![
-            "/ip4/0.0.0.0/tcp/0".parse()?,
-            "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
-        ]
-    } else {
-        args.listen
-    };
-    for address in listen {
-        swarm
-            .listen_on(address.clone())
-            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    }
+    process::listen(&mut swarm, args.listen)?;
     println!("Local peer id: {local_peer_id}");
     println!("Chatting on topic '{topic}'. Type a line and press Enter to send it; Ctrl-D quits.");
 
@@ -270,7 +168,7 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
         bootstrap: Some(args.bootstrap),
     };
     let mut stdin = stdin_lines();
-    let shutdown = shutdown_signal();
+    let shutdown = process::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

@@ -27,20 +27,15 @@
 //! `info`). Ctrl-C or SIGTERM stops the node with exit status 0; bad flags exit with status 2
 //! and a one-line message.
 
-use std::{
-    collections::HashSet,
-    io::{IsTerminal, Write},
-    process::ExitCode,
-    str::FromStr,
-    time::Duration,
-};
+#[path = "common/process.rs"]
+mod process;
+
+use std::{collections::HashSet, io::Write, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use futures::StreamExt;
 use libp2p::{
-    Multiaddr, PeerId, Swarm, identify, identity,
-    multiaddr::Protocol,
-    noise, ping,
+    Multiaddr, PeerId, Swarm, identify, identity, noise, ping,
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
@@ -48,11 +43,8 @@ use libp2p_cyclon::{
     self as cyclon,
     view::{DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE},
 };
+use process::Bootstrap;
 use serde::Serialize;
-use tracing_subscriber::EnvFilter;
-
-/// Exit status for bad flags (as clap uses).
-const USAGE_ERROR: u8 = 2;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -93,50 +85,11 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// A `--bootstrap` address: a multiaddr ending in `/p2p/<peer id>`.
-#[derive(Debug, Clone)]
-struct Bootstrap {
-    peer_id: PeerId,
-    address: Multiaddr,
-}
-
-impl FromStr for Bootstrap {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let address: Multiaddr = s.parse().map_err(|e| format!("{e}"))?;
-        match address.iter().last() {
-            Some(Protocol::P2p(peer_id)) => Ok(Bootstrap { peer_id, address }),
-            _ => Err("the address must end in /p2p/<peer id>".to_string()),
-        }
-    }
-}
-
 #[derive(NetworkBehaviour)]
 struct NodeBehaviour {
     cyclon: cyclon::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
-}
-
-/// Parses the flags; on an error prints a one-line message (help and version print in full).
-fn parse_args() -> Result<Args, ExitCode> {
-    match Args::try_parse() {
-        Ok(args) => Ok(args),
-        Err(error) if !error.use_stderr() => {
-            let _ = error.print(); // --help, --version
-            Err(ExitCode::SUCCESS)
-        }
-        Err(error) => {
-            let rendered = error.to_string();
-            let line = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{line} (see --help)");
-            Err(ExitCode::from(USAGE_ERROR))
-        }
-    }
 }
 
 fn cyclon_config(args: &Args) -> cyclon::Config {
@@ -145,17 +98,6 @@ fn cyclon_config(args: &Args) -> cyclon::Config {
         .with_shuffle_length(args.shuffle_length)
         .with_shuffle_interval(Duration::from_millis(args.interval_ms))
         .with_request_timeout(Duration::from_millis(args.request_timeout_ms))
-}
-
-fn keypair(seed: Option<u8>) -> identity::Keypair {
-    match seed {
-        Some(seed) => {
-            let mut bytes = [0u8; 32];
-            bytes[0] = seed;
-            identity::Keypair::ed25519_from_bytes(bytes).expect("32 bytes are a valid ed25519 key")
-        }
-        None => identity::Keypair::generate_ed25519(),
-    }
 }
 
 fn build_swarm(
@@ -290,71 +232,23 @@ impl From<cyclon::Event> for Output {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM, with the signal's name.
-async fn shutdown_signal() -> std::io::Result<&'static str> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.map(|()| "SIGINT"),
-            _ = terminate.recv() => Ok("SIGTERM"),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let config = cyclon_config(&args);
-    if let Err(error) = config.validate() {
-        eprintln!("error: invalid Cyclon configuration: {error}");
-        return ExitCode::from(USAGE_ERROR);
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    match run(args, config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
+    match process::start(cyclon_config, "info") {
+        Ok((args, config)) => process::exit_status(run(args, config).await),
+        Err(code) => code,
     }
 }
 
 async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::error::Error>> {
-    let mut swarm = build_swarm(keypair(args.secret_key_seed), config)?;
+    let mut swarm = build_swarm(process::keypair(args.secret_key_seed), config)?;
     let local_peer_id = *swarm.local_peer_id();
     tracing::info!(%local_peer_id, "starting");
 
-    let listen = if args.listen.is_empty() {
-        vec![
-            "/ip4/0.0.0.0/tcp/0".parse()?,
-            "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
-        ]
-    } else {
-        args.listen
-    };
     // Listeners that have not reported an address yet; `listening` waits for all of them.
-    let mut starting = HashSet::new();
-    for address in listen {
-        let id = swarm
-            .listen_on(address.clone())
-            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-        starting.insert(id);
-    }
+    let mut starting: HashSet<_> = process::listen(&mut swarm, args.listen)?
+        .into_iter()
+        .collect();
     let mut listeners = starting.len();
     let mut listen_addresses: Vec<Multiaddr> = Vec::new();
 
@@ -362,7 +256,7 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
     // them our entry without an address, which they drop, and leave us unknown to anyone.
     let mut bootstrap = Some(args.bootstrap);
 
-    let shutdown = shutdown_signal();
+    let shutdown = process::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let event = tokio::select! {
