@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use examples_support::{Group, Output, example, run_to_exit};
+use examples_support::{Group, Output, assert_bad_flags_rejected, assert_help_mentions, example};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -134,42 +134,21 @@ fn four_chats_find_each_other_through_cyclon_and_chat() {
 
 #[test]
 fn bad_flags_exit_non_zero_with_a_one_line_message() {
-    let cases: &[&[&str]] = &[
-        &["--listen", "not-a-multiaddr"],
-        &["--bootstrap", "/ip4/127.0.0.1/tcp/4001"],
-        &["--view-size", "0"],
-        &["--interval-ms", "0"],
-    ];
-    for args in cases {
-        let mut command = Command::new(example("chat"));
-        command.args(*args);
-        let (status, stdout, stderr) = run_to_exit(command, Duration::from_secs(10));
-        assert_eq!(
-            status.code(),
-            Some(2),
-            "{args:?}: {status}, stderr: {stderr}"
-        );
-        assert!(stdout.is_empty(), "{args:?} printed on stdout: {stdout}");
-        let message = stderr.trim();
-        assert_eq!(
-            message.lines().count(),
-            1,
-            "{args:?}: not one line: {message}"
-        );
-        assert!(message.starts_with("error: "), "{args:?}: {message}");
-    }
+    assert_bad_flags_rejected(
+        "chat",
+        &[
+            &["--listen", "not-a-multiaddr"],
+            &["--bootstrap", "/ip4/127.0.0.1/tcp/4001"],
+            &["--view-size", "0"],
+            &["--interval-ms", "0"],
+        ],
+    );
 }
 
 #[test]
 fn help_documents_the_flags() {
-    let mut command = Command::new(example("chat"));
-    command.arg("--help");
-    let (status, stdout, _) = run_to_exit(command, Duration::from_secs(10));
-    assert!(status.success());
-    for flag in ["--listen", "--bootstrap", "--topic", "--secret-key-seed"] {
-        assert!(
-            stdout.contains(flag),
-            "--help does not mention {flag}:\n{stdout}"
-        );
-    }
+    assert_help_mentions(
+        "chat",
+        &["--listen", "--bootstrap", "--topic", "--secret-key-seed"],
+    );
 }

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use examples_support::{Group, Output, example, run_to_exit};
+use examples_support::{Group, Output, assert_bad_flags_rejected, assert_help_mentions, example};
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, identify, noise, ping,
@@ -333,56 +333,33 @@ fn answers_identify_and_ping() {
 
 #[test]
 fn bad_flags_exit_non_zero_with_a_one_line_message() {
-    let cases: &[&[&str]] = &[
-        &["--listen", "not-a-multiaddr"],
-        &["--bootstrap", "/ip4/127.0.0.1/tcp/4001"],
-        &["--bootstrap", "/ip4/127.0.0.1/tcp/4001/p2p/not-a-peer-id"],
-        &["--view-size", "0"],
-        &["--view-size", "3", "--shuffle-length", "4"],
-        &["--interval-ms", "0"],
-        &["--secret-key-seed", "256"],
-        &["--no-such-flag"],
-    ];
-    for args in cases {
-        let mut command = Command::new(example("node"));
-        command.args(*args);
-        let (status, stdout, stderr) = run_to_exit(command, Duration::from_secs(10));
-        assert!(!status.success(), "{args:?} succeeded");
-        assert_eq!(
-            status.code(),
-            Some(2),
-            "{args:?}: {status}, stderr: {stderr}"
-        );
-        assert!(stdout.is_empty(), "{args:?} printed on stdout: {stdout}");
-        let message = stderr.trim();
-        assert_eq!(
-            message.lines().count(),
-            1,
-            "{args:?}: not one line: {message}"
-        );
-        assert!(message.starts_with("error: "), "{args:?}: {message}");
-        assert!(!message.contains("panicked"), "{args:?}: {message}");
-    }
+    assert_bad_flags_rejected(
+        "node",
+        &[
+            &["--listen", "not-a-multiaddr"],
+            &["--bootstrap", "/ip4/127.0.0.1/tcp/4001"],
+            &["--bootstrap", "/ip4/127.0.0.1/tcp/4001/p2p/not-a-peer-id"],
+            &["--view-size", "0"],
+            &["--view-size", "3", "--shuffle-length", "4"],
+            &["--interval-ms", "0"],
+            &["--secret-key-seed", "256"],
+            &["--no-such-flag"],
+        ],
+    );
 }
 
 #[test]
 fn help_documents_the_flags() {
-    let mut command = Command::new(example("node"));
-    command.arg("--help");
-    let (status, stdout, _) = run_to_exit(command, Duration::from_secs(10));
-    assert!(status.success());
-    for flag in [
-        "--listen",
-        "--bootstrap",
-        "--secret-key-seed",
-        "--view-size",
-        "--shuffle-length",
-        "--interval-ms",
-        "RUST_LOG",
-    ] {
-        assert!(
-            stdout.contains(flag),
-            "--help does not mention {flag}:\n{stdout}"
-        );
-    }
+    assert_help_mentions(
+        "node",
+        &[
+            "--listen",
+            "--bootstrap",
+            "--secret-key-seed",
+            "--view-size",
+            "--shuffle-length",
+            "--interval-ms",
+            "RUST_LOG",
+        ],
+    );
 }

@@ -300,3 +300,42 @@ pub fn run_to_exit(command: Command, timeout: Duration) -> (ExitStatus, String, 
     let status = group.wait_exit(index, timeout);
     (status, stdout, stderr)
 }
+
+/// Runs the example `name` with each set of bad flags in `cases`: each must exit with status 2,
+/// print nothing on stdout and one line on stderr starting with `error: `, not a panic.
+pub fn assert_bad_flags_rejected(name: &str, cases: &[&[&str]]) {
+    for args in cases {
+        let mut command = Command::new(example(name));
+        command.args(*args);
+        let (status, stdout, stderr) = run_to_exit(command, Duration::from_secs(10));
+        assert!(!status.success(), "{args:?} succeeded");
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{args:?}: {status}, stderr: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{args:?} printed on stdout: {stdout}");
+        let message = stderr.trim();
+        assert_eq!(
+            message.lines().count(),
+            1,
+            "{args:?}: not one line: {message}"
+        );
+        assert!(message.starts_with("error: "), "{args:?}: {message}");
+        assert!(!message.contains("panicked"), "{args:?}: {message}");
+    }
+}
+
+/// Runs the example `name` with `--help`: it must succeed and mention each of `words`.
+pub fn assert_help_mentions(name: &str, words: &[&str]) {
+    let mut command = Command::new(example(name));
+    command.arg("--help");
+    let (status, stdout, _) = run_to_exit(command, Duration::from_secs(10));
+    assert!(status.success());
+    for word in words {
+        assert!(
+            stdout.contains(word),
+            "--help does not mention {word}:\n{stdout}"
+        );
+    }
+}
