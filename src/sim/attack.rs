@@ -419,18 +419,9 @@ impl Simulation {
     /// Honest node `p` shuffles as usual; a malicious target answers with malicious entries
     /// and learns `p` and the honest entries `p` sent.
     fn honest_shuffle_under_attack(&mut self, attack: &mut AttackState, p: NodeId) {
-        let Some((id, target)) =
-            self.views[p as usize].start_shuffle_into(&mut self.rng, (), &mut self.request)
-        else {
-            self.counters.idle += 1;
+        let Some((id, q)) = self.start_shuffle(p) else {
             return;
         };
-        let q = *target.id();
-        if self.state[q as usize] != NodeState::Live {
-            self.views[p as usize].fail_shuffle(id);
-            self.counters.failed += 1;
-            return;
-        }
         if attack.is_malicious(q) {
             for entry in self.request.drain(..) {
                 attack.learn(*entry.id());
@@ -438,20 +429,10 @@ impl Simulation {
             attack.malicious_entries(None, self.params.view_size, &mut self.reply);
             self.views[p as usize].complete_shuffle_counted(id, self.reply.drain(..));
             attack.counters.answered += 1;
+            self.counters.completed += 1;
         } else {
-            let [initiator, responder] = self
-                .views
-                .get_disjoint_mut([p as usize, q as usize])
-                .expect("a view never holds its own node");
-            responder.answer_shuffle_into(
-                &mut self.rng,
-                &p,
-                self.request.drain(..),
-                &mut self.reply,
-            );
-            initiator.complete_shuffle_counted(id, self.reply.drain(..));
+            self.answer_shuffle(p, q, id);
         }
-        self.counters.completed += 1;
     }
 
     /// Malicious node `m` pushes malicious entries to an honest target at time `now`.

@@ -46,7 +46,7 @@ pub use self::experiment::{
     ScenarioError, Snapshot, Timing, robustness_fractions,
 };
 use self::graph::Graph;
-use crate::view::{Entry, PartialView, ShuffleMode, ShuffleParams};
+use crate::view::{Entry, PartialView, ShuffleId, ShuffleMode, ShuffleParams};
 
 /// A node's identifier in the simulator: its index, `0..` in order of creation.
 pub type NodeId = u32;
@@ -338,18 +338,33 @@ impl Simulation {
     /// [`PartialView::start_shuffle`], [`PartialView::answer_shuffle`] and
     /// [`PartialView::complete_shuffle`].
     fn shuffle_from(&mut self, p: NodeId) {
+        if let Some((id, q)) = self.start_shuffle(p) {
+            self.answer_shuffle(p, q, id);
+        }
+    }
+
+    /// Node `p` starts shuffle `id` with its oldest neighbour (or a random one in basic mode)
+    /// `q`, its request in `self.request`. Returns `(id, q)` if `q` is live; otherwise counts
+    /// the shuffle as idle (an empty view) or failed (`q` has failed) and returns `None`.
+    fn start_shuffle(&mut self, p: NodeId) -> Option<(ShuffleId, NodeId)> {
         let Some((id, target)) =
             self.views[p as usize].start_shuffle_into(&mut self.rng, (), &mut self.request)
         else {
             self.counters.idle += 1;
-            return;
+            return None;
         };
         let q = *target.id();
         if self.state[q as usize] != NodeState::Live {
             self.views[p as usize].fail_shuffle(id);
             self.counters.failed += 1;
-            return;
+            return None;
         }
+        Some((id, q))
+    }
+
+    /// Live node `q` answers `p`'s shuffle `id` (the request in `self.request`) as the
+    /// protocol says, and `p` merges the reply.
+    fn answer_shuffle(&mut self, p: NodeId, q: NodeId, id: ShuffleId) {
         let [initiator, responder] = self
             .views
             .get_disjoint_mut([p as usize, q as usize])
