@@ -31,6 +31,31 @@ fn knows(swarm: &Swarm<Behaviour>, peer: &PeerId) -> bool {
     swarm.behaviour().view().any(|e| e.peer_id() == peer)
 }
 
+/// Drives both swarms for `duration`, dropping their events.
+async fn drive_for(a: &mut Swarm<Behaviour>, b: &mut Swarm<Behaviour>, duration: Duration) {
+    let quiet = tokio::time::sleep(duration);
+    tokio::pin!(quiet);
+    loop {
+        tokio::select! {
+            _ = a.select_next_some() => {}
+            _ = b.select_next_some() => {}
+            _ = &mut quiet => break,
+        }
+    }
+}
+
+/// Drives both swarms until A completes a shuffle; returns the peer A shuffled with.
+async fn next_shuffle_completed(a: &mut Swarm<Behaviour>, b: &mut Swarm<Behaviour>) -> PeerId {
+    loop {
+        tokio::select! {
+            event = a.next_behaviour_event() => {
+                if let Event::ShuffleCompleted { peer_id, .. } = event { return peer_id; }
+            }
+            _ = b.next_swarm_event() => {}
+        }
+    }
+}
+
 #[tokio::test]
 async fn two_peers_shuffle_and_the_link_reverses() {
     let (mut a, _) = paused_peer().await;
@@ -213,29 +238,14 @@ async fn pause_stops_periodic_shuffles_and_resume_restarts_them() {
     assert!(a.behaviour().is_paused());
 
     // Twenty intervals pass with the view non-empty: no shuffle starts.
-    let quiet = tokio::time::sleep(interval * 20);
-    tokio::pin!(quiet);
-    loop {
-        tokio::select! {
-            _ = a.select_next_some() => {}
-            _ = b.select_next_some() => {}
-            _ = &mut quiet => break,
-        }
-    }
+    drive_for(&mut a, &mut b, interval * 20).await;
     assert_eq!(a.behaviour().stats().shuffles_started, 0);
     assert_eq!(b.behaviour().stats().inbound_answered, 0);
 
     // Resumed, A shuffles on its own.
     a.behaviour_mut().resume();
     assert!(!a.behaviour().is_paused());
-    let completed = loop {
-        tokio::select! {
-            event = a.next_behaviour_event() => {
-                if let Event::ShuffleCompleted { peer_id, .. } = event { break peer_id; }
-            }
-            _ = b.next_swarm_event() => {}
-        }
-    };
+    let completed = next_shuffle_completed(&mut a, &mut b).await;
     assert_eq!(completed, *b.local_peer_id());
 }
 
@@ -287,32 +297,14 @@ async fn no_periodic_shuffle_before_there_is_an_address_to_advertise() {
     // A is not listening yet: it has nothing to advertise.
     let mut a = Swarm::new_ephemeral_tokio(|key| Behaviour::new(key.public().to_peer_id(), config));
     a.behaviour_mut().add_address(&b_id, b_addr);
-    let quiet = tokio::time::sleep(interval * 20);
-    tokio::pin!(quiet);
-    loop {
-        tokio::select! {
-            _ = a.select_next_some() => {}
-            _ = b.select_next_some() => {}
-            _ = &mut quiet => break,
-        }
-    }
+    drive_for(&mut a, &mut b, interval * 20).await;
     assert_eq!(a.behaviour().stats().shuffles_started, 0);
     assert_eq!(a.behaviour().view_len(), 1, "B is still known");
 
     // Once A listens, its periodic shuffles start and B learns A.
     a.listen_on("/memory/0".parse().unwrap()).unwrap();
     let a_id = *a.local_peer_id();
-    loop {
-        tokio::select! {
-            event = a.next_behaviour_event() => {
-                if let Event::ShuffleCompleted { peer_id, .. } = event {
-                    assert_eq!(peer_id, b_id);
-                    break;
-                }
-            }
-            _ = b.next_swarm_event() => {}
-        }
-    }
+    assert_eq!(next_shuffle_completed(&mut a, &mut b).await, b_id);
     let deadline = tokio::time::sleep(Duration::from_secs(5));
     tokio::pin!(deadline);
     while !knows(&b, &a_id) {
