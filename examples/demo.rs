@@ -7,6 +7,9 @@
 //!
 //! Every peer is a real libp2p swarm (TCP on 127.0.0.1, noise, yamux), all in one process.
 
+#[path = "common/logs.rs"]
+mod logs;
+
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     time::Duration,
@@ -118,10 +121,7 @@ fn snapshot(swarms: &[CyclonSwarm], view_size: usize) -> Snapshot {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    logs::init();
     let args = Args::parse();
     let interval = Duration::from_millis(args.interval_ms);
     let config = cyclon::Config::default()

@@ -12,6 +12,8 @@
 //! interval. The page uses a small JSON API (see the README's "Visualisation" section) that
 //! scripts can use too. The page's files are compiled into the binary: it works offline.
 
+#[path = "common/logs.rs"]
+mod logs;
 #[path = "viz/network.rs"]
 mod network;
 #[path = "viz/server.rs"]
@@ -61,10 +63,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    logs::init();
     let args = Args::parse();
     let options = network::Options {
         peers: args.peers,
