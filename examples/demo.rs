@@ -10,15 +10,12 @@
 #[path = "common/logs.rs"]
 mod logs;
 
-use std::{
-    collections::{HashMap, HashSet, VecDeque},
-    time::Duration,
-};
+use std::{collections::HashMap, time::Duration};
 
 use clap::Parser;
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, Swarm, noise, swarm::SwarmEvent, tcp, yamux};
-use libp2p_cyclon as cyclon;
+use libp2p_cyclon::{self as cyclon, sim::graph::Graph};
 
 #[derive(Parser, Debug)]
 #[command(about = "Run Cyclon peers on loopback and watch their views converge")]
@@ -76,46 +73,28 @@ struct Snapshot {
 }
 
 fn snapshot(swarms: &[CyclonSwarm], view_size: usize) -> Snapshot {
-    let ids: Vec<PeerId> = swarms.iter().map(|s| *s.local_peer_id()).collect();
-    let index: HashMap<PeerId, usize> = ids.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let mut in_degree = vec![0usize; swarms.len()];
-    let mut neighbours = vec![Vec::new(); swarms.len()];
-    let mut total = 0;
-    for (i, swarm) in swarms.iter().enumerate() {
-        for entry in swarm.behaviour().view() {
-            total += 1;
-            if let Some(&j) = index.get(entry.peer_id()) {
-                in_degree[j] += 1;
-                neighbours[i].push(j);
-                neighbours[j].push(i);
-            }
-        }
-    }
-    let mut seen = HashSet::new();
-    let mut components = 0;
-    for start in 0..swarms.len() {
-        if !seen.insert(start) {
-            continue;
-        }
-        components += 1;
-        let mut queue = VecDeque::from([start]);
-        while let Some(i) = queue.pop_front() {
-            for &j in &neighbours[i] {
-                if seen.insert(j) {
-                    queue.push_back(j);
-                }
-            }
-        }
-    }
+    let index: HashMap<PeerId, u32> = swarms
+        .iter()
+        .zip(0..)
+        .map(|(s, i)| (*s.local_peer_id(), i))
+        .collect();
+    // The overlay as the simulator's graph type, so the figures are computed the same way.
+    let graph = Graph::from_out_links(swarms.iter().map(|s| {
+        s.behaviour()
+            .view()
+            .filter_map(|e| index.get(e.peer_id()).copied())
+            .collect::<Vec<u32>>()
+    }));
+    let in_degrees = graph.in_degrees();
     Snapshot {
-        mean_view: total as f64 / swarms.len() as f64,
+        mean_view: graph.link_count() as f64 / swarms.len() as f64,
         full_views: swarms
             .iter()
             .filter(|s| s.behaviour().view_len() == view_size)
             .count(),
-        in_degree_min: in_degree.iter().copied().min().unwrap_or(0),
-        in_degree_max: in_degree.iter().copied().max().unwrap_or(0),
-        components,
+        in_degree_min: in_degrees.iter().copied().min().unwrap_or(0) as usize,
+        in_degree_max: in_degrees.iter().copied().max().unwrap_or(0) as usize,
+        components: graph.undirected().components().count,
     }
 }
 

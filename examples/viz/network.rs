@@ -17,7 +17,7 @@ use std::{
 
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, Swarm, noise, swarm::SwarmEvent, tcp, yamux};
-use libp2p_cyclon as cyclon;
+use libp2p_cyclon::{self as cyclon, sim::graph::Graph as OverlayGraph};
 use serde::{Deserialize, Serialize};
 use tokio::{
     sync::{mpsc, oneshot, watch},
@@ -508,24 +508,25 @@ impl Network {
         let recent: u64 = state.completions.iter().map(|(_, n)| n).sum();
         let shuffles_per_second = recent as f64 / window.as_secs_f64();
 
-        let alive: HashSet<PeerId> = state
+        // Live peers, numbered for the simulator's graph type, which counts the components.
+        let alive: HashMap<PeerId, u32> = state
             .peers
             .iter()
             .filter(|p| p.alive)
-            .map(|p| p.id)
+            .zip(0..)
+            .map(|(p, i)| (p.id, i))
             .collect();
         let mut edges = Vec::new();
         let mut in_degree: HashMap<PeerId, usize> = HashMap::new();
         let mut referenced_dead: HashSet<PeerId> = HashSet::new();
-        let mut neighbours: HashMap<PeerId, Vec<PeerId>> = HashMap::new();
+        let mut live_links: Vec<Vec<u32>> = vec![Vec::new(); alive.len()];
         for source in state.peers.iter().filter(|p| p.alive) {
             for (target, age) in &source.view {
-                let dead = !alive.contains(target);
+                let dead = !alive.contains_key(target);
                 if dead {
                     referenced_dead.insert(*target);
                 } else {
-                    neighbours.entry(source.id).or_default().push(*target);
-                    neighbours.entry(*target).or_default().push(source.id);
+                    live_links[alive[&source.id] as usize].push(alive[target]);
                 }
                 *in_degree.entry(*target).or_default() += 1;
                 edges.push(Edge {
@@ -568,7 +569,10 @@ impl Network {
             }
             in_degree_histogram[node.in_degree] += 1;
         }
-        let components = count_components(&alive, &neighbours);
+        let components = OverlayGraph::from_out_links(live_links)
+            .undirected()
+            .components()
+            .count;
         let dead_links = edges.iter().filter(|e| e.dead).count();
         Graph {
             stats: Stats {
@@ -725,26 +729,6 @@ fn view_of(swarm: &CyclonSwarm) -> Vec<(PeerId, u32)> {
         .collect();
     view.sort_unstable();
     view
-}
-
-fn count_components(nodes: &HashSet<PeerId>, neighbours: &HashMap<PeerId, Vec<PeerId>>) -> usize {
-    let mut seen: HashSet<PeerId> = HashSet::new();
-    let mut components = 0;
-    for start in nodes {
-        if !seen.insert(*start) {
-            continue;
-        }
-        components += 1;
-        let mut queue = VecDeque::from([*start]);
-        while let Some(node) = queue.pop_front() {
-            for next in neighbours.get(&node).into_iter().flatten() {
-                if seen.insert(*next) {
-                    queue.push_back(*next);
-                }
-            }
-        }
-    }
-    components
 }
 
 /// One peer: drives its swarm, fires its shuffles and answers commands until the command
