@@ -251,14 +251,35 @@ async fn wait_in_network<T>(
 
 const COUNT_NODES: &str = "return document.querySelectorAll('#graph g.node').length;";
 
+/// Clicks the element `css` selects. A node still moving with the layout can be hit beside
+/// the spot WebDriver aimed at; such a click is tried again until [`WAIT`] has passed.
 async fn click(browser: &Client, css: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css} in the page: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let element = browser
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} in the page: {e}"));
+        match element.click().await {
+            Ok(_) => return,
+            Err(e) if e.to_string().contains("click intercepted") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("cannot click {css}: {e}"),
+        }
+    }
+}
+
+/// Waits until the page's layout has cooled down (`view.alpha` below the threshold at which
+/// app.js stops moving nodes).
+async fn wait_for_layout_to_settle(browser: &Client) {
+    wait_in_page(
+        browser,
+        "the layout to settle",
+        "return view.alpha < 0.005;",
+        |v| v.as_bool()?.then_some(()),
+    )
+    .await;
 }
 
 /// The view the page's panel shows: (label, age) per row.
@@ -372,6 +393,9 @@ async fn page_renders_the_overlay_and_its_controls_drive_the_network() {
         .find(|n| n.alive && n.view_len > 0)
         .expect("a peer with a non-empty view")
         .clone();
+    // Nodes move until the force layout settles (every view change reheats it); a click on
+    // a moving node can land on the canvas instead, so wait for it to hold still.
+    wait_for_layout_to_settle(&browser).await;
     click(
         &browser,
         &format!("#graph g.node[data-id='{}'] circle", peer.id),
