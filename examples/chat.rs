@@ -34,10 +34,7 @@ use libp2p::{
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
-use libp2p_cyclon::{
-    self as cyclon,
-    view::{DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE},
-};
+use libp2p_cyclon::{self as cyclon, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE};
 use process::Bootstrap;
 
 #[derive(Parser, Debug)]

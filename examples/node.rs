@@ -39,10 +39,7 @@ use libp2p::{
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
-use libp2p_cyclon::{
-    self as cyclon,
-    view::{DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE},
-};
+use libp2p_cyclon::{self as cyclon, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE};
 use process::Bootstrap;
 use serde::Serialize;
 
@@ -188,9 +185,10 @@ fn strings(addresses: &[Multiaddr]) -> Vec<String> {
     addresses.iter().map(ToString::to_string).collect()
 }
 
-impl From<cyclon::Event> for Output {
-    fn from(event: cyclon::Event) -> Self {
-        match event {
+impl Output {
+    /// The line for a Cyclon event; `None` for kinds of events this version does not print.
+    fn of(event: cyclon::Event) -> Option<Self> {
+        Some(match event {
             cyclon::Event::PeerAdded { peer_id, addresses } => Output::PeerAdded {
                 peer_id: peer_id.to_base58(),
                 addresses: strings(&addresses),
@@ -201,6 +199,7 @@ impl From<cyclon::Event> for Output {
                     cyclon::RemovalReason::ShuffleTarget => "shuffle_target",
                     cyclon::RemovalReason::Replaced => "replaced",
                     cyclon::RemovalReason::Manual => "manual",
+                    _ => "other",
                 },
             },
             cyclon::Event::ShuffleCompleted {
@@ -228,7 +227,8 @@ impl From<cyclon::Event> for Output {
                 received,
                 sent,
             },
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -268,7 +268,7 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
             event = swarm.select_next_some() => event,
         };
         let output = match event {
-            SwarmEvent::Behaviour(NodeBehaviourEvent::Cyclon(event)) => Some(Output::from(event)),
+            SwarmEvent::Behaviour(NodeBehaviourEvent::Cyclon(event)) => Output::of(event),
             SwarmEvent::Behaviour(NodeBehaviourEvent::Identify(event)) => {
                 tracing::debug!(?event, "identify");
                 None

@@ -170,12 +170,7 @@ fn main() -> Result<(), AnyError> {
     let args = Args::parse();
     let scenario = Scenario {
         nodes: args.nodes,
-        params: ShuffleParams {
-            view_size: args.view_size,
-            shuffle_length: args.shuffle_length,
-            mode: args.mode.mode(),
-            ..ShuffleParams::default()
-        },
+        params: ShuffleParams::new(args.view_size, args.shuffle_length).with_mode(args.mode.mode()),
         bootstrap: match args.bootstrap {
             BootstrapArg::Ring => Bootstrap::Ring,
             BootstrapArg::Star => Bootstrap::Star,
@@ -206,10 +201,7 @@ fn main() -> Result<(), AnyError> {
         }
         for mode in modes {
             let scenario = Scenario {
-                params: ShuffleParams {
-                    mode: mode.mode(),
-                    ..scenario.params
-                },
+                params: scenario.params.with_mode(mode.mode()),
                 ..scenario.clone()
             };
             variants.push((mode.name().to_owned(), scenario));

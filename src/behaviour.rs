@@ -1,11 +1,15 @@
-//! The Cyclon [`NetworkBehaviour`]: a thin adapter between the swarm and the sans-IO
-//! [`PartialView`].
+//! The Cyclon [`NetworkBehaviour`]: carries the decisions of the sans-IO core
+//! ([`PartialView`]) to the swarm.
+//!
+//! The core decides what the view becomes and whom to shuffle with; this adapter turns its
+//! outcomes into [`Event`]s and [`ToSwarm`] actions, and owns what the core has no notion of:
+//! connections, dials, the shuffle timer, deadlines, the addresses the local peer advertises
+//! and the per-peer inbound rate limit's clock.
 
 use std::{
-    collections::{HashMap, VecDeque},
-    io,
+    collections::VecDeque,
     task::{Context, Poll},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use futures::FutureExt;
@@ -13,51 +17,31 @@ use futures_timer::Delay;
 use libp2p_core::{Endpoint, Multiaddr, transport::PortUse};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{
-    ConnectionClosed, ConnectionDenied, ConnectionId, DialError, DialFailure, ExternalAddresses,
-    FromSwarm, ListenAddresses, NetworkBehaviour, NotifyHandler, THandler, THandlerInEvent,
-    THandlerOutEvent, ToSwarm,
-    behaviour::{ConnectionEstablished, NewExternalAddrOfPeer},
-    dial_opts::{DialOpts, PeerCondition},
+    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, NotifyHandler, THandler,
+    THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::NewExternalAddrOfPeer,
 };
 use rand::{RngExt, SeedableRng, rngs::StdRng};
+use web_time::Instant;
 
 use crate::{
-    Config, ConfigError, ShuffleId, ViewEntry,
+    config::{Config, ConfigError},
     handler::{
-        FromBehaviour, Handler, HandlerSettings, InboundId, InboundLimit, OutboundShuffle,
-        ToBehaviour,
+        Command, Handler, HandlerSettings, InEvent, InboundId, OutEvent, OutboundShuffle, Report,
+        ShuffleError,
     },
-    protocol::{self, EntryLimits, InvalidEntries},
+    local_addresses::LocalAddresses,
+    outbound::Outbound,
+    protocol::{self, ViewEntry},
     rate_limit::{MAX_RATE_LIMITED_PEERS, RateLimiter},
-    view::{IgnoredEntries, InsertOutcome, MergeOutcome, PartialView},
+    stats::{Record, Stats},
+    view::{
+        InsertOutcome, MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
+    },
 };
-
-/// Why a shuffle could not be started or did not complete.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ShuffleError {
-    /// The view is empty: there is nobody to shuffle with.
-    #[error("the view is empty: there is no peer to shuffle with")]
-    EmptyView,
-    /// No connection to the target could be established.
-    #[error("could not connect to the peer: {0}")]
-    Dial(String),
-    /// The target does not speak `/cyclon/1.0.0`.
-    #[error("the peer does not support {}", crate::PROTOCOL_NAME)]
-    UnsupportedProtocol,
-    /// Opening the stream or the exchange took longer than allowed.
-    #[error("the shuffle timed out")]
-    Timeout,
-    /// The connection closed before the exchange completed.
-    #[error("the connection closed during the shuffle")]
-    ConnectionClosed,
-    /// The stream failed, or the peer sent something that is not a valid message.
-    #[error("stream error: {0}")]
-    Io(#[from] io::Error),
-}
 
 /// Why a peer left the view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RemovalReason {
     /// It was the target of one of our shuffles: our link to it turned into its link to us.
     /// If the shuffle then fails ([`Event::ShuffleFailed`]), it is not put back: that is how
@@ -71,6 +55,7 @@ pub enum RemovalReason {
 
 /// What [`Behaviour::add_address`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AddAddressResult {
     /// The peer entered the view.
     PeerAdded,
@@ -86,6 +71,7 @@ pub enum AddAddressResult {
 
 /// Events of the Cyclon [`Behaviour`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event {
     /// A peer entered the view.
     PeerAdded {
@@ -132,92 +118,6 @@ pub enum Event {
     },
 }
 
-impl ShuffleError {
-    /// A short, stable name for the kind of error (used as a metrics label).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ShuffleError::EmptyView => "empty_view",
-            ShuffleError::Dial(_) => "dial",
-            ShuffleError::UnsupportedProtocol => "unsupported_protocol",
-            ShuffleError::Timeout => "timeout",
-            ShuffleError::ConnectionClosed => "connection_closed",
-            ShuffleError::Io(_) => "io",
-        }
-    }
-}
-
-/// Failed shuffles by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ShuffleFailures {
-    /// No connection to the target could be established.
-    pub dial: u64,
-    /// The target does not speak `/cyclon/1.0.0`.
-    pub unsupported_protocol: u64,
-    /// Opening the stream or the exchange timed out.
-    pub timeout: u64,
-    /// The connection closed during the exchange.
-    pub connection_closed: u64,
-    /// The stream failed or the response was invalid.
-    pub io: u64,
-}
-
-impl ShuffleFailures {
-    /// All failed shuffles.
-    pub fn total(&self) -> u64 {
-        self.dial + self.unsupported_protocol + self.timeout + self.connection_closed + self.io
-    }
-
-    fn count(&mut self, error: &ShuffleError) {
-        match error {
-            ShuffleError::Dial(_) => self.dial += 1,
-            ShuffleError::UnsupportedProtocol => self.unsupported_protocol += 1,
-            ShuffleError::Timeout => self.timeout += 1,
-            ShuffleError::ConnectionClosed => self.connection_closed += 1,
-            ShuffleError::Io(_) | ShuffleError::EmptyView => self.io += 1,
-        }
-    }
-}
-
-/// Counters of what the behaviour did and refused, since it was created.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Shuffles started (periodic and manual).
-    pub shuffles_started: u64,
-    /// Shuffles completed.
-    pub shuffles_completed: u64,
-    /// Shuffles failed, by reason.
-    pub shuffles_failed: ShuffleFailures,
-    /// Inbound shuffles answered.
-    pub inbound_answered: u64,
-    /// Inbound shuffle streams refused because too many were in flight.
-    pub inbound_refused: u64,
-    /// Inbound shuffles refused because the peer asked too often (see
-    /// [`Config::with_inbound_rate_limit`]).
-    pub inbound_rate_limited: u64,
-    /// Inbound shuffle streams that failed (bad message, timeout, IO error).
-    pub inbound_failed: u64,
-    /// Received entries and addresses dropped by validation.
-    pub invalid: InvalidEntries,
-    /// Valid received entries the shuffle rules did not take.
-    pub ignored: IgnoredEntries,
-}
-
-#[derive(Debug)]
-struct InFlight {
-    peer: PeerId,
-    /// The connection the shuffle was handed to, once there is one.
-    connection: Option<ConnectionId>,
-    deadline: Instant,
-}
-
-/// Shuffles waiting for a connection to their target.
-#[derive(Debug, Default)]
-struct AwaitingConnection {
-    addresses: Vec<Multiaddr>,
-    shuffles: Vec<OutboundShuffle>,
-}
-
 /// The Cyclon [`NetworkBehaviour`].
 ///
 /// Keeps a partial view of at most `c` peers and shuffles it with the oldest neighbour every
@@ -227,17 +127,13 @@ pub struct Behaviour {
     config: Config,
     view: PartialView<PeerId, Vec<Multiaddr>>,
     rng: StdRng,
-    listen_addresses: ListenAddresses,
-    external_addresses: ExternalAddresses,
-    connections: HashMap<PeerId, Vec<ConnectionId>>,
-    awaiting_connection: HashMap<PeerId, AwaitingConnection>,
-    in_flight: HashMap<ShuffleId, InFlight>,
+    local_addresses: LocalAddresses,
+    /// Where the shuffles we started run, and until when.
+    outbound: Outbound,
     handler_settings: HandlerSettings,
-    events: VecDeque<ToSwarm<Event, FromBehaviour>>,
+    events: VecDeque<ToSwarm<Event, InEvent>>,
     /// Fires the next periodic shuffle; `None` while paused.
     shuffle_timer: Option<Delay>,
-    /// Fires at the earliest in-flight deadline; `None` when nothing is in flight.
-    deadline_timer: Option<Delay>,
     /// The per-peer inbound rate limit; its clock starts at `created`.
     rate_limiter: RateLimiter<PeerId>,
     created: Instant,
@@ -264,39 +160,24 @@ impl Behaviour {
     pub fn try_new(local_peer_id: PeerId, config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
         let view = PartialView::new(local_peer_id, config.shuffle_params())?;
-        let mut rng = StdRng::seed_from_u64(rand::random());
-        let first_shuffle = config.shuffle_interval.mul_f64(rng.random::<f64>());
-        let handler_settings = HandlerSettings {
-            request_timeout: config.request_timeout,
-            max_message_size: config.max_message_size,
-            max_inbound_streams: config.max_inbound_streams_per_connection,
-            limits: EntryLimits {
-                max_entries: config.shuffle_length(),
-                max_addresses: config.max_addresses_per_entry,
-                max_age: config.params.max_age,
-            },
-            inbound_limit: InboundLimit::new(config.max_inbound_streams),
-        };
-        Ok(Self {
+        let mut behaviour = Self {
             local_peer_id,
             view,
-            rng,
-            listen_addresses: ListenAddresses::default(),
-            external_addresses: ExternalAddresses::default(),
-            connections: HashMap::new(),
-            awaiting_connection: HashMap::new(),
-            in_flight: HashMap::new(),
-            handler_settings,
+            rng: StdRng::seed_from_u64(rand::random()),
+            local_addresses: LocalAddresses::default(),
+            outbound: Outbound::default(),
+            handler_settings: HandlerSettings::new(&config),
             events: VecDeque::new(),
-            shuffle_timer: Some(Delay::new(first_shuffle)),
-            deadline_timer: None,
+            shuffle_timer: None,
             rate_limiter: RateLimiter::new(MAX_RATE_LIMITED_PEERS),
             created: Instant::now(),
             stats: Stats::default(),
             #[cfg(feature = "metrics")]
             metrics: None,
             config,
-        })
+        };
+        behaviour.resume();
+        Ok(behaviour)
     }
 
     /// The local peer.
@@ -319,30 +200,18 @@ impl Behaviour {
         let Some(address) = protocol::strip_own_peer_id(address, peer) else {
             return AddAddressResult::Rejected;
         };
-        let max_addresses = self.config.max_addresses_per_entry;
-        let result = if let Some(addresses) = self.view.addresses_mut(peer) {
-            if addresses.contains(&address) || addresses.len() >= max_addresses {
-                return AddAddressResult::Unchanged;
+        let max = self.config.max_addresses_per_entry;
+        let result = match self.view.add_address(*peer, address.clone(), max) {
+            InsertOutcome::Added => {
+                self.emit(Event::PeerAdded {
+                    peer_id: *peer,
+                    addresses: vec![address.clone()],
+                });
+                AddAddressResult::PeerAdded
             }
-            addresses.push(address.clone());
-            AddAddressResult::AddressAdded
-        } else {
-            match self
-                .view
-                .insert(ViewEntry::new(*peer, vec![address.clone()], 0))
-            {
-                InsertOutcome::Added => {
-                    self.emit(Event::PeerAdded {
-                        peer_id: *peer,
-                        addresses: vec![address.clone()],
-                    });
-                    AddAddressResult::PeerAdded
-                }
-                InsertOutcome::ViewFull => return AddAddressResult::ViewFull,
-                InsertOutcome::AlreadyPresent | InsertOutcome::LocalNode => {
-                    return AddAddressResult::Unchanged;
-                }
-            }
+            InsertOutcome::AddressAdded => AddAddressResult::AddressAdded,
+            InsertOutcome::ViewFull => return AddAddressResult::ViewFull,
+            _ => return AddAddressResult::Unchanged,
         };
         self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
             peer_id: *peer,
@@ -379,10 +248,13 @@ impl Behaviour {
     }
 
     /// Starts a shuffle now, outside the periodic schedule (also while paused, and also while
-    /// the local peer has no address to advertise, which holds periodic shuffles back). Its outcome is
-    /// reported as [`Event::ShuffleCompleted`] or [`Event::ShuffleFailed`] with the returned id.
-    pub fn shuffle_now(&mut self) -> Result<ShuffleId, ShuffleError> {
-        self.start_shuffle()
+    /// the local peer has no address to advertise, which holds periodic shuffles back). Its
+    /// outcome is reported as [`Event::ShuffleCompleted`] or [`Event::ShuffleFailed`] with the
+    /// returned id. Fails at once, with nothing changed, when the view is empty.
+    pub fn shuffle_now(&mut self) -> Result<ShuffleId, StartShuffleError> {
+        let own = self.advertised_addresses();
+        let shuffle = self.view.start_shuffle(&mut self.rng, own)?;
+        Ok(self.send_shuffle(shuffle))
     }
 
     /// Stops periodic shuffling. Inbound shuffles are still answered and
@@ -392,14 +264,10 @@ impl Behaviour {
     }
 
     /// Resumes periodic shuffling; the next shuffle comes after a random share of the
-    /// interval.
+    /// interval, so that peers do not shuffle in lock-step.
     pub fn resume(&mut self) {
         if self.shuffle_timer.is_none() {
-            let delay = self
-                .config
-                .shuffle_interval
-                .mul_f64(self.rng.random::<f64>());
-            self.shuffle_timer = Some(Delay::new(delay));
+            self.schedule_first_shuffle();
         }
     }
 
@@ -408,9 +276,32 @@ impl Behaviour {
         self.shuffle_timer.is_none()
     }
 
+    /// Changes the shuffle interval of a running behaviour. Unless paused, the next periodic
+    /// shuffle comes after a random share of the new interval, and then one every interval.
+    /// The default inbound rate limit follows the interval (see
+    /// [`Config::with_inbound_rate_limit`]). A zero interval is refused.
+    pub fn set_shuffle_interval(&mut self, interval: Duration) -> Result<(), ConfigError> {
+        if interval.is_zero() {
+            return Err(ConfigError::ZeroShuffleInterval);
+        }
+        self.config.shuffle_interval = interval;
+        if self.shuffle_timer.is_some() {
+            self.schedule_first_shuffle();
+        }
+        Ok(())
+    }
+
+    fn schedule_first_shuffle(&mut self) {
+        let delay = self
+            .config
+            .shuffle_interval
+            .mul_f64(self.rng.random::<f64>());
+        self.shuffle_timer = Some(Delay::new(delay));
+    }
+
     /// Number of shuffles started and not yet completed or failed.
     pub fn shuffles_in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.outbound.len()
     }
 
     /// Counters of what the behaviour did and refused.
@@ -418,126 +309,74 @@ impl Behaviour {
         &self.stats
     }
 
-    /// Exports this behaviour's counters and gauges to `registry` (see [`crate::metrics`]).
-    /// They are brought up to date every time the swarm polls the behaviour.
+    /// Exports this behaviour's counters and gauges to `registry`, under the prefix `cyclon`
+    /// (the metrics are listed in the [crate docs](crate#metrics)). Counters count from now
+    /// on; gauges are sampled every time the swarm polls the behaviour.
     #[cfg(feature = "metrics")]
     pub fn enable_metrics(&mut self, registry: &mut prometheus_client::registry::Registry) {
         self.metrics = Some(crate::metrics::Metrics::new(registry));
-        self.export_metrics();
-    }
-
-    #[cfg(feature = "metrics")]
-    fn export_metrics(&mut self) {
-        if let Some(metrics) = self.metrics.as_mut() {
-            let ages: u64 = self.view.iter().map(|e| u64::from(e.age())).sum();
-            let mean_age = if self.view.is_empty() {
-                0.0
-            } else {
-                ages as f64 / self.view.len() as f64
-            };
-            metrics.update(&self.stats, self.view.len(), mean_age, self.in_flight.len());
-        }
+        self.sample_gauges();
     }
 
     /// The addresses the local peer advertises in its own entry: confirmed external addresses,
     /// or the listen addresses when there are none.
     pub fn advertised_addresses(&self) -> Vec<Multiaddr> {
-        let external = self.external_addresses.as_slice();
-        let candidates: Vec<&Multiaddr> = if external.is_empty() {
-            self.listen_addresses.iter().collect()
-        } else {
-            external.iter().collect()
-        };
-        let mut addresses: Vec<Multiaddr> = Vec::new();
-        for address in candidates {
-            if addresses.len() >= self.config.max_addresses_per_entry {
-                break;
-            }
-            if let Some(address) = protocol::strip_own_peer_id(address.clone(), &self.local_peer_id)
-                && !addresses.contains(&address)
-            {
-                addresses.push(address);
-            }
-        }
-        addresses
+        let max = self.config.max_addresses_per_entry;
+        self.local_addresses.advertised(&self.local_peer_id, max)
     }
 
     fn emit(&mut self, event: Event) {
         self.events.push_back(ToSwarm::GenerateEvent(event));
     }
 
-    fn start_shuffle(&mut self) -> Result<ShuffleId, ShuffleError> {
-        let own_addresses = self.advertised_addresses();
-        let shuffle = self
-            .view
-            .start_shuffle(&mut self.rng, own_addresses)
-            .ok_or(ShuffleError::EmptyView)?;
+    /// Counts `record` in the stats and, when enabled, in the metrics.
+    fn record(&mut self, record: Record<'_>) {
+        self.stats.record(&record);
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.record(&record);
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    fn sample_gauges(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.sample(&self.view, self.outbound.len());
+        }
+    }
+
+    /// Sends a shuffle the core started to its target: on a connection if there is one,
+    /// otherwise after dialling it with the view's addresses.
+    fn send_shuffle(&mut self, shuffle: OutgoingShuffle<PeerId, Vec<Multiaddr>>) -> ShuffleId {
         let id = shuffle.id;
         let (peer, addresses, _) = shuffle.target.into_parts();
-        self.stats.shuffles_started += 1;
+        self.record(Record::ShuffleStarted);
         tracing::debug!(%peer, %id, "starting a shuffle");
         self.emit(Event::PeerRemoved {
             peer_id: peer,
             reason: RemovalReason::ShuffleTarget,
         });
-        let outbound = OutboundShuffle {
-            id,
-            entries: protocol::encode_entries(
-                &shuffle.request,
-                self.config.max_addresses_per_entry,
-            ),
-        };
+        let max_addresses = self.config.max_addresses_per_entry;
+        let outbound = OutboundShuffle::new(id, &shuffle.request, max_addresses);
         // A shuffle that needs a dial gets one timeout for the dial and one for the exchange.
-        let deadline = Instant::now() + 2 * self.config.request_timeout;
-        let connection = self.connections.get(&peer).and_then(|c| c.first()).copied();
-        match connection {
-            Some(connection) => self.events.push_back(ToSwarm::NotifyHandler {
-                peer_id: peer,
-                handler: NotifyHandler::One(connection),
-                event: FromBehaviour::Shuffle(outbound),
-            }),
-            None => {
-                let waiting = self.awaiting_connection.entry(peer).or_default();
-                waiting.shuffles.push(outbound);
-                for address in &addresses {
-                    if !waiting.addresses.contains(address) {
-                        waiting.addresses.push(address.clone());
-                    }
-                }
-                self.events.push_back(ToSwarm::Dial {
-                    opts: DialOpts::peer_id(peer)
-                        .addresses(addresses)
-                        .condition(PeerCondition::DisconnectedAndNotDialing)
-                        .build(),
-                });
-            }
-        }
-        self.in_flight.insert(
-            id,
-            InFlight {
-                peer,
-                connection,
-                deadline,
-            },
-        );
-        if self.deadline_timer.is_none() {
-            self.deadline_timer = Some(Delay::new(2 * self.config.request_timeout));
-        }
-        Ok(id)
+        let timeout = 2 * self.config.request_timeout;
+        let action = self.outbound.send(peer, addresses, outbound, timeout);
+        self.events.push_back(action);
+        id
     }
 
     fn complete_shuffle(&mut self, id: ShuffleId, entries: Vec<ViewEntry>) {
-        if self.in_flight.remove(&id).is_none() {
+        let Some(peer) = self.view.pending_target(id).copied() else {
             return; // Already failed, e.g. by its deadline.
-        }
+        };
+        self.outbound.end(id, &peer);
         let received = entries.len();
-        let before = self.view_peers();
         let Some(done) = self.view.complete_shuffle(id, entries) else {
             return;
         };
-        self.stats.shuffles_completed += 1;
+        self.record(Record::ShuffleCompleted);
         tracing::debug!(peer = %done.target, %id, received, "shuffle completed");
-        self.report_merge(&before, done.merge);
+        self.report_merge(done.merge);
         self.emit(Event::ShuffleCompleted {
             id,
             peer_id: done.target,
@@ -547,40 +386,17 @@ impl Behaviour {
     }
 
     fn fail_shuffle(&mut self, id: ShuffleId, error: ShuffleError) {
-        let Some(in_flight) = self.in_flight.remove(&id) else {
-            return;
+        let Some(peer) = self.view.fail_shuffle(id) else {
+            return; // Already ended.
         };
-        if let Some(waiting) = self.awaiting_connection.get_mut(&in_flight.peer) {
-            waiting.shuffles.retain(|s| s.id != id);
-            if waiting.shuffles.is_empty() {
-                self.awaiting_connection.remove(&in_flight.peer);
-            }
-        }
-        self.view.fail_shuffle(id);
-        self.stats.shuffles_failed.count(&error);
-        tracing::debug!(peer = %in_flight.peer, %id, %error, "shuffle failed");
+        self.outbound.end(id, &peer);
+        self.record(Record::ShuffleFailed(&error));
+        tracing::debug!(%peer, %id, %error, "shuffle failed");
         self.emit(Event::ShuffleFailed {
             id,
-            peer_id: in_flight.peer,
+            peer_id: peer,
             error,
         });
-    }
-
-    fn fail_shuffles(
-        &mut self,
-        which: impl Fn(&InFlight) -> bool,
-        error: impl Fn() -> ShuffleError,
-    ) {
-        let mut failed: Vec<ShuffleId> = self
-            .in_flight
-            .iter()
-            .filter(|(_, f)| which(f))
-            .map(|(id, _)| *id)
-            .collect();
-        failed.sort_unstable();
-        for id in failed {
-            self.fail_shuffle(id, error());
-        }
     }
 
     fn answer_shuffle(
@@ -590,31 +406,26 @@ impl Behaviour {
         id: InboundId,
         entries: Vec<ViewEntry>,
     ) {
+        let notify = |command| ToSwarm::NotifyHandler {
+            peer_id: peer,
+            handler: NotifyHandler::One(connection),
+            event: InEvent(command),
+        };
         if let Some(limit) = self.config.inbound_rate_limit()
             && !self.rate_limiter.allow(peer, limit, self.created.elapsed())
         {
-            self.stats.inbound_rate_limited += 1;
+            self.record(Record::InboundRateLimited);
             tracing::debug!(%peer, "refusing a shuffle: the peer asks too often");
-            self.events.push_back(ToSwarm::NotifyHandler {
-                peer_id: peer,
-                handler: NotifyHandler::One(connection),
-                event: FromBehaviour::Refuse { id },
-            });
+            self.events.push_back(notify(Command::Refuse { id }));
             return;
         }
         let received = entries.len();
-        let before = self.view_peers();
         let (reply, merge) = self.view.answer_shuffle(&mut self.rng, &peer, entries);
-        self.stats.inbound_answered += 1;
-        self.events.push_back(ToSwarm::NotifyHandler {
-            peer_id: peer,
-            handler: NotifyHandler::One(connection),
-            event: FromBehaviour::Answer {
-                id,
-                entries: protocol::encode_entries(&reply, self.config.max_addresses_per_entry),
-            },
-        });
-        self.report_merge(&before, merge);
+        self.record(Record::InboundAnswered);
+        let entries = protocol::encode_entries(&reply, self.config.max_addresses_per_entry);
+        self.events
+            .push_back(notify(Command::Answer { id, entries }));
+        self.report_merge(merge);
         self.emit(Event::ShuffleAnswered {
             peer_id: peer,
             received,
@@ -622,43 +433,22 @@ impl Behaviour {
         });
     }
 
-    /// The peers in the view.
-    fn view_peers(&self) -> Vec<PeerId> {
-        self.view.iter().map(|e| *e.peer_id()).collect()
-    }
-
-    /// Turns a merge's changes into events and tells the swarm the new peers' addresses.
-    ///
-    /// Events report the net change from `before` (the view's peers before the merge): one
-    /// merge can replace a sent entry and then take the same peer back from later in the
-    /// response, which is no change of the view and yields no event.
-    fn report_merge(&mut self, before: &[PeerId], merge: MergeOutcome<PeerId>) {
-        let ignored = &mut self.stats.ignored;
-        ignored.local += merge.ignored.local;
-        ignored.duplicate += merge.ignored.duplicate;
-        ignored.excess += merge.ignored.excess;
-        ignored.no_room += merge.ignored.no_room;
-        let mut reported: Vec<PeerId> = Vec::new();
-        for peer_id in merge.replaced {
-            if before.contains(&peer_id)
-                && self.view.get(&peer_id).is_none()
-                && !reported.contains(&peer_id)
-            {
-                reported.push(peer_id);
-                self.emit(Event::PeerRemoved {
-                    peer_id,
-                    reason: RemovalReason::Replaced,
-                });
-            }
+    /// Reports how a merge changed the view: events for the peers that left and entered it,
+    /// and the addresses of the entries it took to the swarm.
+    fn report_merge(&mut self, merge: MergeOutcome<PeerId>) {
+        self.record(Record::Ignored(&merge.ignored));
+        for peer_id in merge.removed {
+            self.emit(Event::PeerRemoved {
+                peer_id,
+                reason: RemovalReason::Replaced,
+            });
         }
-        for peer_id in merge.added {
+        let taken = merge.added.iter().map(|peer| (peer, true));
+        let refreshed = merge.refreshed.iter().map(|peer| (peer, false));
+        for (&peer_id, entered) in taken.chain(refreshed) {
             let Some(entry) = self.view.get(&peer_id) else {
                 continue;
             };
-            if reported.contains(&peer_id) {
-                continue;
-            }
-            reported.push(peer_id);
             let addresses = entry.addresses().clone();
             for address in &addresses {
                 self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
@@ -666,40 +456,25 @@ impl Behaviour {
                     address: address.clone(),
                 });
             }
-            if !before.contains(&peer_id) {
+            if entered {
                 self.emit(Event::PeerAdded { peer_id, addresses });
             }
         }
     }
 
     fn new_handler(&mut self, peer: PeerId, connection: ConnectionId) -> Handler {
-        let preloaded = self
-            .awaiting_connection
-            .remove(&peer)
-            .map(|w| w.shuffles)
-            .unwrap_or_default();
-        for shuffle in &preloaded {
-            if let Some(in_flight) = self.in_flight.get_mut(&shuffle.id) {
-                in_flight.connection = Some(connection);
-            }
-        }
+        let preloaded = self.outbound.on_new_connection(&peer, connection);
         Handler::new(self.handler_settings.clone(), preloaded)
     }
 
-    fn expire_shuffles(&mut self) {
-        let now = Instant::now();
-        self.fail_shuffles(|f| f.deadline <= now, || ShuffleError::Timeout);
-        self.deadline_timer = self
-            .in_flight
-            .values()
-            .map(|f| f.deadline)
-            .min()
-            .map(|next| {
-                Delay::new(
-                    next.saturating_duration_since(now)
-                        .max(Duration::from_millis(1)),
-                )
-            });
+    /// The periodic shuffle, when the timer fires: the core decides whether this round runs.
+    fn periodic_shuffle(&mut self) {
+        let own = self.advertised_addresses();
+        let own = (!own.is_empty()).then_some(own);
+        match self.view.periodic_shuffle(&mut self.rng, own) {
+            Ok(shuffle) => _ = self.send_shuffle(shuffle),
+            Err(reason) => tracing::debug!(%reason, "no periodic shuffle"),
+        }
     }
 }
 
@@ -727,19 +502,8 @@ impl NetworkBehaviour for Behaviour {
         let Some(peer) = maybe_peer else {
             return Ok(Vec::new());
         };
-        let mut addresses = self
-            .view
-            .get(&peer)
-            .map(|e| e.addresses().clone())
-            .unwrap_or_default();
-        if let Some(waiting) = self.awaiting_connection.get(&peer) {
-            for address in &waiting.addresses {
-                if !addresses.contains(address) {
-                    addresses.push(address.clone());
-                }
-            }
-        }
-        Ok(addresses)
+        let known = self.view.get(&peer).map_or(&[][..], |e| e.addresses());
+        Ok(self.outbound.dial_addresses(&peer, known))
     }
 
     fn handle_established_outbound_connection(
@@ -754,68 +518,17 @@ impl NetworkBehaviour for Behaviour {
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
-        self.listen_addresses.on_swarm_event(&event);
-        self.external_addresses.on_swarm_event(&event);
-        match event {
-            FromSwarm::ConnectionEstablished(ConnectionEstablished {
-                peer_id,
-                connection_id,
-                ..
-            }) => self
-                .connections
-                .entry(peer_id)
-                .or_default()
-                .push(connection_id),
-            FromSwarm::ConnectionClosed(ConnectionClosed {
-                peer_id,
-                connection_id,
-                ..
-            }) => {
-                if let Some(connections) = self.connections.get_mut(&peer_id) {
-                    connections.retain(|c| *c != connection_id);
-                    if connections.is_empty() {
-                        self.connections.remove(&peer_id);
-                    }
-                }
-                self.fail_shuffles(
-                    |f| f.connection == Some(connection_id),
-                    || ShuffleError::ConnectionClosed,
-                );
-            }
-            FromSwarm::DialFailure(DialFailure {
-                peer_id,
-                error,
-                connection_id,
-            }) => {
-                // A connection that got our handler and was then denied.
-                self.fail_shuffles(
-                    |f| f.connection == Some(connection_id),
-                    || ShuffleError::Dial(error.to_string()),
-                );
-                // Our dial was skipped because another one is under way: wait for that one.
-                if matches!(error, DialError::DialPeerConditionFalse(_)) {
-                    return;
-                }
-                if let Some(peer) = peer_id
-                    && self.awaiting_connection.contains_key(&peer)
-                {
-                    self.fail_shuffles(
-                        |f| f.peer == peer && f.connection.is_none(),
-                        || ShuffleError::Dial(error.to_string()),
-                    );
-                }
-            }
-            FromSwarm::NewExternalAddrOfPeer(NewExternalAddrOfPeer { peer_id, addr }) => {
-                let max = self.config.max_addresses_per_entry;
-                if let Some(addresses) = self.view.addresses_mut(&peer_id)
-                    && let Some(addr) = protocol::strip_own_peer_id(addr.clone(), &peer_id)
-                    && addresses.len() < max
-                    && !addresses.contains(&addr)
-                {
-                    addresses.push(addr);
-                }
-            }
-            _ => {}
+        self.local_addresses.on_swarm_event(&event);
+        for (id, error) in self.outbound.on_swarm_event(&event) {
+            self.fail_shuffle(id, error);
+        }
+        // Addresses other behaviours learned, for peers in the view (they do not bootstrap it).
+        if let FromSwarm::NewExternalAddrOfPeer(NewExternalAddrOfPeer { peer_id, addr }) = event
+            && self.view.contains(&peer_id)
+            && let Some(addr) = protocol::strip_own_peer_id(addr.clone(), &peer_id)
+        {
+            let max = self.config.max_addresses_per_entry;
+            self.view.add_address(peer_id, addr, max);
         }
     }
 
@@ -823,40 +536,41 @@ impl NetworkBehaviour for Behaviour {
         &mut self,
         peer_id: PeerId,
         connection_id: ConnectionId,
-        event: THandlerOutEvent<Self>,
+        OutEvent(report): THandlerOutEvent<Self>,
     ) {
-        match event {
-            ToBehaviour::ShuffleResponse {
+        match report {
+            Report::ShuffleResponse {
                 id,
                 entries,
                 invalid,
             } => {
-                self.stats.invalid.add(&invalid);
+                self.record(Record::Invalid(&invalid));
                 self.complete_shuffle(id, entries);
             }
-            ToBehaviour::ShuffleFailed { id, error } => self.fail_shuffle(id, error),
-            ToBehaviour::InboundRequest {
+            Report::ShuffleFailed { id, error } => self.fail_shuffle(id, error),
+            Report::InboundRequest {
                 id,
                 entries,
                 invalid,
             } => {
-                self.stats.invalid.add(&invalid);
+                self.record(Record::Invalid(&invalid));
                 self.answer_shuffle(peer_id, connection_id, id, entries);
             }
-            ToBehaviour::InboundFailed { error } => {
-                self.stats.inbound_failed += 1;
+            Report::InboundFailed { error } => {
+                self.record(Record::InboundFailed);
                 tracing::debug!(peer = %peer_id, %error, "inbound shuffle failed");
             }
-            ToBehaviour::InboundRefused => {
-                self.stats.inbound_refused += 1;
+            Report::InboundRefused => {
+                self.record(Record::InboundRefused);
                 tracing::debug!(peer = %peer_id, "inbound shuffle refused");
             }
         }
     }
 
+    #[tracing::instrument(level = "trace", name = "NetworkBehaviour::poll", skip(self, cx))]
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {
         #[cfg(feature = "metrics")]
-        self.export_metrics();
+        self.sample_gauges();
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Poll::Ready(event);
@@ -865,19 +579,13 @@ impl NetworkBehaviour for Behaviour {
                 && timer.poll_unpin(cx).is_ready()
             {
                 timer.reset(self.config.shuffle_interval);
-                // Without an address to advertise, the partner would drop our own entry and
-                // the shuffle would only cost us a link (possibly our only one).
-                if self.advertised_addresses().is_empty() {
-                    tracing::debug!("no periodic shuffle: no address to advertise yet");
-                } else if let Err(error) = self.start_shuffle() {
-                    tracing::trace!(%error, "no periodic shuffle");
-                }
+                self.periodic_shuffle();
                 continue;
             }
-            if let Some(timer) = self.deadline_timer.as_mut()
-                && timer.poll_unpin(cx).is_ready()
-            {
-                self.expire_shuffles();
+            if let Poll::Ready(expired) = self.outbound.poll_expired(cx) {
+                for id in expired {
+                    self.fail_shuffle(id, ShuffleError::Timeout);
+                }
                 continue;
             }
             return Poll::Pending;
@@ -919,11 +627,11 @@ mod tests {
         behaviour.on_connection_handler_event(
             from,
             ConnectionId::new_unchecked(0),
-            ToBehaviour::ShuffleResponse {
+            OutEvent(Report::ShuffleResponse {
                 id,
                 entries,
-                invalid: InvalidEntries::default(),
-            },
+                invalid: Default::default(),
+            }),
         );
     }
 
@@ -967,5 +675,28 @@ mod tests {
         replay(&mut behaviour);
         assert!(behaviour.get(&x).is_some());
         assert!(behaviour.get(&y).is_none());
+    }
+
+    #[test]
+    fn the_interval_changes_at_run_time() {
+        let mut behaviour = Behaviour::new(PeerId::random(), Config::default());
+        let error = behaviour.set_shuffle_interval(Duration::ZERO).unwrap_err();
+        assert!(matches!(error, ConfigError::ZeroShuffleInterval));
+        behaviour.pause();
+        behaviour
+            .set_shuffle_interval(Duration::from_millis(500))
+            .unwrap();
+        assert!(behaviour.is_paused(), "a new interval does not resume");
+        assert_eq!(
+            behaviour.config().shuffle_interval(),
+            Duration::from_millis(500)
+        );
+        let limit = behaviour.config().inbound_rate_limit().unwrap();
+        assert_eq!(limit.refill_every, Duration::from_millis(250));
+        behaviour.resume();
+        behaviour
+            .set_shuffle_interval(Duration::from_secs(1))
+            .unwrap();
+        assert!(!behaviour.is_paused());
     }
 }

@@ -1,9 +1,14 @@
-//! Configuration of the Cyclon [`Behaviour`](crate::Behaviour).
+//! Configuration: the shuffle rules' parameters the sans-IO core takes ([`ShuffleParams`]),
+//! the [`Behaviour`](crate::Behaviour)'s [`Config`], and every default, in one place.
 
 use std::time::Duration;
 
-use crate::view::{ParamsError, ShuffleMode, ShuffleParams};
-
+/// Default view size `c`.
+pub const DEFAULT_VIEW_SIZE: usize = 20;
+/// Default shuffle length `l`.
+pub const DEFAULT_SHUFFLE_LENGTH: usize = 5;
+/// Default upper bound for ages: received ages and ages grown by ageing are clamped to it.
+pub const DEFAULT_MAX_AGE: u32 = 1_000;
 /// Default shuffle interval (the paper's "cycle"): 10 s.
 pub const DEFAULT_SHUFFLE_INTERVAL: Duration = Duration::from_secs(10);
 /// Default request timeout: 10 s.
@@ -18,6 +23,115 @@ pub const DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION: usize = 1;
 pub const DEFAULT_MAX_INBOUND_STREAMS: usize = 64;
 /// Default burst of the per-peer inbound rate limit: 5 shuffles.
 pub const DEFAULT_INBOUND_BURST: u32 = 5;
+/// The smallest accepted [`Config::with_max_message_size`]: room for a few entries.
+pub const MIN_MESSAGE_SIZE: usize = 512;
+
+/// How an initiator chooses the neighbour it shuffles with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ShuffleMode {
+    /// Enhanced shuffling (the Cyclon protocol): the oldest entry is the target, ties broken
+    /// at random. Dead peers leave views quickly because old entries are contacted first.
+    #[default]
+    Enhanced,
+    /// Basic shuffling (the paper's baseline): the target is a uniformly random entry.
+    Basic,
+}
+
+/// The parameters of the shuffle rules, as the sans-IO core
+/// ([`PartialView`](crate::PartialView)) takes them.
+///
+/// ```
+/// use libp2p_cyclon::{ShuffleMode, ShuffleParams};
+///
+/// let params = ShuffleParams::new(20, 5).with_mode(ShuffleMode::Basic);
+/// assert!(params.validate().is_ok());
+/// assert!(ShuffleParams::new(3, 5).validate().is_err()); // l > c
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ShuffleParams {
+    /// View (cache) size `c`: the most entries a view holds.
+    pub view_size: usize,
+    /// Shuffle length `l`: the most entries exchanged in each direction (`1 <= l <= c`).
+    pub shuffle_length: usize,
+    /// How the shuffle target is chosen.
+    pub mode: ShuffleMode,
+    /// Ages are clamped to this value, both when growing and when received.
+    pub max_age: u32,
+}
+
+impl Default for ShuffleParams {
+    fn default() -> Self {
+        Self {
+            view_size: DEFAULT_VIEW_SIZE,
+            shuffle_length: DEFAULT_SHUFFLE_LENGTH,
+            mode: ShuffleMode::Enhanced,
+            max_age: DEFAULT_MAX_AGE,
+        }
+    }
+}
+
+/// Why a set of [`ShuffleParams`] cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamsError {
+    /// The view size is 0.
+    #[error("view size must be at least 1")]
+    ZeroViewSize,
+    /// The shuffle length is 0.
+    #[error("shuffle length must be at least 1")]
+    ZeroShuffleLength,
+    /// The shuffle length exceeds the view size.
+    #[error("shuffle length {shuffle_length} exceeds view size {view_size}")]
+    ShuffleLengthExceedsViewSize {
+        /// The configured shuffle length.
+        shuffle_length: usize,
+        /// The configured view size.
+        view_size: usize,
+    },
+}
+
+impl ShuffleParams {
+    /// Enhanced shuffling with view size `c` and shuffle length `l`, and the default
+    /// [`max_age`](Self::max_age).
+    pub fn new(view_size: usize, shuffle_length: usize) -> Self {
+        Self {
+            view_size,
+            shuffle_length,
+            ..Self::default()
+        }
+    }
+
+    /// Sets how the shuffle target is chosen.
+    pub fn with_mode(mut self, mode: ShuffleMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets the largest age kept.
+    pub fn with_max_age(mut self, max_age: u32) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Checks `1 <= l <= c`.
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        if self.view_size == 0 {
+            return Err(ParamsError::ZeroViewSize);
+        }
+        if self.shuffle_length == 0 {
+            return Err(ParamsError::ZeroShuffleLength);
+        }
+        if self.shuffle_length > self.view_size {
+            return Err(ParamsError::ShuffleLengthExceedsViewSize {
+                shuffle_length: self.shuffle_length,
+                view_size: self.view_size,
+            });
+        }
+        Ok(())
+    }
+}
 
 /// How often one remote peer may make us shuffle (a token bucket per peer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,9 +220,6 @@ pub enum ConfigError {
     #[error("the inbound rate limit needs a burst and a refill period above zero")]
     InvalidRateLimit,
 }
-
-/// The smallest accepted [`Config::with_max_message_size`]: room for a few entries.
-pub const MIN_MESSAGE_SIZE: usize = 512;
 
 impl Config {
     /// Sets the view size `c`, the most entries a view holds. Default: 20.
@@ -281,7 +392,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::DEFAULT_MAX_AGE;
 
     #[test]
     fn default_is_valid_and_matches_the_paper() {

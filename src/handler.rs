@@ -1,9 +1,14 @@
-//! The [`ConnectionHandler`] of Cyclon: runs the `/cyclon/1.0.0` streams of one connection.
+//! The [`ConnectionHandler`] of Cyclon: runs the `/cyclon/1.0.0` streams of one connection,
+//! and the [`ShuffleError`] a shuffle ends with when it fails.
 //!
 //! Outbound shuffles run one at a time per connection (the remote answers at most one inbound
 //! shuffle per connection at a time). Inbound shuffles are bounded per connection and over all
 //! connections; streams beyond the bounds are refused. Every step of a stream runs under the
 //! request timeout.
+//!
+//! What passes between the behaviour and a handler ([`InEvent`], [`OutEvent`]) is opaque
+//! outside the crate: the `NetworkBehaviour` trait makes the types reachable, but there is
+//! nothing in them for a user to build or match.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -18,7 +23,7 @@ use std::{
 };
 
 use futures::FutureExt;
-use futures_bounded::{Delay, FuturesMap, FuturesSet};
+use futures_bounded::{Delay, FuturesMap, FuturesSet, Timeout};
 use libp2p_core::upgrade::ReadyUpgrade;
 use libp2p_swarm::{
     ConnectionHandler, ConnectionHandlerEvent, Stream, StreamProtocol, StreamUpgradeError,
@@ -27,87 +32,130 @@ use libp2p_swarm::{
 };
 
 use crate::{
-    ShuffleError, ShuffleId, ViewEntry,
-    protocol::{self, EntryLimits, FramedStream, InvalidEntries, PROTOCOL_NAME, proto},
+    config::Config,
+    protocol::{self, EntryLimits, FramedStream, InvalidEntries, PROTOCOL_NAME, ViewEntry, proto},
+    view::ShuffleId,
 };
+
+/// Why a shuffle did not complete.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShuffleError {
+    /// No connection to the target could be established.
+    #[error("could not connect to the peer: {0}")]
+    Dial(String),
+    /// The target does not speak `/cyclon/1.0.0`.
+    #[error("the peer does not support {PROTOCOL_NAME}")]
+    UnsupportedProtocol,
+    /// Opening the stream or the exchange took longer than allowed.
+    #[error("the shuffle timed out")]
+    Timeout,
+    /// The connection closed before the exchange completed.
+    #[error("the connection closed during the shuffle")]
+    ConnectionClosed,
+    /// The stream failed, or the peer sent something that is not a valid message.
+    #[error("stream error: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl ShuffleError {
+    /// A short, stable name for the kind of error (used as a metrics label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ShuffleError::Dial(_) => "dial",
+            ShuffleError::UnsupportedProtocol => "unsupported_protocol",
+            ShuffleError::Timeout => "timeout",
+            ShuffleError::ConnectionClosed => "connection_closed",
+            ShuffleError::Io(_) => "io",
+        }
+    }
+
+    /// The error of a stream step that ran under the request timeout.
+    fn from_step<T>(result: Result<io::Result<T>, Timeout>) -> Result<T, ShuffleError> {
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(ShuffleError::Io(error)),
+            Err(_) => Err(ShuffleError::Timeout),
+        }
+    }
+}
 
 /// Identifies an inbound shuffle on one connection, until it is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct InboundId(u64);
+pub(crate) struct InboundId(u64);
 
-/// A shuffle request to send on this connection.
+/// A shuffle request to send on one connection (opaque).
 #[derive(Debug)]
 pub struct OutboundShuffle {
     pub(crate) id: ShuffleId,
-    pub(crate) entries: Vec<proto::Entry>,
+    entries: Vec<proto::Entry>,
 }
 
-/// A message from the [`Behaviour`](crate::Behaviour) to a [`Handler`].
+impl OutboundShuffle {
+    /// Shuffle `id` sending `request`, with at most `max_addresses` addresses per entry.
+    pub(crate) fn new(id: ShuffleId, request: &[ViewEntry], max_addresses: usize) -> Self {
+        Self {
+            id,
+            entries: protocol::encode_entries(request, max_addresses),
+        }
+    }
+}
+
+/// A message from the [`Behaviour`](crate::Behaviour) to a [`Handler`] (opaque).
 #[derive(Debug)]
-pub enum FromBehaviour {
+pub struct InEvent(pub(crate) Command);
+
+/// What the behaviour asks of a handler.
+#[derive(Debug)]
+pub(crate) enum Command {
     /// Run this shuffle on the connection.
     Shuffle(OutboundShuffle),
     /// The reply to an inbound shuffle.
     Answer {
-        /// The inbound shuffle this answers.
         id: InboundId,
-        /// The entries of the reply.
         entries: Vec<proto::Entry>,
     },
     /// Refuse an inbound shuffle: reset its stream without an answer.
-    Refuse {
-        /// The inbound shuffle to refuse.
-        id: InboundId,
-    },
+    Refuse { id: InboundId },
 }
 
-/// A message from a [`Handler`] to the [`Behaviour`](crate::Behaviour).
+/// A message from a [`Handler`] to the [`Behaviour`](crate::Behaviour) (opaque).
 #[derive(Debug)]
-pub enum ToBehaviour {
-    /// The remote answered our shuffle.
+pub struct OutEvent(pub(crate) Report);
+
+/// What a handler tells the behaviour.
+#[derive(Debug)]
+pub(crate) enum Report {
+    /// The remote answered our shuffle `id` with these valid entries.
     ShuffleResponse {
-        /// Our shuffle.
         id: ShuffleId,
-        /// The valid entries of the response.
         entries: Vec<ViewEntry>,
-        /// What validation dropped.
         invalid: InvalidEntries,
     },
-    /// Our shuffle failed.
-    ShuffleFailed {
-        /// Our shuffle.
-        id: ShuffleId,
-        /// Why.
-        error: ShuffleError,
-    },
-    /// The remote asks us to shuffle; the behaviour must answer with
-    /// [`FromBehaviour::Answer`].
+    /// Our shuffle `id` failed.
+    ShuffleFailed { id: ShuffleId, error: ShuffleError },
+    /// The remote asks us to shuffle; the behaviour answers with [`Command::Answer`] or
+    /// [`Command::Refuse`].
     InboundRequest {
-        /// Identifies the request in the answer.
         id: InboundId,
-        /// The valid entries of the request.
         entries: Vec<ViewEntry>,
-        /// What validation dropped.
         invalid: InvalidEntries,
     },
     /// An inbound shuffle stream failed (bad message, timeout, IO error).
-    InboundFailed {
-        /// Why.
-        error: ShuffleError,
-    },
+    InboundFailed { error: ShuffleError },
     /// An inbound shuffle stream was refused because too many were in flight.
     InboundRefused,
 }
 
 /// Bounds the inbound shuffles in flight over all connections of one behaviour.
 #[derive(Debug, Clone)]
-pub(crate) struct InboundLimit {
+struct InboundLimit {
     in_flight: Arc<AtomicUsize>,
     max: usize,
 }
 
 impl InboundLimit {
-    pub(crate) fn new(max: usize) -> Self {
+    fn new(max: usize) -> Self {
         Self {
             in_flight: Arc::new(AtomicUsize::new(0)),
             max,
@@ -134,19 +182,33 @@ impl Drop for InboundPermit {
     }
 }
 
-/// Settings a handler needs, taken from the [`Config`](crate::Config).
+/// Settings a handler needs, taken from the [`Config`], and the bound on inbound shuffles
+/// that all handlers of one behaviour share.
 #[derive(Debug, Clone)]
 pub(crate) struct HandlerSettings {
-    pub(crate) request_timeout: Duration,
-    pub(crate) max_message_size: usize,
-    pub(crate) max_inbound_streams: usize,
-    pub(crate) limits: EntryLimits,
-    pub(crate) inbound_limit: InboundLimit,
+    request_timeout: Duration,
+    max_message_size: usize,
+    max_inbound_streams: usize,
+    limits: EntryLimits,
+    inbound_limit: InboundLimit,
+}
+
+impl HandlerSettings {
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            request_timeout: config.request_timeout,
+            max_message_size: config.max_message_size,
+            max_inbound_streams: config.max_inbound_streams_per_connection,
+            limits: EntryLimits::new(config),
+            inbound_limit: InboundLimit::new(config.max_inbound_streams),
+        }
+    }
 }
 
 type InboundRead = (FramedStream<Stream>, Vec<proto::Entry>, InboundPermit);
 
-/// The [`ConnectionHandler`] of Cyclon.
+/// The [`ConnectionHandler`] of Cyclon (reachable through the `NetworkBehaviour` trait; not
+/// meant to be used on its own).
 pub struct Handler {
     settings: HandlerSettings,
     /// Shuffles waiting for the connection's single outbound slot.
@@ -158,7 +220,7 @@ pub struct Handler {
     awaiting_answer: HashMap<InboundId, (FramedStream<Stream>, InboundPermit)>,
     writing: FuturesSet<io::Result<()>>,
     next_inbound_id: u64,
-    events: VecDeque<ToBehaviour>,
+    events: VecDeque<Report>,
 }
 
 impl Handler {
@@ -191,7 +253,7 @@ impl Handler {
         let Some(permit) = permit else {
             tracing::debug!("refusing an inbound shuffle stream: too many in flight");
             drop(stream);
-            self.events.push_back(ToBehaviour::InboundRefused);
+            self.events.push_back(Report::InboundRefused);
             return;
         };
         let id = InboundId(self.next_inbound_id);
@@ -201,7 +263,7 @@ impl Handler {
             .map(|result| result.map(|(framed, entries)| (framed, entries, permit)));
         if self.reading.try_push(id, read).is_err() {
             // Unreachable: the count was checked above.
-            self.events.push_back(ToBehaviour::InboundRefused);
+            self.events.push_back(Report::InboundRefused);
         }
     }
 
@@ -211,7 +273,7 @@ impl Handler {
             protocol::request_shuffle(stream, shuffle.entries, self.settings.max_message_size);
         if self.outbound.try_push(shuffle.id, exchange).is_err() {
             // Unreachable: one outbound shuffle at a time.
-            self.events.push_back(ToBehaviour::ShuffleFailed {
+            self.events.push_back(Report::ShuffleFailed {
                 id: shuffle.id,
                 error: ShuffleError::Io(io::Error::other("outbound capacity exceeded")),
             });
@@ -227,14 +289,14 @@ impl Handler {
             result
         });
         if self.writing.try_push(write).is_err() {
-            self.events.push_back(ToBehaviour::InboundRefused);
+            self.events.push_back(Report::InboundRefused);
         }
     }
 }
 
 impl ConnectionHandler for Handler {
-    type FromBehaviour = FromBehaviour;
-    type ToBehaviour = ToBehaviour;
+    type FromBehaviour = InEvent;
+    type ToBehaviour = OutEvent;
     type InboundProtocol = ReadyUpgrade<StreamProtocol>;
     type OutboundProtocol = ReadyUpgrade<StreamProtocol>;
     type InboundOpenInfo = ();
@@ -245,11 +307,11 @@ impl ConnectionHandler for Handler {
             .with_timeout(self.settings.request_timeout)
     }
 
-    fn on_behaviour_event(&mut self, event: FromBehaviour) {
-        match event {
-            FromBehaviour::Shuffle(shuffle) => self.queued.push_back(shuffle),
-            FromBehaviour::Answer { id, entries } => self.on_answer(id, entries),
-            FromBehaviour::Refuse { id } => {
+    fn on_behaviour_event(&mut self, InEvent(command): InEvent) {
+        match command {
+            Command::Shuffle(shuffle) => self.queued.push_back(shuffle),
+            Command::Answer { id, entries } => self.on_answer(id, entries),
+            Command::Refuse { id } => {
                 // Dropping the stream without closing it resets it.
                 self.awaiting_answer.remove(&id);
             }
@@ -263,13 +325,14 @@ impl ConnectionHandler for Handler {
             || self.inbound_in_flight() > 0
     }
 
+    #[tracing::instrument(level = "trace", name = "ConnectionHandler::poll", skip(self, cx))]
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, OutboundShuffle, ToBehaviour>> {
+    ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, OutboundShuffle, OutEvent>> {
         loop {
-            if let Some(event) = self.events.pop_front() {
-                return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(event));
+            if let Some(report) = self.events.pop_front() {
+                return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(OutEvent(report)));
             }
             if !self.stream_requested
                 && self.outbound.is_empty()
@@ -282,59 +345,41 @@ impl ConnectionHandler for Handler {
                 });
             }
             if let Poll::Ready((id, result)) = self.outbound.poll_unpin(cx) {
-                let event = match result {
-                    Ok(Ok(entries)) => {
-                        let (entries, invalid) =
-                            protocol::decode_entries(entries, &self.settings.limits);
-                        ToBehaviour::ShuffleResponse {
-                            id,
-                            entries,
-                            invalid,
+                self.events
+                    .push_back(match ShuffleError::from_step(result) {
+                        Ok(entries) => {
+                            let (entries, invalid) =
+                                protocol::decode_entries(entries, &self.settings.limits);
+                            Report::ShuffleResponse {
+                                id,
+                                entries,
+                                invalid,
+                            }
                         }
-                    }
-                    Ok(Err(error)) => ToBehaviour::ShuffleFailed {
-                        id,
-                        error: ShuffleError::Io(error),
-                    },
-                    Err(_) => ToBehaviour::ShuffleFailed {
-                        id,
-                        error: ShuffleError::Timeout,
-                    },
-                };
-                self.events.push_back(event);
+                        Err(error) => Report::ShuffleFailed { id, error },
+                    });
                 continue;
             }
             if let Poll::Ready((id, result)) = self.reading.poll_unpin(cx) {
-                let event = match result {
-                    Ok(Ok((framed, entries, permit))) => {
-                        self.awaiting_answer.insert(id, (framed, permit));
-                        let (entries, invalid) =
-                            protocol::decode_entries(entries, &self.settings.limits);
-                        ToBehaviour::InboundRequest {
-                            id,
-                            entries,
-                            invalid,
+                self.events
+                    .push_back(match ShuffleError::from_step(result) {
+                        Ok((framed, entries, permit)) => {
+                            self.awaiting_answer.insert(id, (framed, permit));
+                            let (entries, invalid) =
+                                protocol::decode_entries(entries, &self.settings.limits);
+                            Report::InboundRequest {
+                                id,
+                                entries,
+                                invalid,
+                            }
                         }
-                    }
-                    Ok(Err(error)) => ToBehaviour::InboundFailed {
-                        error: ShuffleError::Io(error),
-                    },
-                    Err(_) => ToBehaviour::InboundFailed {
-                        error: ShuffleError::Timeout,
-                    },
-                };
-                self.events.push_back(event);
+                        Err(error) => Report::InboundFailed { error },
+                    });
                 continue;
             }
             if let Poll::Ready(result) = self.writing.poll_unpin(cx) {
-                match result {
-                    Ok(Ok(())) => {}
-                    Ok(Err(error)) => self.events.push_back(ToBehaviour::InboundFailed {
-                        error: ShuffleError::Io(error),
-                    }),
-                    Err(_) => self.events.push_back(ToBehaviour::InboundFailed {
-                        error: ShuffleError::Timeout,
-                    }),
+                if let Err(error) = ShuffleError::from_step(result) {
+                    self.events.push_back(Report::InboundFailed { error });
                 }
                 continue;
             }
@@ -364,7 +409,7 @@ impl ConnectionHandler for Handler {
                     StreamUpgradeError::Apply(never) => match never {},
                 };
                 self.events
-                    .push_back(ToBehaviour::ShuffleFailed { id: info.id, error });
+                    .push_back(Report::ShuffleFailed { id: info.id, error });
             }
             ConnectionEvent::ListenUpgradeError(failure) => {
                 let never: Infallible = failure.error;

@@ -11,9 +11,18 @@
 //! failures (dead peers are the oldest entries, get contacted, and are dropped) and costs one
 //! small message exchange per peer per interval.
 //!
-//! The protocol rules live in a sans-IO core, [`PartialView`] (no IO, no clock, the random
-//! number generator passed in); [`Behaviour`] is a thin adapter that runs it over
-//! `/cyclon/1.0.0` streams. Addresses learned from the view are reported to the swarm with
+//! # The core decides, the adapter carries
+//!
+//! Every protocol rule lives in a sans-IO core, [`PartialView`]: a deterministic state machine
+//! with no IO, no clock and the random number generator passed in. It decides whom to shuffle
+//! with, what to send, what to answer and what the view becomes, and reports the net change of
+//! each operation ([`OutgoingShuffle`], [`CompletedShuffle`], [`MergeOutcome`]). The simulator
+//! (feature `sim`), the property tests and the fuzzers drive this very type.
+//!
+//! [`Behaviour`] carries those decisions to the swarm over `/cyclon/1.0.0` streams: it owns the
+//! connections, dials, the shuffle timer, deadlines and the addresses the local peer
+//! advertises, and turns the core's outcomes into [`Event`]s. Addresses learned from the view
+//! are reported to the swarm with
 //! [`ToSwarm::NewExternalAddrOfPeer`](libp2p_swarm::ToSwarm::NewExternalAddrOfPeer) and
 //! answered from `handle_pending_outbound_connection`, so other behaviours (gossipsub, kad,
 //! request-response) can dial the peers Cyclon discovers.
@@ -72,77 +81,68 @@
 //!
 //! - `sim`: the cycle-driven simulator engine (module `sim`), which drives the same core over
 //!   hundreds of thousands of nodes.
-//! - `metrics`: Prometheus metrics (module `metrics`, `Behaviour::enable_metrics`).
+//! - `metrics`: Prometheus metrics (`Behaviour::enable_metrics`, see [below](#metrics)).
+//!
+//! # Metrics
+//!
+//! With the feature `metrics`, `Behaviour::enable_metrics` registers these in a
+//! `prometheus-client` registry (the one `libp2p-metrics` uses, so one registry serves both).
+//! Counters are recorded where each event happens, from the moment metrics are enabled; the
+//! gauges are sampled every time the swarm polls the behaviour.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `cyclon_shuffles_started_total` | counter | |
+//! | `cyclon_shuffles_completed_total` | counter | |
+//! | `cyclon_shuffles_failed_total` | counter | `reason`: `dial`, `unsupported_protocol`, `timeout`, `connection_closed`, `io` |
+//! | `cyclon_inbound_answered_total` | counter | |
+//! | `cyclon_inbound_refused_total` | counter | `reason`: `capacity`, `rate_limit` |
+//! | `cyclon_inbound_failed_total` | counter | |
+//! | `cyclon_entries_ignored_total` | counter | `reason`: `excess`, `invalid_peer_id`, `no_address`, `local`, `duplicate`, `no_room` |
+//! | `cyclon_addresses_dropped_total` | counter | `reason`: `invalid`, `foreign_peer`, `excess` |
+//! | `cyclon_view_size` | gauge | |
+//! | `cyclon_view_mean_age` | gauge | |
+//! | `cyclon_shuffles_in_flight` | gauge | |
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod behaviour;
 mod config;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handler;
+mod local_addresses;
 #[cfg(feature = "metrics")]
-pub mod metrics;
+mod metrics;
+mod outbound;
 mod protocol;
 mod rate_limit;
 /// The cycle-driven simulator: N nodes running the sans-IO core in cycles, the paper's metrics
 /// beside a random reference graph, failures, churn and the robustness experiment.
 #[cfg(feature = "sim")]
 pub mod sim;
-pub mod view;
+mod stats;
+mod view;
 
-pub use behaviour::{
-    AddAddressResult, Behaviour, Event, RemovalReason, ShuffleError, ShuffleFailures, Stats,
-};
+pub use behaviour::{AddAddressResult, Behaviour, Event, RemovalReason};
 pub use config::{
-    Config, ConfigError, DEFAULT_INBOUND_BURST, DEFAULT_MAX_ADDRESSES_PER_ENTRY,
+    Config, ConfigError, DEFAULT_INBOUND_BURST, DEFAULT_MAX_ADDRESSES_PER_ENTRY, DEFAULT_MAX_AGE,
     DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, InboundRateLimit,
-    MIN_MESSAGE_SIZE,
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL,
+    DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, InboundRateLimit, MIN_MESSAGE_SIZE, ParamsError,
+    ShuffleMode, ShuffleParams,
 };
-pub use handler::Handler;
-pub use protocol::{InvalidEntries, PROTOCOL_NAME, proto};
-pub use view::{Entry, IgnoredEntries, PartialView, ShuffleId, ShuffleMode, ShuffleParams};
-
-/// Entry points for the fuzz targets under `fuzz/`. Not part of the public API.
-#[doc(hidden)]
-pub mod fuzzing {
-    use std::io;
-
-    use crate::{
-        Config, InvalidEntries, ViewEntry,
-        protocol::{self, EntryLimits},
-    };
-
-    /// Reads one shuffle request from `bytes` exactly as an inbound stream is read (framing,
-    /// size limit, message type), then validates its entries with `config`'s limits.
-    pub fn read_request(
-        bytes: &[u8],
-        config: &Config,
-    ) -> io::Result<(Vec<ViewEntry>, InvalidEntries)> {
-        let (_, entries) = futures::executor::block_on(protocol::read_request(
-            futures::io::Cursor::new(bytes.to_vec()),
-            config.max_message_size(),
-        ))?;
-        let limits = EntryLimits {
-            max_entries: config.shuffle_length(),
-            max_addresses: config.max_addresses_per_entry(),
-            max_age: config.shuffle_params().max_age,
-        };
-        Ok(protocol::decode_entries(entries, &limits))
-    }
-}
+pub use handler::ShuffleError;
+pub use protocol::{InvalidEntries, PROTOCOL_NAME, ViewEntry};
+pub use stats::{ShuffleFailures, Stats};
+pub use view::{
+    CompletedShuffle, Entry, IgnoredEntries, InsertOutcome, MergeOutcome, OutgoingShuffle,
+    PartialView, ShuffleId, StartShuffleError,
+};
 
 /// The README's Rust snippets, compiled as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-
-/// An entry of the [`Behaviour`]'s view: a peer, its addresses and the entry's age.
-pub type ViewEntry = view::Entry<libp2p_identity::PeerId, Vec<libp2p_core::Multiaddr>>;
-
-impl<A> view::Entry<libp2p_identity::PeerId, A> {
-    /// The peer this entry points to.
-    pub fn peer_id(&self) -> &libp2p_identity::PeerId {
-        self.id()
-    }
-}

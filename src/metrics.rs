@@ -1,24 +1,6 @@
 //! Prometheus metrics of the Cyclon [`Behaviour`](crate::Behaviour) (feature `metrics`), in the
-//! style of `libp2p-metrics`.
-//!
-//! Enable them with [`Behaviour::enable_metrics`](crate::Behaviour::enable_metrics), giving the
-//! same [`Registry`] as the rest of the application (`libp2p-metrics` 0.18 uses the same
-//! `prometheus-client` version, so one registry serves both). All names carry the prefix
-//! `cyclon_`:
-//!
-//! | metric | type | labels |
-//! |---|---|---|
-//! | `cyclon_shuffles_started_total` | counter | |
-//! | `cyclon_shuffles_completed_total` | counter | |
-//! | `cyclon_shuffles_failed_total` | counter | `reason`: `dial`, `unsupported_protocol`, `timeout`, `connection_closed`, `io` |
-//! | `cyclon_inbound_answered_total` | counter | |
-//! | `cyclon_inbound_refused_total` | counter | `reason`: `capacity`, `rate_limit` |
-//! | `cyclon_inbound_failed_total` | counter | |
-//! | `cyclon_entries_ignored_total` | counter | `reason`: `excess`, `invalid_peer_id`, `no_address`, `local`, `duplicate`, `no_room` |
-//! | `cyclon_addresses_dropped_total` | counter | `reason`: `invalid`, `foreign_peer`, `excess` |
-//! | `cyclon_view_size` | gauge | |
-//! | `cyclon_view_mean_age` | gauge | |
-//! | `cyclon_shuffles_in_flight` | gauge | |
+//! style of `libp2p-metrics`: the names and labels are listed in the [crate docs](crate#metrics).
+//! Each counter is recorded where its event happens ([`Record`]).
 
 use std::sync::atomic::AtomicU64;
 
@@ -27,17 +9,13 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::Stats;
+use crate::{stats::Record, view::PartialView};
 
 type Reason = [(&'static str, &'static str); 1];
 
-fn reason(value: &'static str) -> Reason {
-    [("reason", value)]
-}
-
 /// The Cyclon metrics registered in a Prometheus [`Registry`].
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     shuffles_started: Counter,
     shuffles_completed: Counter,
     shuffles_failed: Family<Reason, Counter>,
@@ -49,13 +27,11 @@ pub struct Metrics {
     view_size: Gauge,
     view_mean_age: Gauge<f64, AtomicU64>,
     shuffles_in_flight: Gauge,
-    /// The counters as last exported, to export only their increase.
-    exported: Stats,
 }
 
 impl Metrics {
     /// Registers the metrics in `registry`, under the prefix `cyclon`.
-    pub fn new(registry: &mut Registry) -> Self {
+    pub(crate) fn new(registry: &mut Registry) -> Self {
         let registry = registry.sub_registry_with_prefix("cyclon");
         let metrics = Self {
             shuffles_started: Counter::default(),
@@ -69,9 +45,8 @@ impl Metrics {
             view_size: Gauge::default(),
             view_mean_age: Gauge::default(),
             shuffles_in_flight: Gauge::default(),
-            exported: Stats::default(),
         };
-        let counters: [(&str, &str, &Counter); 4] = [
+        let counters = [
             (
                 "shuffles_started",
                 "Shuffles this peer initiated",
@@ -96,7 +71,7 @@ impl Metrics {
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());
         }
-        let families: [(&str, &str, &Family<Reason, Counter>); 4] = [
+        let families = [
             (
                 "shuffles_failed",
                 "Shuffles this peer initiated that failed, by reason",
@@ -139,121 +114,51 @@ impl Metrics {
         metrics
     }
 
-    /// Exports the increase of `stats` since the last call, and the current gauges.
-    pub(crate) fn update(
-        &mut self,
-        stats: &Stats,
-        view_size: usize,
-        mean_age: f64,
+    /// Counts one thing the behaviour did.
+    pub(crate) fn record(&self, record: &Record<'_>) {
+        let add = |family: &Family<Reason, Counter>, reason: &'static str, n: usize| {
+            if n > 0 {
+                family.get_or_create(&[("reason", reason)]).inc_by(n as u64);
+            }
+        };
+        match record {
+            Record::ShuffleStarted => _ = self.shuffles_started.inc(),
+            Record::ShuffleCompleted => _ = self.shuffles_completed.inc(),
+            Record::ShuffleFailed(error) => add(&self.shuffles_failed, error.kind(), 1),
+            Record::InboundAnswered => _ = self.inbound_answered.inc(),
+            Record::InboundRefused => add(&self.inbound_refused, "capacity", 1),
+            Record::InboundRateLimited => add(&self.inbound_refused, "rate_limit", 1),
+            Record::InboundFailed => _ = self.inbound_failed.inc(),
+            Record::Invalid(invalid) => {
+                let ignored = &self.entries_ignored;
+                add(ignored, "excess", invalid.excess_entries);
+                add(ignored, "invalid_peer_id", invalid.invalid_peer_id);
+                add(ignored, "no_address", invalid.no_address);
+                let dropped = &self.addresses_dropped;
+                add(dropped, "invalid", invalid.invalid_address);
+                add(dropped, "foreign_peer", invalid.foreign_peer_address);
+                add(dropped, "excess", invalid.excess_addresses);
+            }
+            Record::Ignored(ignored) => {
+                let family = &self.entries_ignored;
+                add(family, "excess", ignored.excess);
+                add(family, "local", ignored.local);
+                add(family, "duplicate", ignored.duplicate);
+                add(family, "no_room", ignored.no_room);
+            }
+        }
+    }
+
+    /// Sets the gauges: entries in `view`, their mean age, shuffles in flight.
+    pub(crate) fn sample<I: Clone + PartialEq, A: Clone>(
+        &self,
+        view: &PartialView<I, A>,
         in_flight: usize,
     ) {
-        if *stats != self.exported {
-            let old = std::mem::replace(&mut self.exported, stats.clone());
-            let new = &self.exported;
-            let add = |counter: &Counter, new: u64, old: u64| {
-                counter.inc_by(new.saturating_sub(old));
-            };
-            let add_to = |family: &Family<Reason, Counter>, label: &'static str, new, old| {
-                add(&family.get_or_create(&reason(label)), new, old);
-            };
-            add(
-                &self.shuffles_started,
-                new.shuffles_started,
-                old.shuffles_started,
-            );
-            add(
-                &self.shuffles_completed,
-                new.shuffles_completed,
-                old.shuffles_completed,
-            );
-            add(
-                &self.inbound_answered,
-                new.inbound_answered,
-                old.inbound_answered,
-            );
-            add(&self.inbound_failed, new.inbound_failed, old.inbound_failed);
-            let (f, o) = (&new.shuffles_failed, &old.shuffles_failed);
-            let failed = &self.shuffles_failed;
-            add_to(failed, "dial", f.dial, o.dial);
-            add_to(
-                failed,
-                "unsupported_protocol",
-                f.unsupported_protocol,
-                o.unsupported_protocol,
-            );
-            add_to(failed, "timeout", f.timeout, o.timeout);
-            add_to(
-                failed,
-                "connection_closed",
-                f.connection_closed,
-                o.connection_closed,
-            );
-            add_to(failed, "io", f.io, o.io);
-            let refused = &self.inbound_refused;
-            add_to(
-                refused,
-                "capacity",
-                new.inbound_refused,
-                old.inbound_refused,
-            );
-            add_to(
-                refused,
-                "rate_limit",
-                new.inbound_rate_limited,
-                old.inbound_rate_limited,
-            );
-            let (n, o) = (&new.invalid, &old.invalid);
-            let (ni, oi) = (&new.ignored, &old.ignored);
-            let ignored = &self.entries_ignored;
-            let count = |n: usize| n as u64;
-            add_to(
-                ignored,
-                "excess",
-                count(n.excess_entries + ni.excess),
-                count(o.excess_entries + oi.excess),
-            );
-            add_to(
-                ignored,
-                "invalid_peer_id",
-                count(n.invalid_peer_id),
-                count(o.invalid_peer_id),
-            );
-            add_to(
-                ignored,
-                "no_address",
-                count(n.no_address),
-                count(o.no_address),
-            );
-            add_to(ignored, "local", count(ni.local), count(oi.local));
-            add_to(
-                ignored,
-                "duplicate",
-                count(ni.duplicate),
-                count(oi.duplicate),
-            );
-            add_to(ignored, "no_room", count(ni.no_room), count(oi.no_room));
-            let dropped = &self.addresses_dropped;
-            add_to(
-                dropped,
-                "invalid",
-                count(n.invalid_address),
-                count(o.invalid_address),
-            );
-            add_to(
-                dropped,
-                "foreign_peer",
-                count(n.foreign_peer_address),
-                count(o.foreign_peer_address),
-            );
-            add_to(
-                dropped,
-                "excess",
-                count(n.excess_addresses),
-                count(o.excess_addresses),
-            );
-        }
-        self.view_size.set(view_size as i64);
-        self.view_mean_age.set(mean_age);
+        let ages: u64 = view.iter().map(|e| u64::from(e.age())).sum();
+        self.view_size.set(view.len() as i64);
+        self.view_mean_age
+            .set(ages as f64 / view.len().max(1) as f64);
         self.shuffles_in_flight.set(in_flight as i64);
     }
 }

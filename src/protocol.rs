@@ -1,5 +1,5 @@
-//! The wire protocol `/cyclon/1.0.0`: framing, message exchange and validation of what
-//! remote peers send.
+//! The wire protocol `/cyclon/1.0.0`: framing, message exchange, the view entries it carries
+//! ([`ViewEntry`]) and validation of what remote peers send.
 //!
 //! One stream per shuffle. The initiator writes one `Message{request}`, reads one
 //! `Message{response}` and closes; the responder reads one request, writes one response and
@@ -15,16 +15,26 @@ use libp2p_core::{Multiaddr, multiaddr::Protocol};
 use libp2p_identity::PeerId;
 use libp2p_swarm::StreamProtocol;
 
-use crate::ViewEntry;
+use crate::{config::Config, view::Entry};
 
 /// The protocol name: `/cyclon/1.0.0`.
 pub const PROTOCOL_NAME: StreamProtocol = StreamProtocol::new("/cyclon/1.0.0");
 
-/// The protobuf types generated from `proto/cyclon.proto`, for tools and tests that speak
-/// the wire format directly.
-#[allow(missing_docs, clippy::all)]
-pub mod proto {
+/// The protobuf types generated from `proto/cyclon.proto`.
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub(crate) mod proto {
     include!(concat!(env!("OUT_DIR"), "/cyclon.pb.rs"));
+}
+
+/// An entry of the [`Behaviour`](crate::Behaviour)'s view: a peer, its addresses and the
+/// entry's age, as the wire carries it.
+pub type ViewEntry = Entry<PeerId, Vec<Multiaddr>>;
+
+impl<A> Entry<PeerId, A> {
+    /// The peer this entry points to.
+    pub fn peer_id(&self) -> &PeerId {
+        self.id()
+    }
 }
 
 use proto::message::Payload;
@@ -129,8 +139,20 @@ pub(crate) struct EntryLimits {
     pub(crate) max_age: u32,
 }
 
+impl EntryLimits {
+    /// The bounds `config` sets.
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            max_entries: config.shuffle_length(),
+            max_addresses: config.max_addresses_per_entry(),
+            max_age: config.shuffle_params().max_age,
+        }
+    }
+}
+
 /// Counts of what was dropped while validating the entries of one message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InvalidEntries {
     /// Entries beyond the shuffle length, ignored unread.
     pub excess_entries: usize,

@@ -34,86 +34,7 @@ use std::fmt;
 
 use rand::{Rng, RngExt};
 
-/// Default view size `c`.
-pub const DEFAULT_VIEW_SIZE: usize = 20;
-/// Default shuffle length `l`.
-pub const DEFAULT_SHUFFLE_LENGTH: usize = 5;
-/// Default upper bound for ages: received ages and ages grown by ageing are clamped to it.
-pub const DEFAULT_MAX_AGE: u32 = 1_000;
-
-/// How an initiator chooses the neighbour it shuffles with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ShuffleMode {
-    /// Enhanced shuffling (the Cyclon protocol): the oldest entry is the target, ties broken
-    /// at random. Dead peers leave views quickly because old entries are contacted first.
-    #[default]
-    Enhanced,
-    /// Basic shuffling (the paper's baseline): the target is a uniformly random entry.
-    Basic,
-}
-
-/// The parameters of the shuffle rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ShuffleParams {
-    /// View (cache) size `c`: the most entries a view holds.
-    pub view_size: usize,
-    /// Shuffle length `l`: the most entries exchanged in each direction (`1 <= l <= c`).
-    pub shuffle_length: usize,
-    /// How the shuffle target is chosen.
-    pub mode: ShuffleMode,
-    /// Ages are clamped to this value, both when growing and when received.
-    pub max_age: u32,
-}
-
-impl Default for ShuffleParams {
-    fn default() -> Self {
-        Self {
-            view_size: DEFAULT_VIEW_SIZE,
-            shuffle_length: DEFAULT_SHUFFLE_LENGTH,
-            mode: ShuffleMode::Enhanced,
-            max_age: DEFAULT_MAX_AGE,
-        }
-    }
-}
-
-/// Why a set of [`ShuffleParams`] cannot be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ParamsError {
-    /// The view size is 0.
-    #[error("view size must be at least 1")]
-    ZeroViewSize,
-    /// The shuffle length is 0.
-    #[error("shuffle length must be at least 1")]
-    ZeroShuffleLength,
-    /// The shuffle length exceeds the view size.
-    #[error("shuffle length {shuffle_length} exceeds view size {view_size}")]
-    ShuffleLengthExceedsViewSize {
-        /// The configured shuffle length.
-        shuffle_length: usize,
-        /// The configured view size.
-        view_size: usize,
-    },
-}
-
-impl ShuffleParams {
-    /// Checks `1 <= l <= c`.
-    pub fn validate(&self) -> Result<(), ParamsError> {
-        if self.view_size == 0 {
-            return Err(ParamsError::ZeroViewSize);
-        }
-        if self.shuffle_length == 0 {
-            return Err(ParamsError::ZeroShuffleLength);
-        }
-        if self.shuffle_length > self.view_size {
-            return Err(ParamsError::ShuffleLengthExceedsViewSize {
-                shuffle_length: self.shuffle_length,
-                view_size: self.view_size,
-            });
-        }
-        Ok(())
-    }
-}
+use crate::config::{ParamsError, ShuffleMode, ShuffleParams};
 
 /// One entry of a partial view: a neighbour, how to reach it, and how old the entry is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -180,13 +101,21 @@ pub struct OutgoingShuffle<I, A> {
     pub request: Vec<Entry<I, A>>,
 }
 
-/// What happened to the entries received in one shuffle.
+/// How a merge of received entries changed the view: the net change, from the view before
+/// the merge to the view after it.
+///
+/// One merge can replace a sent entry and then take the same peer back from later in the
+/// received entries; that peer did not leave the view, so it is neither in `added` nor in
+/// `removed`, but in `refreshed` (its entry is now the received one).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MergeOutcome<I> {
-    /// Identifiers that entered the view.
+    /// Identifiers that entered the view, in the order they were taken.
     pub added: Vec<I>,
     /// Identifiers that left the view, replaced by received entries.
-    pub replaced: Vec<I>,
+    pub removed: Vec<I>,
+    /// Identifiers that stayed in the view with a received entry in place of their own.
+    pub refreshed: Vec<I>,
     /// Received entries that were not taken, by reason.
     pub ignored: IgnoredEntries,
 }
@@ -195,14 +124,33 @@ impl<I> Default for MergeOutcome<I> {
     fn default() -> Self {
         Self {
             added: Vec::new(),
-            replaced: Vec::new(),
+            removed: Vec::new(),
+            refreshed: Vec::new(),
             ignored: IgnoredEntries::default(),
         }
     }
 }
 
+impl<I: PartialEq> MergeOutcome<I> {
+    /// Turns what the merge did step by step (in `added` and `removed`) into the net change:
+    /// a peer both removed and added again stayed in the view.
+    fn into_net_change(mut self) -> Self {
+        let mut i = 0;
+        while i < self.removed.len() {
+            if let Some(again) = self.added.iter().position(|id| *id == self.removed[i]) {
+                self.added.remove(again);
+                self.refreshed.push(self.removed.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        self
+    }
+}
+
 /// Counts of received entries that a merge did not take, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IgnoredEntries {
     /// Entries naming the local node.
     pub local: usize,
@@ -219,13 +167,21 @@ impl IgnoredEntries {
     pub fn total(&self) -> usize {
         self.local + self.duplicate + self.excess + self.no_room
     }
+
+    /// Adds `other`'s counts to `self`.
+    pub fn add(&mut self, other: &IgnoredEntries) {
+        self.local += other.local;
+        self.duplicate += other.duplicate;
+        self.excess += other.excess;
+        self.no_room += other.no_room;
+    }
 }
 
-/// What a merge did, as counts only: the allocation-free counterpart of [`MergeOutcome`],
-/// returned by [`PartialView::answer_shuffle_into`] and
-/// [`PartialView::complete_shuffle_counted`].
+/// What a merge did, as counts only: the allocation-free counterpart of [`MergeOutcome`]
+/// (counted step by step, not as the net change), for the simulator.
+#[cfg(any(test, feature = "sim"))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MergeCounts {
+pub(crate) struct MergeCounts {
     /// Received entries that entered the view.
     pub added: usize,
     /// Entries that left the view, replaced by received entries.
@@ -235,7 +191,7 @@ pub struct MergeCounts {
 }
 
 /// Where a merge records what it does: identifiers ([`MergeOutcome`]) or counts
-/// ([`MergeCounts`]). The merge rules themselves exist once, in `PartialView::merge`.
+/// (`MergeCounts`). The merge rules themselves exist once, in `PartialView::merge`.
 trait MergeRecord<I> {
     fn added(&mut self, id: &I);
     fn replaced(&mut self, id: I);
@@ -247,13 +203,14 @@ impl<I: Clone> MergeRecord<I> for MergeOutcome<I> {
         self.added.push(id.clone());
     }
     fn replaced(&mut self, id: I) {
-        self.replaced.push(id);
+        self.removed.push(id);
     }
     fn ignored(&mut self) -> &mut IgnoredEntries {
         &mut self.ignored
     }
 }
 
+#[cfg(any(test, feature = "sim"))]
 impl<I> MergeRecord<I> for MergeCounts {
     fn added(&mut self, _: &I) {
         self.added += 1;
@@ -268,11 +225,15 @@ impl<I> MergeRecord<I> for MergeCounts {
 
 /// What [`PartialView::insert`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InsertOutcome {
     /// The entry was added to the view.
     Added,
     /// The view already holds this identifier; nothing changed.
     AlreadyPresent,
+    /// The view already held this identifier; the address was added to its entry
+    /// ([`PartialView::add_address`]).
+    AddressAdded,
     /// The view is full; nothing changed.
     ViewFull,
     /// The entry names the local node; nothing changed.
@@ -281,13 +242,27 @@ pub enum InsertOutcome {
 
 /// The outcome of a shuffle the local node started and that has now ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CompletedShuffle<I> {
     /// The neighbour the shuffle was with.
     pub target: I,
     /// How many entries were sent (including the local node's own entry).
     pub sent: usize,
-    /// What the merge of the reply did.
+    /// How the merge of the reply changed the view.
     pub merge: MergeOutcome<I>,
+}
+
+/// Why no shuffle was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartShuffleError {
+    /// The view is empty: there is nobody to shuffle with.
+    #[error("the view is empty: there is no peer to shuffle with")]
+    EmptyView,
+    /// A periodic shuffle while the local node has no address to advertise: the partner would
+    /// drop its own entry, and the shuffle would only cost it a link (possibly its only one).
+    #[error("the local peer has no address to advertise yet")]
+    NoLocalAddress,
 }
 
 #[derive(Debug, Clone)]
@@ -337,8 +312,10 @@ where
     }
 
     /// How many entries of a received request or reply a merge considers at most; the rest
-    /// are counted as [`IgnoredEntries::excess`]. Defaults to the shuffle length `l`.
-    pub fn receive_limit(&self) -> usize {
+    /// are counted as [`IgnoredEntries::excess`]. The shuffle length `l` unless the simulator
+    /// changed it.
+    #[cfg(test)]
+    fn receive_limit(&self) -> usize {
         self.receive_limit as usize
     }
 
@@ -347,7 +324,8 @@ where
     /// received entries compete for the same slots (a merge still fills empty slots and
     /// replaces entries sent in that exchange, nothing else), which the simulator uses to
     /// measure what the bound is worth. 0 makes merges take nothing.
-    pub fn set_receive_limit(&mut self, limit: usize) {
+    #[cfg(any(test, feature = "sim"))]
+    pub(crate) fn set_receive_limit(&mut self, limit: usize) {
         self.receive_limit = saturating_u32(limit);
     }
 
@@ -434,8 +412,9 @@ where
     }
 
     /// Starts a shuffle (steps 1–3 of the protocol): ages the view, selects and removes the
-    /// target, and builds the request with a fresh entry for the local node reachable at
-    /// `local_addresses`. Returns `None` when the view is empty.
+    /// target (it has left the view when this returns), and builds the request with a fresh
+    /// entry for the local node reachable at `local_addresses`. Fails with
+    /// [`StartShuffleError::EmptyView`] when there is nobody to shuffle with.
     ///
     /// The caller must end every returned shuffle with [`complete_shuffle`](Self::complete_shuffle)
     /// or [`fail_shuffle`](Self::fail_shuffle).
@@ -443,21 +422,40 @@ where
         &mut self,
         rng: &mut R,
         local_addresses: A,
-    ) -> Option<OutgoingShuffle<I, A>> {
+    ) -> Result<OutgoingShuffle<I, A>, StartShuffleError> {
         let mut request = Vec::with_capacity(self.params.shuffle_length);
-        let (id, target) = self.start_shuffle_into(rng, local_addresses, &mut request)?;
-        Some(OutgoingShuffle {
+        let (id, target) = self
+            .start_shuffle_into(rng, local_addresses, &mut request)
+            .ok_or(StartShuffleError::EmptyView)?;
+        Ok(OutgoingShuffle {
             id,
             target,
             request,
         })
     }
 
+    /// The shuffle of a periodic schedule (once per cycle): [`start_shuffle`](Self::start_shuffle),
+    /// unless the local node has no address to advertise (`local_addresses` is `None`). Then
+    /// the round is skipped with [`StartShuffleError::NoLocalAddress`] and nothing changes:
+    /// the partner would drop an entry nobody can dial, and the local node would only lose a
+    /// link (possibly its only one).
+    pub fn periodic_shuffle<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: Option<A>,
+    ) -> Result<OutgoingShuffle<I, A>, StartShuffleError> {
+        match local_addresses {
+            Some(addresses) => self.start_shuffle(rng, addresses),
+            None if self.is_empty() => Err(StartShuffleError::EmptyView),
+            None => Err(StartShuffleError::NoLocalAddress),
+        }
+    }
+
     /// [`start_shuffle`](Self::start_shuffle) writing the request into `request` (cleared
     /// first; left empty when the view is empty) instead of a new vector, and returning the
     /// shuffle's id and target. Same rules, same random choices; it allocates nothing once
-    /// `request` and the view's internal buffers have grown (for simulators).
-    pub fn start_shuffle_into<R: Rng + ?Sized>(
+    /// `request` and the view's internal buffers have grown (for the simulator).
+    pub(crate) fn start_shuffle_into<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
         local_addresses: A,
@@ -507,14 +505,15 @@ where
         Some(CompletedShuffle {
             target,
             sent: sent + 1,
-            merge,
+            merge: merge.into_net_change(),
         })
     }
 
     /// [`complete_shuffle`](Self::complete_shuffle) reporting the merge as counts only: same
-    /// rules, no allocation (for simulators). Returns `None` (and changes nothing) if `id` is
-    /// not pending.
-    pub fn complete_shuffle_counted(
+    /// rules, no allocation (for the simulator). Returns `None` (and changes nothing) if `id`
+    /// is not pending.
+    #[cfg(any(test, feature = "sim"))]
+    pub(crate) fn complete_shuffle_counted(
         &mut self,
         id: ShuffleId,
         response: impl IntoIterator<Item = Entry<I, A>>,
@@ -571,13 +570,14 @@ where
         let mut reply = Vec::with_capacity(self.params.shuffle_length);
         let mut merge = MergeOutcome::default();
         self.answer(rng, from, request, &mut reply, &mut merge);
-        (reply, merge)
+        (reply, merge.into_net_change())
     }
 
     /// [`answer_shuffle`](Self::answer_shuffle) writing the reply into `reply` (cleared first)
     /// and reporting the merge as counts only. Same rules, same random choices; it allocates
-    /// nothing once `reply` has grown (for simulators).
-    pub fn answer_shuffle_into<R: Rng + ?Sized>(
+    /// nothing once `reply` has grown (for the simulator).
+    #[cfg(any(test, feature = "sim"))]
+    pub(crate) fn answer_shuffle_into<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
         from: &I,
@@ -688,6 +688,26 @@ where
     }
 }
 
+impl<I, T> PartialView<I, Vec<T>>
+where
+    I: Clone + PartialEq,
+    T: Clone + PartialEq,
+{
+    /// Learns that `id` is reachable at `address`: adds it to the entry for `id` (unless the
+    /// entry already has it or holds `max` addresses: [`InsertOutcome::AlreadyPresent`]), or
+    /// inserts a new entry of age 0 with this one address if there is room.
+    pub fn add_address(&mut self, id: I, address: T, max: usize) -> InsertOutcome {
+        match self.addresses_mut(&id) {
+            Some(addresses) if addresses.len() < max && !addresses.contains(&address) => {
+                addresses.push(address);
+                InsertOutcome::AddressAdded
+            }
+            Some(_) => InsertOutcome::AlreadyPresent,
+            None => self.insert(Entry::new(id, vec![address], 0)),
+        }
+    }
+}
+
 fn saturating_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -697,6 +717,7 @@ mod tests {
     use rand::{SeedableRng, rngs::StdRng};
 
     use super::*;
+    use crate::config::DEFAULT_MAX_AGE;
 
     fn params(c: usize, l: usize) -> ShuffleParams {
         ShuffleParams {
@@ -816,7 +837,10 @@ mod tests {
     fn empty_view_does_not_shuffle() {
         let mut rng = StdRng::seed_from_u64(1);
         let mut view = view_with(0, 3, 1, &[]);
-        assert!(view.start_shuffle(&mut rng, ()).is_none());
+        assert_eq!(
+            view.start_shuffle(&mut rng, ()).unwrap_err(),
+            StartShuffleError::EmptyView
+        );
         assert_eq!(view.pending_shuffles(), 0);
     }
 
@@ -858,7 +882,7 @@ mod tests {
         // 10 takes the target's empty slot; 11 and 12 replace the two sent entries.
         assert_eq!(done.target, 1);
         assert_eq!(done.merge.added, vec![10, 11, 12]);
-        let mut replaced = done.merge.replaced.clone();
+        let mut replaced = done.merge.removed.clone();
         replaced.sort_unstable();
         let mut sent_sorted = sent.clone();
         sent_sorted.sort_unstable();
@@ -919,7 +943,7 @@ mod tests {
         let (reply, merge) =
             wide.answer_shuffle(&mut StdRng::seed_from_u64(1), &9, received.clone());
         assert_eq!(merge.added, vec![3, 4]);
-        let mut replaced = merge.replaced.clone();
+        let mut replaced = merge.removed.clone();
         replaced.sort_unstable();
         let mut replied: Vec<u32> = reply.iter().map(|e| *e.id()).collect();
         replied.sort_unstable();
@@ -953,7 +977,7 @@ mod tests {
                 ],
             )
             .unwrap();
-        assert_eq!(done.merge.replaced, vec![3]);
+        assert_eq!(done.merge.removed, vec![3]);
         assert_eq!(done.merge.added, vec![10]);
         assert_eq!(done.merge.ignored.no_room, 2);
         assert_eq!(ids(&view), vec![10, 20, 21]);
@@ -974,10 +998,56 @@ mod tests {
             .complete_shuffle(shuffle.id, vec![Entry::new(2, (), 0), Entry::new(4, (), 0)])
             .unwrap();
         assert_eq!(done.merge.added, vec![2]);
-        assert!(done.merge.replaced.is_empty());
+        assert!(done.merge.removed.is_empty());
         assert_eq!(done.merge.ignored.no_room, 1);
         assert_eq!(done.sent, 2);
         assert_eq!(ids(&view), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_peer_replaced_and_taken_back_by_one_merge_is_a_refresh_not_a_change() {
+        // A full view {1, 2, 3} answers with two entries (l = 2) and considers up to 4 received
+        // ones. 10 replaces the first replied entry, which comes back later in the request and
+        // replaces the second one; the other copy of a replied peer is a duplicate or finds no
+        // room.
+        let mut view = view_with(0, 3, 2, &[(1, 0), (2, 0), (3, 0)]);
+        view.set_receive_limit(4);
+        let request = [10, 1, 2, 3].map(|id| Entry::new(id, (), 5));
+        let (reply, merge) = view.answer_shuffle(&mut StdRng::seed_from_u64(3), &9, request);
+        let (first, second) = (*reply[0].id(), *reply[1].id());
+        assert_eq!(merge.added, vec![10]);
+        assert_eq!(merge.refreshed, vec![first]);
+        assert_eq!(merge.removed, vec![second]);
+        assert!(view.contains(&first) && !view.contains(&second));
+        assert_eq!(age_of(&view, first), 5, "the entry is the received one");
+        assert_eq!(view.len(), 3);
+    }
+
+    #[test]
+    fn periodic_shuffles_need_a_partner_and_a_local_address() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut view: PartialView<u32, Vec<u8>> = PartialView::new(0, params(3, 2)).unwrap();
+        assert_eq!(
+            view.periodic_shuffle(&mut rng, None).unwrap_err(),
+            StartShuffleError::EmptyView
+        );
+        assert_eq!(
+            view.add_address(1, 7, 2),
+            InsertOutcome::Added,
+            "a new peer enters with its address"
+        );
+        assert_eq!(view.add_address(1, 8, 2), InsertOutcome::AddressAdded);
+        assert_eq!(view.add_address(1, 9, 2), InsertOutcome::AlreadyPresent);
+        assert_eq!(view.add_address(0, 9, 2), InsertOutcome::LocalNode);
+        assert_eq!(
+            view.periodic_shuffle(&mut rng, None).unwrap_err(),
+            StartShuffleError::NoLocalAddress
+        );
+        assert_eq!(view.len(), 1, "a skipped round changes nothing");
+        assert_eq!(view.get(&1).unwrap().age(), 0, "nor ages the view");
+        let shuffle = view.periodic_shuffle(&mut rng, Some(vec![4])).unwrap();
+        assert_eq!(shuffle.target, Entry::new(1, vec![7, 8], 1));
+        assert_eq!(shuffle.request, vec![Entry::new(0, vec![4], 0)]);
     }
 
     #[test]
@@ -1027,8 +1097,14 @@ mod tests {
                 let counts =
                     b[j].answer_shuffle_into(&mut rng_b, &from, request.drain(..), &mut reply);
                 assert_eq!(reply_a, reply);
+                // Counts are step by step: a peer replaced and taken back counts in both.
+                let again = merge_a.refreshed.len();
                 assert_eq!(
-                    (merge_a.added.len(), merge_a.replaced.len(), merge_a.ignored),
+                    (
+                        merge_a.added.len() + again,
+                        merge_a.removed.len() + again,
+                        merge_a.ignored
+                    ),
                     (counts.added, counts.replaced, counts.ignored)
                 );
                 if round % 7 == 3 {
@@ -1036,8 +1112,12 @@ mod tests {
                 } else {
                     let done = a[i].complete_shuffle(out.id, reply_a).unwrap();
                     let counts = b[i].complete_shuffle_counted(id, reply.drain(..)).unwrap();
+                    let again = done.merge.refreshed.len();
                     assert_eq!(
-                        (done.merge.added.len(), done.merge.replaced.len()),
+                        (
+                            done.merge.added.len() + again,
+                            done.merge.removed.len() + again
+                        ),
                         (counts.added, counts.replaced)
                     );
                     assert_eq!(done.merge.ignored, counts.ignored);

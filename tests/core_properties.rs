@@ -2,19 +2,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use libp2p_cyclon::view::{Entry, OutgoingShuffle, PartialView, ShuffleMode, ShuffleParams};
+use libp2p_cyclon::{
+    Entry, MergeOutcome, OutgoingShuffle, PartialView, ShuffleMode, ShuffleParams,
+};
 use proptest::prelude::*;
 use rand::{SeedableRng, rngs::StdRng};
 
 type View = PartialView<u32>;
 
 fn params(c: usize, l: usize, mode: ShuffleMode) -> ShuffleParams {
-    ShuffleParams {
-        view_size: c,
-        shuffle_length: l,
-        mode,
-        max_age: 50,
-    }
+    ShuffleParams::new(c, l).with_mode(mode).with_max_age(50)
 }
 
 fn assert_invariants(view: &View) {
@@ -24,6 +21,31 @@ fn assert_invariants(view: &View) {
     assert_eq!(ids.len(), view.len(), "duplicate entry");
     assert!(!ids.contains(view.local_id()), "view holds self");
     assert!(view.iter().all(|e| e.age() <= p.max_age), "age above max");
+}
+
+fn ids(view: &View) -> HashSet<u32> {
+    view.iter().map(|e| *e.id()).collect()
+}
+
+/// The net change a merge reports replays the view from `before` to what it is now.
+fn assert_replays(before: &HashSet<u32>, view: &View, merge: &MergeOutcome<u32>) {
+    let mut replayed = before.clone();
+    for id in &merge.removed {
+        assert!(
+            replayed.remove(id),
+            "removed {id}, which was not in the view"
+        );
+    }
+    for id in &merge.added {
+        assert!(replayed.insert(*id), "added {id}, which was in the view");
+    }
+    assert_eq!(&replayed, &ids(view), "the reported change does not replay");
+    for id in &merge.refreshed {
+        assert!(
+            before.contains(id) && view.contains(id),
+            "refreshed {id} left or entered"
+        );
+    }
 }
 
 fn targets(view: &View) -> Vec<u32> {
@@ -96,7 +118,7 @@ proptest! {
         for op in ops {
             match op {
                 Op::Start(n) => {
-                    if let Some(s) = views[n].start_shuffle(&mut rng, ()) {
+                    if let Ok(s) = views[n].start_shuffle(&mut rng, ()) {
                         prop_assert!(!views[n].contains(s.target.id()));
                         prop_assert!(s.request.len() <= l);
                         prop_assert_eq!(s.request[0].age(), 0);
@@ -107,10 +129,14 @@ proptest! {
                     let (n, s) = pending.remove(k);
                     let target = *s.target.id() as usize;
                     if target < views.len() && alive[target] {
-                        let (reply, _) = views[target].answer_shuffle(&mut rng, &(n as u32), s.request);
+                        let before = ids(&views[target]);
+                        let (reply, merge) = views[target].answer_shuffle(&mut rng, &(n as u32), s.request);
+                        assert_replays(&before, &views[target], &merge);
                         prop_assert!(reply.len() <= l);
                         prop_assert!(reply.iter().all(|e| *e.id() != n as u32));
-                        views[n].complete_shuffle(s.id, reply).unwrap();
+                        let before = ids(&views[n]);
+                        let done = views[n].complete_shuffle(s.id, reply).unwrap();
+                        assert_replays(&before, &views[n], &done.merge);
                     } else {
                         prop_assert_eq!(views[n].fail_shuffle(s.id), Some(target as u32));
                     }
@@ -125,7 +151,9 @@ proptest! {
                 Op::Kill(n) => alive[n] = false,
                 Op::Forged(n, entries) => {
                     let entries = entries.into_iter().map(|(id, age)| Entry::new(id, (), age));
-                    views[n].answer_shuffle(&mut rng, &99, entries);
+                    let before = ids(&views[n]);
+                    let (_, merge) = views[n].answer_shuffle(&mut rng, &99, entries);
+                    assert_replays(&before, &views[n], &merge);
                 }
                 Op::Deliver(_) | Op::Fail(_) => {}
             }
@@ -231,8 +259,8 @@ proptest! {
         let done = p.complete_shuffle(shuffle.id, reply).unwrap();
         let room = c - (have - 1);
         prop_assert_eq!(done.merge.added.len(), l.min(room + sent.len()));
-        prop_assert_eq!(done.merge.replaced.len(), done.merge.added.len().saturating_sub(room));
-        prop_assert!(done.merge.replaced.iter().all(|id| sent.contains(id)));
+        prop_assert_eq!(done.merge.removed.len(), done.merge.added.len().saturating_sub(room));
+        prop_assert!(done.merge.removed.iter().all(|id| sent.contains(id)));
         for id in before {
             prop_assert!(id == target || sent.contains(&id) || p.contains(&id));
         }

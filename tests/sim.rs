@@ -1,10 +1,10 @@
 //! The simulator reproduces the Cyclon paper's claims on small, fast, seeded runs.
 
 use libp2p_cyclon::ShuffleMode;
+use libp2p_cyclon::ShuffleParams;
 use libp2p_cyclon::sim::{
     Attack, AttackTarget, Bootstrap, Experiment, Kill, NodeState, Report, Scenario, Simulation,
 };
-use libp2p_cyclon::view::ShuffleParams;
 
 fn scenario(nodes: usize, cycles: u64) -> Scenario {
     Scenario {
@@ -301,10 +301,7 @@ fn invalid_scenarios_are_errors() {
             ..Scenario::default()
         },
         Scenario {
-            params: ShuffleParams {
-                shuffle_length: 30,
-                ..ShuffleParams::default()
-            },
+            params: ShuffleParams::new(20, 30),
             ..Scenario::default()
         },
         Scenario {

@@ -8,7 +8,7 @@ use libp2p::{
     PeerId, Swarm,
     swarm::{SwarmEvent, dummy},
 };
-use libp2p_cyclon::{Behaviour, Config, Event, RemovalReason, ShuffleError};
+use libp2p_cyclon::{Behaviour, Config, Event, RemovalReason, ShuffleError, StartShuffleError};
 use libp2p_swarm_test::SwarmExt;
 
 /// A swarm whose periodic shuffling is paused, listening on a memory address that it
@@ -188,7 +188,7 @@ async fn shuffle_now_yields_exactly_one_completion_with_its_id() {
     a.behaviour_mut().add_address(&b_id, b_addr);
     assert!(matches!(
         paused_peer().await.0.behaviour_mut().shuffle_now(),
-        Err(ShuffleError::EmptyView)
+        Err(StartShuffleError::EmptyView)
     ));
 
     let id = a.behaviour_mut().shuffle_now().unwrap();
@@ -246,6 +246,36 @@ async fn pause_stops_periodic_shuffles_and_resume_restarts_them() {
     a.behaviour_mut().resume();
     assert!(!a.behaviour().is_paused());
     let completed = next_shuffle_completed(&mut a, &mut b).await;
+    assert_eq!(completed, *b.local_peer_id());
+}
+
+#[tokio::test]
+async fn a_new_interval_takes_effect_at_once() {
+    let config = Config::default()
+        .with_view_size(4)
+        .with_shuffle_length(2)
+        .with_shuffle_interval(Duration::from_secs(100 * 24 * 3600));
+    let mut a =
+        Swarm::new_ephemeral_tokio(|key| Behaviour::new(key.public().to_peer_id(), config.clone()));
+    let (mut b, b_addr) = paused_peer().await;
+    a.listen().with_memory_addr_external().await;
+    a.behaviour_mut().add_address(b.local_peer_id(), b_addr);
+
+    // A hundred days: the first shuffle comes after a random share of that, so nothing within
+    // a second (but for a chance of 1 in 8.6 million).
+    drive_for(&mut a, &mut b, Duration::from_secs(1)).await;
+    assert_eq!(a.behaviour().stats().shuffles_started, 0);
+
+    // A 100 ms interval: the next shuffle comes within it, without pausing or restarting.
+    a.behaviour_mut()
+        .set_shuffle_interval(Duration::from_millis(100))
+        .unwrap();
+    let completed = tokio::time::timeout(
+        Duration::from_secs(10),
+        next_shuffle_completed(&mut a, &mut b),
+    )
+    .await
+    .expect("a periodic shuffle at the new interval");
     assert_eq!(completed, *b.local_peer_id());
 }
 

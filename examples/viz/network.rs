@@ -2,11 +2,9 @@
 //! one tokio task each, all in one process, plus the shared picture of their views that the
 //! HTTP layer turns into JSON.
 //!
-//! Shuffle timing: every behaviour is created paused and each peer's task drives
-//! [`cyclon::Behaviour::shuffle_now`] from its own timer (first firing after a random share of
-//! the interval, as the behaviour's own timer does). That is what lets the page pause, resume
-//! and change the interval of a running network; the shuffle rules themselves are the
-//! behaviour's.
+//! Shuffle timing is the behaviours' own: the page pauses, resumes and changes the interval of
+//! a running network with [`cyclon::Behaviour::pause`], [`cyclon::Behaviour::resume`] and
+//! [`cyclon::Behaviour::set_shuffle_interval`].
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -83,17 +81,13 @@ impl Options {
     /// The configuration every peer's behaviour gets, or why the options are unusable.
     pub fn cyclon_config(&self) -> Result<cyclon::Config, NetError> {
         check_interval(self.interval)?;
-        // The behaviour's own timer stays paused (see the module docs). Its inbound rate limit
-        // is fixed when it is built, so it is set for the shortest interval the page allows:
-        // the default (derived from the initial interval) would refuse shuffles once the
-        // interval is lowered.
+        // The default inbound rate limit follows the interval, also when the page changes it.
         let config = cyclon::Config::default()
             .with_view_size(self.view_size)
             .with_shuffle_length(self.shuffle_length)
             .with_shuffle_mode(self.mode)
             .with_shuffle_interval(self.interval)
-            .with_request_timeout(self.request_timeout)
-            .with_inbound_rate_limit(cyclon::DEFAULT_INBOUND_BURST, MIN_INTERVAL / 2);
+            .with_request_timeout(self.request_timeout);
         config
             .validate()
             .map_err(|e| NetError::InvalidOptions(e.to_string()))?;
@@ -277,7 +271,7 @@ impl Counters {
 }
 
 enum Command {
-    Shuffle(oneshot::Sender<Result<cyclon::ShuffleId, cyclon::ShuffleError>>),
+    Shuffle(oneshot::Sender<Result<cyclon::ShuffleId, cyclon::StartShuffleError>>),
     Schedule {
         schedule: Schedule,
         done: oneshot::Sender<()>,
@@ -291,10 +285,20 @@ struct Schedule {
 }
 
 impl Schedule {
-    /// When the first shuffle after (re)starting comes: a random share of the interval, so
-    /// that the peers do not shuffle in lockstep.
-    fn first_deadline(&self) -> Instant {
-        Instant::now() + self.interval.mul_f64(rand::random::<f64>())
+    /// Applies the schedule to a peer's behaviour. After a change, the behaviour's next
+    /// shuffle comes after a random share of the interval, so that the peers do not shuffle
+    /// in lockstep.
+    fn apply(&self, behaviour: &mut cyclon::Behaviour) {
+        if behaviour.config().shuffle_interval() != self.interval
+            && let Err(error) = behaviour.set_shuffle_interval(self.interval)
+        {
+            tracing::warn!(%error, "interval not applied"); // Checked by `check_interval`.
+        }
+        if self.paused {
+            behaviour.pause();
+        } else {
+            behaviour.resume();
+        }
     }
 }
 
@@ -446,7 +450,7 @@ impl Network {
                 peer: id.to_base58(),
                 shuffle_id: shuffle.get(),
             }),
-            Ok(Ok(Err(cyclon::ShuffleError::EmptyView))) => Err(NetError::EmptyView),
+            Ok(Ok(Err(cyclon::StartShuffleError::EmptyView))) => Err(NetError::EmptyView),
             Ok(Ok(Err(error))) => Err(NetError::Swarm(error.to_string())),
             Ok(Err(_)) => Err(NetError::PeerDead),
             Err(_) => Err(NetError::Swarm("the peer did not answer in time".into())),
@@ -606,7 +610,7 @@ impl Network {
             .map_err(|e| swarm_error(&e))?
             .with_behaviour(|key| {
                 let mut behaviour = cyclon::Behaviour::new(key.public().to_peer_id(), config);
-                behaviour.pause(); // The peer's task drives the shuffles.
+                behaviour.pause(); // Until `run_peer` applies the network's schedule.
                 behaviour
             })
             .map_err(|e| swarm_error(&e))?
@@ -731,16 +735,15 @@ fn view_of(swarm: &CyclonSwarm) -> Vec<(PeerId, u32)> {
     view
 }
 
-/// One peer: drives its swarm, fires its shuffles and answers commands until the command
-/// channel closes (the peer was killed), then drops the swarm.
+/// One peer: drives its swarm and answers commands until the command channel closes (the
+/// peer was killed), then drops the swarm.
 async fn run_peer(
     mut swarm: CyclonSwarm,
     mut commands: mpsc::UnboundedReceiver<Command>,
     inner: Arc<Inner>,
     mut schedule: Schedule,
 ) {
-    let timer = tokio::time::sleep_until(schedule.first_deadline());
-    tokio::pin!(timer);
+    schedule.apply(swarm.behaviour_mut());
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -752,21 +755,13 @@ async fn run_peer(
                     continue;
                 }
                 Some(Command::Schedule { schedule: new, done }) => {
-                    let restart = new.interval != schedule.interval || (schedule.paused && !new.paused);
                     schedule = new;
-                    if restart {
-                        timer.as_mut().reset(schedule.first_deadline());
-                    }
+                    schedule.apply(swarm.behaviour_mut());
                     inner.publish(&swarm, &schedule);
                     let _ = done.send(());
                     continue;
                 }
             },
-            () = &mut timer, if !schedule.paused => {
-                // An empty view (a peer nobody knows any more) just skips this round.
-                let _ = swarm.behaviour_mut().shuffle_now();
-                timer.as_mut().reset(Instant::now() + schedule.interval);
-            }
             event = swarm.select_next_some() => {
                 if let SwarmEvent::Behaviour(cyclon::Event::ShuffleFailed { peer_id, error, .. }) = &event {
                     tracing::debug!(%peer_id, %error, "shuffle failed");

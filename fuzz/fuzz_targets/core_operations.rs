@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use libp2p_cyclon::view::{Entry, OutgoingShuffle, PartialView, ShuffleMode, ShuffleParams};
+use libp2p_cyclon::{Entry, OutgoingShuffle, PartialView, ShuffleMode, ShuffleParams};
 use rand::{SeedableRng, rngs::StdRng};
 
 const NODES: u8 = 5;
@@ -62,16 +62,14 @@ fn check(view: &PartialView<u16>) {
 fuzz_target!(|input: Input| {
     let view_size = usize::from(input.view_size % 12) + 1;
     let shuffle_length = usize::from(input.shuffle_length) % view_size + 1;
-    let params = ShuffleParams {
-        view_size,
-        shuffle_length,
-        mode: if input.basic {
-            ShuffleMode::Basic
-        } else {
-            ShuffleMode::Enhanced
-        },
-        max_age: 100,
+    let mode = if input.basic {
+        ShuffleMode::Basic
+    } else {
+        ShuffleMode::Enhanced
     };
+    let params = ShuffleParams::new(view_size, shuffle_length)
+        .with_mode(mode)
+        .with_max_age(100);
     let mut rng = StdRng::seed_from_u64(input.seed);
     let mut views: Vec<PartialView<u16>> = (0..u16::from(NODES))
         .map(|id| PartialView::new(id, params).unwrap())
@@ -81,7 +79,7 @@ fuzz_target!(|input: Input| {
     for operation in input.operations {
         match operation {
             Operation::Start { node: n } => {
-                if let Some(shuffle) = views[node(n)].start_shuffle(&mut rng, ()) {
+                if let Ok(shuffle) = views[node(n)].start_shuffle(&mut rng, ()) {
                     assert!(shuffle.request.len() <= shuffle_length);
                     in_flight.push((node(n), shuffle));
                 }

@@ -55,7 +55,7 @@ pub enum AttackTarget {
 /// - They share everything they learn: every honest initiator that contacts one of them and
 ///   every honest entry they receive joins a common pool of targets.
 ///
-/// Honest nodes run the very core ([`PartialView`](crate::view::PartialView)) the behaviour
+/// Honest nodes run the very core ([`PartialView`](crate::PartialView)) the behaviour
 /// runs. With [`Attack::caps`], they consider at most `l` received entries (the core's
 /// default) and refuse requests beyond the behaviour's default per-peer rate limit (burst 5,
 /// refilled twice per shuffle interval), enforced by the behaviour's own token bucket, with one

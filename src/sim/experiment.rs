@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 
 use super::graph::{ComponentStats, DegreeStats, Graph, PathStats, Undirected};
 use super::{Attack, AttackSnapshot, AttackTarget, Bootstrap, ShuffleCounters, SimRng, Simulation};
-use crate::view::{ParamsError, ShuffleParams};
+use crate::config::{ParamsError, ShuffleParams};
 
 /// Seed offsets of the independent random streams of a run, so that measuring more or less
 /// often never changes the simulated overlay, nor the reference graph.

@@ -46,7 +46,8 @@ pub use self::experiment::{
     ScenarioError, Snapshot, Timing, robustness_fractions,
 };
 use self::graph::Graph;
-use crate::view::{Entry, PartialView, ShuffleId, ShuffleMode, ShuffleParams};
+use crate::config::{ShuffleMode, ShuffleParams};
+use crate::view::{Entry, PartialView, ShuffleId};
 
 /// A node's identifier in the simulator: its index, `0..` in order of creation.
 pub type NodeId = u32;

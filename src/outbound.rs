@@ -1,0 +1,245 @@
+//! Where each shuffle the local peer started runs, and until when: on a connection to its
+//! target, or queued for a connection being dialled; the deadline of each; the connections
+//! the swarm has open. The shuffles' targets and contents are the core's; this is delivery.
+
+use std::{
+    collections::HashMap,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use futures::FutureExt;
+use futures_timer::Delay;
+use libp2p_core::Multiaddr;
+use libp2p_identity::PeerId;
+use libp2p_swarm::{
+    ConnectionClosed, ConnectionId, DialError, DialFailure, FromSwarm, NotifyHandler, ToSwarm,
+    behaviour::ConnectionEstablished,
+    dial_opts::{DialOpts, PeerCondition},
+};
+use web_time::Instant;
+
+use crate::{
+    handler::{Command, InEvent, OutboundShuffle, ShuffleError},
+    view::ShuffleId,
+};
+
+#[derive(Debug)]
+struct InFlight {
+    /// The connection the shuffle was handed to, once there is one.
+    connection: Option<ConnectionId>,
+    deadline: Instant,
+}
+
+/// Shuffles waiting for a connection to their target, and the addresses to dial it at.
+#[derive(Debug, Default)]
+struct AwaitingConnection {
+    addresses: Vec<Multiaddr>,
+    shuffles: Vec<OutboundShuffle>,
+}
+
+/// The delivery of outbound shuffles.
+#[derive(Debug, Default)]
+pub(crate) struct Outbound {
+    connections: HashMap<PeerId, Vec<ConnectionId>>,
+    awaiting_connection: HashMap<PeerId, AwaitingConnection>,
+    in_flight: HashMap<ShuffleId, InFlight>,
+    /// Fires at the earliest deadline; `None` when nothing is in flight.
+    deadline_timer: Option<Delay>,
+}
+
+impl Outbound {
+    /// Shuffles in flight.
+    pub(crate) fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Sends `shuffle` to `peer` within `timeout`: to a handler of an open connection, or by
+    /// dialling `peer` at `addresses` and handing it to the new connection's handler. Returns
+    /// what the swarm must do.
+    pub(crate) fn send<E>(
+        &mut self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        shuffle: OutboundShuffle,
+        timeout: Duration,
+    ) -> ToSwarm<E, InEvent> {
+        let id = shuffle.id;
+        let connection = self.connections.get(&peer).and_then(|c| c.first()).copied();
+        self.in_flight.insert(
+            id,
+            InFlight {
+                connection,
+                deadline: Instant::now() + timeout,
+            },
+        );
+        if self.deadline_timer.is_none() {
+            self.deadline_timer = Some(Delay::new(timeout));
+        }
+        if let Some(connection) = connection {
+            return ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: NotifyHandler::One(connection),
+                event: InEvent(Command::Shuffle(shuffle)),
+            };
+        }
+        let waiting = self.awaiting_connection.entry(peer).or_default();
+        waiting.shuffles.push(shuffle);
+        for address in &addresses {
+            if !waiting.addresses.contains(address) {
+                waiting.addresses.push(address.clone());
+            }
+        }
+        ToSwarm::Dial {
+            opts: DialOpts::peer_id(peer)
+                .addresses(addresses)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build(),
+        }
+    }
+
+    /// Ends shuffle `id` (to `peer`); returns whether it was still in flight.
+    pub(crate) fn end(&mut self, id: ShuffleId, peer: &PeerId) -> bool {
+        if self.in_flight.remove(&id).is_none() {
+            return false;
+        }
+        if let Some(waiting) = self.awaiting_connection.get_mut(peer) {
+            waiting.shuffles.retain(|s| s.id != id);
+            if waiting.shuffles.is_empty() {
+                self.awaiting_connection.remove(peer);
+            }
+        }
+        true
+    }
+
+    /// The shuffles a new connection to `peer` runs at once: those waiting for it.
+    pub(crate) fn on_new_connection(
+        &mut self,
+        peer: &PeerId,
+        connection: ConnectionId,
+    ) -> Vec<OutboundShuffle> {
+        let shuffles = self
+            .awaiting_connection
+            .remove(peer)
+            .map(|w| w.shuffles)
+            .unwrap_or_default();
+        for shuffle in &shuffles {
+            if let Some(in_flight) = self.in_flight.get_mut(&shuffle.id) {
+                in_flight.connection = Some(connection);
+            }
+        }
+        shuffles
+    }
+
+    /// The addresses to dial `peer` at: `known` ones, then those of the shuffles waiting for
+    /// it (the target has left the view, but not these shuffles' addresses).
+    pub(crate) fn dial_addresses(&self, peer: &PeerId, known: &[Multiaddr]) -> Vec<Multiaddr> {
+        let mut addresses = known.to_vec();
+        if let Some(waiting) = self.awaiting_connection.get(peer) {
+            for address in &waiting.addresses {
+                if !addresses.contains(address) {
+                    addresses.push(address.clone());
+                }
+            }
+        }
+        addresses
+    }
+
+    /// Follows the swarm's connections; returns the shuffles that failed with them, in the
+    /// order they started.
+    pub(crate) fn on_swarm_event(&mut self, event: &FromSwarm) -> Vec<(ShuffleId, ShuffleError)> {
+        let failed_on = |connection: ConnectionId, this: &Self| -> Vec<ShuffleId> {
+            this.select(|f| f.connection == Some(connection))
+        };
+        match event {
+            FromSwarm::ConnectionEstablished(ConnectionEstablished {
+                peer_id,
+                connection_id,
+                ..
+            }) => {
+                self.connections
+                    .entry(*peer_id)
+                    .or_default()
+                    .push(*connection_id);
+                Vec::new()
+            }
+            FromSwarm::ConnectionClosed(ConnectionClosed {
+                peer_id,
+                connection_id,
+                ..
+            }) => {
+                if let Some(connections) = self.connections.get_mut(peer_id) {
+                    connections.retain(|c| c != connection_id);
+                    if connections.is_empty() {
+                        self.connections.remove(peer_id);
+                    }
+                }
+                let failed = failed_on(*connection_id, self);
+                with_error(failed, || ShuffleError::ConnectionClosed)
+            }
+            FromSwarm::DialFailure(DialFailure {
+                peer_id,
+                error,
+                connection_id,
+            }) => {
+                // A connection that got our handler and was then denied.
+                let mut failed = failed_on(*connection_id, self);
+                // Unless our dial was skipped because another one is under way (then we wait
+                // for that one), the shuffles waiting for this peer fail.
+                if !matches!(error, DialError::DialPeerConditionFalse(_))
+                    && let Some(waiting) = peer_id.and_then(|p| self.awaiting_connection.get(&p))
+                {
+                    failed.extend(waiting.shuffles.iter().map(|s| s.id));
+                    failed.sort_unstable();
+                    failed.dedup();
+                }
+                with_error(failed, || ShuffleError::Dial(error.to_string()))
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The shuffles whose deadline has passed, once the deadline timer fires.
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Vec<ShuffleId>> {
+        let Some(timer) = self.deadline_timer.as_mut() else {
+            return Poll::Pending;
+        };
+        if timer.poll_unpin(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let now = Instant::now();
+        let expired = self.select(|f| f.deadline <= now);
+        self.deadline_timer = self
+            .in_flight
+            .iter()
+            .filter(|(id, _)| !expired.contains(id))
+            .map(|(_, f)| f.deadline)
+            .min()
+            .map(|next| {
+                Delay::new(
+                    next.saturating_duration_since(now)
+                        .max(Duration::from_millis(1)),
+                )
+            });
+        Poll::Ready(expired)
+    }
+
+    /// The shuffles in flight that `which` selects, in the order they started.
+    fn select(&self, which: impl Fn(&InFlight) -> bool) -> Vec<ShuffleId> {
+        let mut ids: Vec<ShuffleId> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| which(f))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+fn with_error(
+    ids: Vec<ShuffleId>,
+    error: impl Fn() -> ShuffleError,
+) -> Vec<(ShuffleId, ShuffleError)> {
+    ids.into_iter().map(|id| (id, error())).collect()
+}

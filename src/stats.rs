@@ -1,0 +1,98 @@
+//! What the [`Behaviour`](crate::Behaviour) counts: [`Stats`], and the [`Record`]s it counts
+//! them from, which the Prometheus metrics (feature `metrics`) count too.
+
+use crate::{handler::ShuffleError, protocol::InvalidEntries, view::IgnoredEntries};
+
+/// Failed shuffles by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShuffleFailures {
+    /// No connection to the target could be established.
+    pub dial: u64,
+    /// The target does not speak `/cyclon/1.0.0`.
+    pub unsupported_protocol: u64,
+    /// Opening the stream or the exchange timed out.
+    pub timeout: u64,
+    /// The connection closed during the exchange.
+    pub connection_closed: u64,
+    /// The stream failed or the response was invalid.
+    pub io: u64,
+}
+
+impl ShuffleFailures {
+    /// All failed shuffles.
+    pub fn total(&self) -> u64 {
+        self.dial + self.unsupported_protocol + self.timeout + self.connection_closed + self.io
+    }
+
+    fn count(&mut self, error: &ShuffleError) {
+        let counter = match error {
+            ShuffleError::Dial(_) => &mut self.dial,
+            ShuffleError::UnsupportedProtocol => &mut self.unsupported_protocol,
+            ShuffleError::Timeout => &mut self.timeout,
+            ShuffleError::ConnectionClosed => &mut self.connection_closed,
+            ShuffleError::Io(_) => &mut self.io,
+        };
+        *counter += 1;
+    }
+}
+
+/// Counters of what the behaviour did and refused, since it was created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Shuffles started (periodic and manual).
+    pub shuffles_started: u64,
+    /// Shuffles completed.
+    pub shuffles_completed: u64,
+    /// Shuffles failed, by reason.
+    pub shuffles_failed: ShuffleFailures,
+    /// Inbound shuffles answered.
+    pub inbound_answered: u64,
+    /// Inbound shuffle streams refused because too many were in flight.
+    pub inbound_refused: u64,
+    /// Inbound shuffles refused because the peer asked too often (see
+    /// [`Config::with_inbound_rate_limit`](crate::Config::with_inbound_rate_limit)).
+    pub inbound_rate_limited: u64,
+    /// Inbound shuffle streams that failed (bad message, timeout, IO error).
+    pub inbound_failed: u64,
+    /// Received entries and addresses dropped by validation.
+    pub invalid: InvalidEntries,
+    /// Valid received entries the shuffle rules did not take.
+    pub ignored: IgnoredEntries,
+}
+
+/// One thing the behaviour counts, recorded where it happens: into [`Stats`] and, when they
+/// are enabled, into the Prometheus metrics.
+#[derive(Debug)]
+pub(crate) enum Record<'a> {
+    ShuffleStarted,
+    ShuffleCompleted,
+    ShuffleFailed(&'a ShuffleError),
+    InboundAnswered,
+    /// Refused: too many inbound streams in flight.
+    InboundRefused,
+    /// Refused: the peer asks too often.
+    InboundRateLimited,
+    InboundFailed,
+    /// What validation dropped from one received message.
+    Invalid(&'a InvalidEntries),
+    /// What one merge did not take.
+    Ignored(&'a IgnoredEntries),
+}
+
+impl Stats {
+    pub(crate) fn record(&mut self, record: &Record<'_>) {
+        match record {
+            Record::ShuffleStarted => self.shuffles_started += 1,
+            Record::ShuffleCompleted => self.shuffles_completed += 1,
+            Record::ShuffleFailed(error) => self.shuffles_failed.count(error),
+            Record::InboundAnswered => self.inbound_answered += 1,
+            Record::InboundRefused => self.inbound_refused += 1,
+            Record::InboundRateLimited => self.inbound_rate_limited += 1,
+            Record::InboundFailed => self.inbound_failed += 1,
+            Record::Invalid(invalid) => self.invalid.add(invalid),
+            Record::Ignored(ignored) => self.ignored.add(ignored),
+        }
+    }
+}
