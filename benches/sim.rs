@@ -2,7 +2,7 @@
 //! each through the sans-IO core), reported per shuffle.
 //!
 //! ```sh
-//! cargo bench --bench sim
+//! cargo bench --bench sim --features sim
 //! ```
 
 use std::hint::black_box;

@@ -148,10 +148,13 @@ function render(graph) {
   const ids = new Set(graph.nodes.map((n) => n.id));
   if (view.selected && !ids.has(view.selected)) view.selected = null;
 
-  // Positions: new peers start next to a neighbour (or on the circle), gone ones are dropped.
+  // Positions: the first picture starts on a circle around the pane's centre (a ring
+  // bootstrap shows as the ring it is); peers added later start next to a neighbour; gone
+  // ones are dropped.
+  const first = view.positions.size === 0;
   graph.nodes.forEach((node, i) => {
     if (view.positions.has(node.id)) return;
-    const link = graph.edges.find((e) => (e.source === node.id && view.positions.has(e.target))
+    const link = !first && graph.edges.find((e) => (e.source === node.id && view.positions.has(e.target))
       || (e.target === node.id && view.positions.has(e.source)));
     let x;
     let y;
@@ -160,10 +163,10 @@ function render(graph) {
       x = other.x + (Math.random() - 0.5) * 60;
       y = other.y + (Math.random() - 0.5) * 60;
     } else {
-      const angle = (2 * Math.PI * i) / Math.max(graph.nodes.length, 1);
-      const r = Math.min(view.width, view.height) * 0.35;
+      const angle = (2 * Math.PI * i) / Math.max(graph.nodes.length, 1) - Math.PI / 2;
+      const r = Math.min(view.width, view.height - 24) * 0.35;
       x = view.width / 2 + r * Math.cos(angle);
-      y = view.height / 2 + r * Math.sin(angle);
+      y = (view.height - 24) / 2 + r * Math.sin(angle);
     }
     view.positions.set(node.id, { x, y, vx: 0, vy: 0 });
   });
@@ -347,10 +350,22 @@ function layoutStep() {
     a.vx += dx * f; a.vy += dy * f;
     b.vx -= dx * f; b.vy -= dy * f;
   }
+  // Keep the drawing centred in the pane (above the legend): moving every peer alike changes
+  // no force.
+  if (n > 0) {
+    const cx = nodes.reduce((sum, p) => sum + p.x, 0) / n;
+    const cy = nodes.reduce((sum, p) => sum + p.y, 0) / n;
+    const shiftX = (w / 2 - cx) * 0.1;
+    const shiftY = ((h - 24) / 2 - cy) * 0.1;
+    for (const p of nodes) {
+      p.x += shiftX;
+      p.y += shiftY;
+    }
+  }
   for (const p of nodes) {
     // Gravity to the centre, weaker along the longer side so that the graph fills the pane.
     p.vx += (w / 2 - p.x) * 0.003 * Math.min(1, h / w);
-    p.vy += (h / 2 - p.y) * 0.003 * Math.min(1, w / h);
+    p.vy += ((h - 24) / 2 - p.y) * 0.003 * Math.min(1, w / h);
     const speed = Math.hypot(p.vx, p.vy);
     const limit = 40 * view.alpha + 0.5;
     if (speed > limit) {

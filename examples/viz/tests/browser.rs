@@ -7,12 +7,7 @@
 //! case it fails. `CHROMIUM` and `CHROMEDRIVER` override the programs' paths.
 //!
 //! The README's screenshot comes from the ignored test `screenshot`:
-//! `VIZ_SCREENSHOT=docs/viz.png cargo test --release --test viz_browser -- --ignored screenshot`.
-
-#[path = "../examples/viz/network.rs"]
-mod network;
-#[path = "../examples/viz/server.rs"]
-mod server;
+//! `VIZ_SCREENSHOT=$PWD/docs/viz.png cargo test --release -p cyclon-viz --test browser -- --ignored screenshot`.
 
 use std::{
     io::Write,
@@ -23,8 +18,8 @@ use std::{
 };
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use network::{Graph, Network, Options};
 use serde_json::{Value, json};
+use viz::{Graph, Network, Options, server};
 
 /// How long any one thing may take to show up in the page.
 const WAIT: Duration = Duration::from_secs(20);

@@ -1,40 +1,44 @@
-//! A few Cyclon peers on loopback, bootstrapped as a ring (each knows only its successor),
-//! printing how their views converge to a random-like overlay.
+//! A few Cyclon peers on loopback, bootstrapped as a ring (each knows only its successor) by
+//! default, printing how their views converge to a random-like overlay.
 //!
 //! ```sh
-//! cargo run --release --example demo -- --peers 12 --rounds 15
+//! cargo run --release --bin demo -- --peers 12 --cycles 15
 //! ```
 //!
 //! Every peer is a real libp2p swarm (TCP on 127.0.0.1, noise, yamux), all in one process.
 
-#[path = "common/logs.rs"]
-mod logs;
-
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, process::ExitCode, time::Duration};
 
 use clap::Parser;
+use cyclon_examples::{
+    cli::{self, CyclonFlags, Topology},
+    logs,
+};
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, Swarm, noise, swarm::SwarmEvent, tcp, yamux};
 use libp2p_cyclon::{self as cyclon, sim::graph::Graph};
 
 #[derive(Parser, Debug)]
-#[command(about = "Run Cyclon peers on loopback and watch their views converge")]
+#[command(
+    about = "Run Cyclon peers on loopback and watch their views converge",
+    mut_arg("view_size", |a| a.default_value("6")),
+    mut_arg("shuffle_length", |a| a.default_value("3")),
+    mut_arg("interval_ms", |a| a.default_value("500")),
+    mut_arg("request_timeout_ms", |a| a.default_value("2000"))
+)]
 struct Args {
     /// Number of peers.
     #[arg(long, default_value_t = 12)]
     peers: usize,
-    /// View size c.
-    #[arg(long, default_value_t = 6)]
-    view_size: usize,
-    /// Shuffle length l.
-    #[arg(long, default_value_t = 3)]
-    shuffle_length: usize,
-    /// Shuffle interval in milliseconds.
-    #[arg(long, default_value_t = 500)]
-    interval_ms: u64,
-    /// Number of intervals to run before printing the final views and exiting.
-    #[arg(long, default_value_t = 15)]
-    rounds: u32,
+    /// How the peers learn about each other at the start.
+    #[arg(long, value_enum, default_value_t = Topology::Ring)]
+    bootstrap: Topology,
+    /// Number of shuffle intervals (cycles) to run before printing the final views and
+    /// exiting.
+    #[arg(long, alias = "rounds", default_value_t = 15)]
+    cycles: u32,
+    #[command(flatten)]
+    cyclon: CyclonFlags,
 }
 
 type CyclonSwarm = Swarm<cyclon::Behaviour>;
@@ -98,25 +102,32 @@ fn snapshot(swarms: &[CyclonSwarm], view_size: usize) -> Snapshot {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    logs::init();
-    let args = Args::parse();
-    let interval = Duration::from_millis(args.interval_ms);
-    let config = cyclon::Config::default()
-        .with_view_size(args.view_size)
-        .with_shuffle_length(args.shuffle_length)
-        .with_shuffle_interval(interval)
-        .with_request_timeout(Duration::from_secs(2));
+fn main() -> ExitCode {
+    let args = match cli::parse::<Args>() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let config = args.cyclon.config();
     if let Err(error) = config.validate() {
-        eprintln!("error: {error}");
-        std::process::exit(2);
+        return cli::usage_error(error);
     }
     if args.peers < 2 {
-        eprintln!("error: --peers must be at least 2");
-        std::process::exit(2);
+        return cli::usage_error("--peers must be at least 2");
     }
+    logs::init("error");
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(run(args, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
+async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::error::Error>> {
+    let interval = args.cyclon.interval();
+    let view_size = args.cyclon.shuffle.view_size;
     let mut swarms = Vec::new();
     let mut addresses = Vec::new();
     for _ in 0..args.peers {
@@ -126,20 +137,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let ids: Vec<PeerId> = swarms.iter().map(|s| *s.local_peer_id()).collect();
     for (i, swarm) in swarms.iter_mut().enumerate() {
-        let next = (i + 1) % args.peers;
-        swarm
-            .behaviour_mut()
-            .add_address(&ids[next], addresses[next].clone());
+        let contacts = args
+            .bootstrap
+            .contacts(i, args.peers, view_size, |k| rand::random_range(0..k));
+        for j in contacts {
+            swarm
+                .behaviour_mut()
+                .add_address(&ids[j], addresses[j].clone());
+        }
     }
     println!(
-        "{} peers on 127.0.0.1, ring bootstrap, c = {}, l = {}, interval {:?}",
-        args.peers, args.view_size, args.shuffle_length, interval
+        "{} peers on 127.0.0.1, {:?} bootstrap, c = {}, l = {}, interval {:?}",
+        args.peers, args.bootstrap, view_size, args.cyclon.shuffle.shuffle_length, interval
     );
     println!("round  mean view  full views  in-degree min..max  components");
 
     let mut ticker = tokio::time::interval(interval);
     ticker.tick().await;
-    for round in 1..=args.rounds {
+    for round in 1..=args.cycles {
         let tick = ticker.tick();
         tokio::pin!(tick);
         // Drive every swarm until the next interval.
@@ -150,7 +165,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ = &mut tick => break,
             }
         }
-        let s = snapshot(&swarms, args.view_size);
+        let s = snapshot(&swarms, view_size);
         println!(
             "{round:>5}  {:>9.1}  {:>6}/{:<3}  {:>9}..{:<8}  {:>10}",
             s.mean_view, s.full_views, args.peers, s.in_degree_min, s.in_degree_max, s.components

@@ -17,11 +17,14 @@ use futures::Stream;
 use libp2p::PeerId;
 use tokio::{net::TcpListener, sync::watch, time::Instant};
 
-use crate::network::{NetError, Network, SettingsUpdate};
+use crate::{
+    api::{NetError, SettingsUpdate},
+    network::Network,
+};
 
-const INDEX_HTML: &str = include_str!("assets/index.html");
-const APP_JS: &str = include_str!("assets/app.js");
-const STYLE_CSS: &str = include_str!("assets/style.css");
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+const APP_JS: &str = include_str!("../assets/app.js");
+const STYLE_CSS: &str = include_str!("../assets/style.css");
 
 /// At most this many graph frames per second go to one event-stream client.
 const FRAME_INTERVAL: Duration = Duration::from_millis(200);

@@ -4,20 +4,21 @@
 
 #![cfg(unix)]
 
-mod examples_support;
-
 use std::{
     collections::BTreeSet,
     process::Command,
     time::{Duration, Instant},
 };
 
-use examples_support::{Group, Output, assert_bad_flags_rejected, assert_help_mentions, example};
+use cyclon_examples::testing::{Group, Output, assert_bad_flags_rejected, assert_help_mentions};
+
+/// The `chat` binary, built by Cargo for this test.
+const PROGRAM: &str = env!("CARGO_BIN_EXE_chat");
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn chat(bootstrap: Option<&str>) -> Command {
-    let mut command = Command::new(example("chat"));
+    let mut command = Command::new(PROGRAM);
     command.args(["--listen", "/ip4/127.0.0.1/tcp/0", "--interval-ms", "200"]);
     if let Some(bootstrap) = bootstrap {
         command.args(["--bootstrap", bootstrap]);
@@ -135,7 +136,7 @@ fn four_chats_find_each_other_through_cyclon_and_chat() {
 #[test]
 fn bad_flags_exit_non_zero_with_a_one_line_message() {
     assert_bad_flags_rejected(
-        "chat",
+        PROGRAM,
         &[
             &["--listen", "not-a-multiaddr"],
             &["--bootstrap", "/ip4/127.0.0.1/tcp/4001"],
@@ -148,7 +149,7 @@ fn bad_flags_exit_non_zero_with_a_one_line_message() {
 #[test]
 fn help_documents_the_flags() {
     assert_help_mentions(
-        "chat",
+        PROGRAM,
         &["--listen", "--bootstrap", "--topic", "--secret-key-seed"],
     );
 }

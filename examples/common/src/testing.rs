@@ -1,91 +1,15 @@
-//! Running the examples as processes: build them once, spawn them with piped stdio, collect
-//! their output lines, wait for conditions on that output with deadlines, and kill whatever is
-//! left when a test ends (also when it fails).
-
-#![allow(dead_code)] // Each test binary uses its own share of these helpers.
+//! Helpers for the examples' process tests (feature `testing`): spawn a program with piped
+//! stdio, collect its output lines, wait for conditions on that output with deadlines, and kill
+//! whatever is left when a test ends (also when it fails). A test gets its program from Cargo:
+//! `env!("CARGO_BIN_EXE_<name>")`.
 
 use std::{
-    collections::HashMap,
     io::{BufRead, BufReader, Read, Write},
-    path::PathBuf,
     process::{Child, ChildStdin, Command, ExitStatus, Stdio},
-    sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
     thread,
     time::{Duration, Instant},
 };
-
-/// The path of an example's executable, built (once per test binary) with
-/// `cargo build --example node --example chat`.
-pub fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
-    let built = BUILT.get_or_init(build_examples);
-    built
-        .get(name)
-        .unwrap_or_else(|| panic!("cargo built no example named {name}: {built:?}"))
-        .clone()
-}
-
-fn build_examples() -> HashMap<String, PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    // Cargo sets these for the test process. Build scripts that track them (ring's tracks
-    // CARGO_MANIFEST_DIR) would see them change and rebuild, for this build and the next
-    // `cargo test` alike.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_BIN_EXE_")
-            || [
-                "CARGO_MANIFEST_DIR",
-                "CARGO_MANIFEST_PATH",
-                "CARGO_CRATE_NAME",
-                "CARGO_BIN_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "OUT_DIR",
-            ]
-            .contains(&name.as_ref())
-        {
-            command.env_remove(name.as_ref());
-        }
-    }
-    command
-        .args(["build", "--example", "node", "--example", "chat"])
-        .args([
-            "--message-format",
-            "json-render-diagnostics",
-            "--manifest-path",
-        ])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
-    if !cfg!(debug_assertions) {
-        command.arg("--release");
-    }
-    let output = command
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cannot run cargo to build the examples");
-    assert!(
-        output.status.success(),
-        "cargo build of the examples failed: {}",
-        output.status
-    );
-    let mut built = HashMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if message["reason"] == "compiler-artifact"
-            && message["target"]["kind"][0] == "example"
-            && let (Some(name), Some(executable)) = (
-                message["target"]["name"].as_str(),
-                message["executable"].as_str(),
-            )
-        {
-            built.insert(name.to_string(), PathBuf::from(executable));
-        }
-    }
-    built
-}
 
 /// What one process printed so far.
 #[derive(Debug, Default)]
@@ -301,11 +225,11 @@ pub fn run_to_exit(command: Command, timeout: Duration) -> (ExitStatus, String, 
     (status, stdout, stderr)
 }
 
-/// Runs the example `name` with each set of bad flags in `cases`: each must exit with status 2,
+/// Runs `program` with each set of bad flags in `cases`: each must exit with status 2,
 /// print nothing on stdout and one line on stderr starting with `error: `, not a panic.
-pub fn assert_bad_flags_rejected(name: &str, cases: &[&[&str]]) {
+pub fn assert_bad_flags_rejected(program: &str, cases: &[&[&str]]) {
     for args in cases {
-        let mut command = Command::new(example(name));
+        let mut command = Command::new(program);
         command.args(*args);
         let (status, stdout, stderr) = run_to_exit(command, Duration::from_secs(10));
         assert!(!status.success(), "{args:?} succeeded");
@@ -326,9 +250,9 @@ pub fn assert_bad_flags_rejected(name: &str, cases: &[&[&str]]) {
     }
 }
 
-/// Runs the example `name` with `--help`: it must succeed and mention each of `words`.
-pub fn assert_help_mentions(name: &str, words: &[&str]) {
-    let mut command = Command::new(example(name));
+/// Runs `program` with `--help`: it must succeed and mention each of `words`.
+pub fn assert_help_mentions(program: &str, words: &[&str]) {
+    let mut command = Command::new(program);
     command.arg("--help");
     let (status, stdout, _) = run_to_exit(command, Duration::from_secs(10));
     assert!(status.success());

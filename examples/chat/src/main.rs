@@ -6,12 +6,12 @@
 //!
 //! ```sh
 //! # terminal 1
-//! cargo run --example chat -- --secret-key-seed 1 --listen /ip4/127.0.0.1/tcp/4001
+//! cargo run --release --bin chat -- --secret-key-seed 1 --listen /ip4/127.0.0.1/tcp/4001
 //! # terminal 2: knows only the first peer
-//! cargo run --example chat -- --secret-key-seed 2 --listen /ip4/127.0.0.1/tcp/4002 \
+//! cargo run --release --bin chat -- --secret-key-seed 2 --listen /ip4/127.0.0.1/tcp/4002 \
 //!     --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X
 //! # terminal 3: knows only the second peer, and still chats with the first
-//! cargo run --example chat -- --secret-key-seed 3 --listen /ip4/127.0.0.1/tcp/4003 \
+//! cargo run --release --bin chat -- --secret-key-seed 3 --listen /ip4/127.0.0.1/tcp/4003 \
 //!     --bootstrap /ip4/127.0.0.1/tcp/4002/p2p/12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3
 //! ```
 //!
@@ -22,20 +22,20 @@
 //! and as `* <peer> left` when it unsubscribes or its last connection closes. The raw view
 //! changes are logged at debug level: `RUST_LOG=chat=debug`.
 
-#[path = "common/process.rs"]
-mod process;
-
 use std::{collections::HashSet, io::BufRead, process::ExitCode, time::Duration};
 
 use clap::Parser;
+use cyclon_examples::{
+    cli::{BootstrapPeer, CyclonFlags, PeerFlags},
+    peer,
+};
 use futures::StreamExt;
 use libp2p::{
-    Multiaddr, PeerId, Swarm, gossipsub, identity, noise,
+    PeerId, Swarm, gossipsub, identity, noise,
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
-use libp2p_cyclon::{self as cyclon, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE};
-use process::Bootstrap;
+use libp2p_cyclon as cyclon;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,32 +43,19 @@ use process::Bootstrap;
     about = "Chat over gossipsub with peers found through Cyclon (no mDNS)",
     after_help = "Type a line and press Enter to send it. Ctrl-D or Ctrl-C quits.\n\
                   Logs (stderr): level from RUST_LOG, e.g. RUST_LOG=chat=debug shows the Cyclon \
-                  view changes."
+                  view changes.",
+    // Short, so that peers find each other quickly.
+    mut_arg("interval_ms", |a| a.default_value("1000")),
+    mut_arg("request_timeout_ms", |a| a.default_value("5000"))
 )]
 struct Args {
-    /// Address to listen on; repeatable. Default: /ip4/0.0.0.0/tcp/0 and
-    /// /ip4/0.0.0.0/udp/0/quic-v1.
-    #[arg(long = "listen", value_name = "MULTIADDR")]
-    listen: Vec<Multiaddr>,
-    /// A peer already in the chat, ending in /p2p/<peer id>; repeatable.
-    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
-    bootstrap: Vec<Bootstrap>,
+    #[command(flatten)]
+    peer: PeerFlags,
     /// The gossipsub topic to chat on.
     #[arg(long, default_value = "cyclon-chat")]
     topic: String,
-    /// Derive a deterministic ed25519 identity from this number (0-255) instead of a random
-    /// one, as rust-libp2p's examples do.
-    #[arg(long, value_name = "N")]
-    secret_key_seed: Option<u8>,
-    /// Cyclon view size c.
-    #[arg(long, value_name = "C", default_value_t = DEFAULT_VIEW_SIZE)]
-    view_size: usize,
-    /// Cyclon shuffle length l (1 <= l <= c).
-    #[arg(long, value_name = "L", default_value_t = DEFAULT_SHUFFLE_LENGTH)]
-    shuffle_length: usize,
-    /// Cyclon shuffle interval in milliseconds (short, so that peers find each other quickly).
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    interval_ms: u64,
+    #[command(flatten)]
+    cyclon: CyclonFlags,
 }
 
 #[derive(NetworkBehaviour)]
@@ -78,11 +65,7 @@ struct ChatBehaviour {
 }
 
 fn cyclon_config(args: &Args) -> cyclon::Config {
-    cyclon::Config::default()
-        .with_view_size(args.view_size)
-        .with_shuffle_length(args.shuffle_length)
-        .with_shuffle_interval(Duration::from_millis(args.interval_ms))
-        .with_request_timeout(Duration::from_secs(5))
+    args.cyclon.config()
 }
 
 fn build_swarm(
@@ -142,19 +125,19 @@ fn printable(data: &[u8]) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match process::start(cyclon_config, "warn") {
-        Ok((args, config)) => process::exit_status(run(args, config).await),
+    match peer::start(cyclon_config, "warn") {
+        Ok((args, config)) => peer::exit_status(run(args, config).await),
         Err(code) => code,
     }
 }
 
 async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::error::Error>> {
-    let mut swarm = build_swarm(process::keypair(args.secret_key_seed), config)?;
+    let mut swarm = build_swarm(peer::keypair(args.peer.secret_key_seed), config)?;
     let local_peer_id = *swarm.local_peer_id();
     let topic = gossipsub::IdentTopic::new(args.topic);
     swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
 
-    process::listen(&mut swarm, args.listen)?;
+    peer::listen(&mut swarm, args.peer.listen)?;
     println!("Local peer id: {local_peer_id}");
     println!("Chatting on topic '{topic}'. Type a line and press Enter to send it; Ctrl-D quits.");
 
@@ -162,10 +145,10 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
         swarm,
         topic,
         members: HashSet::new(),
-        bootstrap: Some(args.bootstrap),
+        bootstrap: Some(args.peer.bootstrap),
     };
     let mut stdin = stdin_lines();
-    let shutdown = process::shutdown_signal();
+    let shutdown = peer::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -189,7 +172,7 @@ struct Chat {
     members: HashSet<PeerId>,
     /// Peers to put in the Cyclon view once we listen: a shuffle before that would send them
     /// our entry without an address, which they drop, and leave us unknown to anyone.
-    bootstrap: Option<Vec<Bootstrap>>,
+    bootstrap: Option<Vec<BootstrapPeer>>,
 }
 
 impl Chat {
@@ -223,7 +206,8 @@ impl Chat {
                 let local_peer_id = *self.swarm.local_peer_id();
                 let address = address.with_p2p(local_peer_id).unwrap_or_else(|a| a);
                 println!("Listening on {address}");
-                for Bootstrap { peer_id, address } in self.bootstrap.take().unwrap_or_default() {
+                for BootstrapPeer { peer_id, address } in self.bootstrap.take().unwrap_or_default()
+                {
                     let result = self
                         .swarm
                         .behaviour_mut()

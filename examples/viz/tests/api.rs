@@ -2,16 +2,11 @@
 //! network and server modules started in-process, on an ephemeral port on 127.0.0.1, with real
 //! libp2p swarms underneath.
 
-#[path = "../examples/viz/network.rs"]
-mod network;
-#[path = "../examples/viz/server.rs"]
-mod server;
-
 use std::time::{Duration, Instant};
 
-use network::{Graph, Network, Node, Options};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use viz::{Graph, Network, Node, Options, server};
 
 /// A network behind a server on an ephemeral loopback port.
 struct Viz {

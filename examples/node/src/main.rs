@@ -2,9 +2,9 @@
 //!
 //! ```sh
 //! # A first node, with a fixed identity and port:
-//! cargo run --example node -- --secret-key-seed 1 --listen /ip4/127.0.0.1/tcp/4001
+//! cargo run --release --bin node -- --secret-key-seed 1 --listen /ip4/127.0.0.1/tcp/4001
 //! # More nodes, bootstrapped from the first (its address is in its `listening` event):
-//! cargo run --example node -- --listen /ip4/127.0.0.1/tcp/0 \
+//! cargo run --release --bin node -- --listen /ip4/127.0.0.1/tcp/0 \
 //!     --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X
 //! ```
 //!
@@ -27,20 +27,20 @@
 //! `info`). Ctrl-C or SIGTERM stops the node with exit status 0; bad flags exit with status 2
 //! and a one-line message.
 
-#[path = "common/process.rs"]
-mod process;
-
-use std::{collections::HashSet, io::Write, process::ExitCode, time::Duration};
+use std::{collections::HashSet, io::Write, process::ExitCode};
 
 use clap::Parser;
+use cyclon_examples::{
+    cli::{BootstrapPeer, CyclonFlags, PeerFlags},
+    peer,
+};
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, Swarm, identify, identity, noise, ping,
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
-use libp2p_cyclon::{self as cyclon, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE};
-use process::Bootstrap;
+use libp2p_cyclon as cyclon;
 use serde::Serialize;
 
 #[derive(Parser, Debug)]
@@ -53,33 +53,10 @@ use serde::Serialize;
                   the node."
 )]
 struct Args {
-    /// Address to listen on; repeatable. Default: /ip4/0.0.0.0/tcp/0 and
-    /// /ip4/0.0.0.0/udp/0/quic-v1.
-    #[arg(long = "listen", value_name = "MULTIADDR")]
-    listen: Vec<Multiaddr>,
-    /// A peer to bootstrap the view from, ending in /p2p/<peer id>; repeatable.
-    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
-    bootstrap: Vec<Bootstrap>,
-    /// Derive a deterministic ed25519 identity from this number (0-255) instead of a random
-    /// one, as rust-libp2p's examples do.
-    #[arg(long, value_name = "N")]
-    secret_key_seed: Option<u8>,
-    /// View size c: the most peers the view holds.
-    #[arg(long, value_name = "C", default_value_t = DEFAULT_VIEW_SIZE)]
-    view_size: usize,
-    /// Shuffle length l: the most entries exchanged per shuffle (1 <= l <= c).
-    #[arg(long, value_name = "L", default_value_t = DEFAULT_SHUFFLE_LENGTH)]
-    shuffle_length: usize,
-    /// Shuffle interval in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = millis(cyclon::DEFAULT_SHUFFLE_INTERVAL))]
-    interval_ms: u64,
-    /// How long opening a stream or one exchange may take, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = millis(cyclon::DEFAULT_REQUEST_TIMEOUT))]
-    request_timeout_ms: u64,
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+    #[command(flatten)]
+    peer: PeerFlags,
+    #[command(flatten)]
+    cyclon: CyclonFlags,
 }
 
 #[derive(NetworkBehaviour)]
@@ -90,11 +67,7 @@ struct NodeBehaviour {
 }
 
 fn cyclon_config(args: &Args) -> cyclon::Config {
-    cyclon::Config::default()
-        .with_view_size(args.view_size)
-        .with_shuffle_length(args.shuffle_length)
-        .with_shuffle_interval(Duration::from_millis(args.interval_ms))
-        .with_request_timeout(Duration::from_millis(args.request_timeout_ms))
+    args.cyclon.config()
 }
 
 fn build_swarm(
@@ -234,19 +207,19 @@ impl Output {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match process::start(cyclon_config, "info") {
-        Ok((args, config)) => process::exit_status(run(args, config).await),
+    match peer::start(cyclon_config, "info") {
+        Ok((args, config)) => peer::exit_status(run(args, config).await),
         Err(code) => code,
     }
 }
 
 async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::error::Error>> {
-    let mut swarm = build_swarm(process::keypair(args.secret_key_seed), config)?;
+    let mut swarm = build_swarm(peer::keypair(args.peer.secret_key_seed), config)?;
     let local_peer_id = *swarm.local_peer_id();
     tracing::info!(%local_peer_id, "starting");
 
     // Listeners that have not reported an address yet; `listening` waits for all of them.
-    let mut starting: HashSet<_> = process::listen(&mut swarm, args.listen)?
+    let mut starting: HashSet<_> = peer::listen(&mut swarm, args.peer.listen)?
         .into_iter()
         .collect();
     let mut listeners = starting.len();
@@ -254,9 +227,9 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
 
     // The bootstrap peers enter the view once we listen: a shuffle before that would send
     // them our entry without an address, which they drop, and leave us unknown to anyone.
-    let mut bootstrap = Some(args.bootstrap);
+    let mut bootstrap = Some(args.peer.bootstrap);
 
-    let shutdown = process::shutdown_signal();
+    let shutdown = peer::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let event = tokio::select! {
@@ -351,8 +324,8 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
     }
 }
 
-fn add_bootstrap_peers(cyclon: &mut cyclon::Behaviour, peers: Vec<Bootstrap>) {
-    for Bootstrap { peer_id, address } in peers {
+fn add_bootstrap_peers(cyclon: &mut cyclon::Behaviour, peers: Vec<BootstrapPeer>) {
+    for BootstrapPeer { peer_id, address } in peers {
         let result = cyclon.add_address(&peer_id, address.clone());
         tracing::debug!(%address, ?result, "bootstrap");
         if matches!(

@@ -7,15 +7,13 @@
 
 #![cfg(unix)]
 
-mod examples_support;
-
 use std::{
     collections::BTreeSet,
     process::Command,
     time::{Duration, Instant},
 };
 
-use examples_support::{Group, Output, assert_bad_flags_rejected, assert_help_mentions, example};
+use cyclon_examples::testing::{Group, Output, assert_bad_flags_rejected, assert_help_mentions};
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, identify, noise, ping,
@@ -24,11 +22,14 @@ use libp2p::{
 };
 use serde_json::Value;
 
+/// The `node` binary, built by Cargo for this test.
+const PROGRAM: &str = env!("CARGO_BIN_EXE_node");
+
 const NODES: usize = 8;
 const VIEW_SIZE: usize = 4;
 
 fn node(listen: &str, bootstrap: Option<&str>) -> Command {
-    let mut command = Command::new(example("node"));
+    let mut command = Command::new(PROGRAM);
     command.args(["--listen", listen]);
     command.args([
         "--view-size",
@@ -334,7 +335,7 @@ fn answers_identify_and_ping() {
 #[test]
 fn bad_flags_exit_non_zero_with_a_one_line_message() {
     assert_bad_flags_rejected(
-        "node",
+        PROGRAM,
         &[
             &["--listen", "not-a-multiaddr"],
             &["--bootstrap", "/ip4/127.0.0.1/tcp/4001"],
@@ -351,7 +352,7 @@ fn bad_flags_exit_non_zero_with_a_one_line_message() {
 #[test]
 fn help_documents_the_flags() {
     assert_help_mentions(
-        "node",
+        PROGRAM,
         &[
             "--listen",
             "--bootstrap",

@@ -1,0 +1,204 @@
+//! The flags the example programs share, with one name and one meaning each, and the one way
+//! they all handle bad flags: one line on stderr, exit status 2.
+
+use std::{process::ExitCode, str::FromStr, time::Duration};
+
+use clap::{Parser, ValueEnum};
+use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
+use libp2p_cyclon::{
+    self as cyclon, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH,
+    DEFAULT_VIEW_SIZE, ShuffleMode, ShuffleParams,
+};
+
+/// Exit status for bad flags and unusable settings (as clap uses).
+pub const USAGE_ERROR: u8 = 2;
+
+/// Parses the flags. `--help` and `--version` print in full and end with status 0; a bad flag
+/// prints one line on stderr and ends with status 2. `Err` is the status to exit with at once.
+pub fn parse<A: Parser>() -> Result<A, ExitCode> {
+    match A::try_parse() {
+        Ok(args) => Ok(args),
+        Err(error) if !error.use_stderr() => {
+            let _ = error.print(); // --help, --version
+            Err(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            let rendered = error.to_string();
+            let line = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
+            eprintln!("{line} (see --help)");
+            Err(ExitCode::from(USAGE_ERROR))
+        }
+    }
+}
+
+/// Prints `error: {message}` on one line and returns the usage-error status, for settings that
+/// parse but cannot be used.
+pub fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(USAGE_ERROR)
+}
+
+/// Enhanced (Cyclon's oldest-first target) or basic (random target) shuffling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Mode {
+    /// The oldest entry is the shuffle target (the Cyclon protocol).
+    #[default]
+    Enhanced,
+    /// A random entry is the target (the paper's baseline).
+    Basic,
+}
+
+impl From<Mode> for ShuffleMode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Enhanced => ShuffleMode::Enhanced,
+            Mode::Basic => ShuffleMode::Basic,
+        }
+    }
+}
+
+/// How the first peers (or nodes) learn about each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Topology {
+    /// A ring: peer i knows peer i + 1 (mod N); in the simulator, its c successors.
+    #[default]
+    Ring,
+    /// A star: every peer knows the first one only.
+    #[value(alias = "seed")]
+    Star,
+    /// Every peer knows c peers chosen at random.
+    Random,
+    /// Peers join one by one, each knowing one random peer that joined before it.
+    Growing,
+}
+
+impl Topology {
+    /// Whom peer `i` of `n` knows at the start: indices of other peers, for a view of size
+    /// `view_size`. `random(k)` draws a number in `0..k`. (The simulator builds its own
+    /// overlays, with these meanings.)
+    pub fn contacts(
+        self,
+        i: usize,
+        n: usize,
+        view_size: usize,
+        mut random: impl FnMut(usize) -> usize,
+    ) -> Vec<usize> {
+        match self {
+            Topology::Ring if n > 1 => vec![(i + 1) % n],
+            Topology::Star if i > 0 => vec![0],
+            Topology::Random if n > 1 => {
+                let mut contacts = Vec::new();
+                while contacts.len() < view_size.min(n - 1) {
+                    let j = random(n);
+                    if j != i && !contacts.contains(&j) {
+                        contacts.push(j);
+                    }
+                }
+                contacts
+            }
+            Topology::Growing if i > 0 => vec![random(i)],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The shuffle rules' flags, for every program: `-c/--view-size`, `-l/--shuffle-length`,
+/// `--mode`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ShuffleFlags {
+    /// View size c: the most peers a view holds.
+    #[arg(short = 'c', long, value_name = "C", default_value_t = DEFAULT_VIEW_SIZE)]
+    pub view_size: usize,
+    /// Shuffle length l: the most entries exchanged each way per shuffle (1 <= l <= c).
+    #[arg(short = 'l', long, value_name = "L", default_value_t = DEFAULT_SHUFFLE_LENGTH)]
+    pub shuffle_length: usize,
+    /// Shuffle target: enhanced (the oldest entry, the Cyclon protocol) or basic (a random
+    /// entry, the paper's baseline).
+    #[arg(long, value_enum, default_value_t = Mode::Enhanced)]
+    pub mode: Mode,
+}
+
+impl ShuffleFlags {
+    /// The core's parameters.
+    pub fn params(&self) -> ShuffleParams {
+        ShuffleParams::new(self.view_size, self.shuffle_length).with_mode(self.mode.into())
+    }
+}
+
+/// The flags of programs that run real peers: the shuffle rules and `--interval-ms`,
+/// `--request-timeout-ms`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CyclonFlags {
+    #[command(flatten)]
+    pub shuffle: ShuffleFlags,
+    /// Shuffle interval in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = millis(DEFAULT_SHUFFLE_INTERVAL))]
+    pub interval_ms: u64,
+    /// How long opening a stream or one shuffle exchange may take, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = millis(DEFAULT_REQUEST_TIMEOUT))]
+    pub request_timeout_ms: u64,
+}
+
+impl CyclonFlags {
+    /// The shuffle interval.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+
+    /// The behaviour's configuration these flags ask for (not validated).
+    pub fn config(&self) -> cyclon::Config {
+        let shuffle = &self.shuffle;
+        cyclon::Config::default()
+            .with_view_size(shuffle.view_size)
+            .with_shuffle_length(shuffle.shuffle_length)
+            .with_shuffle_mode(shuffle.mode.into())
+            .with_shuffle_interval(self.interval())
+            .with_request_timeout(Duration::from_millis(self.request_timeout_ms))
+    }
+}
+
+/// A duration in whole milliseconds, for flag defaults.
+pub fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The flags of programs that run one peer per process (`node`, `chat`): `--listen`,
+/// `--bootstrap`, `--secret-key-seed`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PeerFlags {
+    /// Address to listen on; repeatable. Default: /ip4/0.0.0.0/tcp/0 and
+    /// /ip4/0.0.0.0/udp/0/quic-v1.
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+    /// A peer to bootstrap from, ending in /p2p/<peer id>; repeatable.
+    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    pub bootstrap: Vec<BootstrapPeer>,
+    /// Derive a deterministic ed25519 identity from this number (0-255) instead of a random
+    /// one, as rust-libp2p's examples do.
+    #[arg(long, value_name = "N")]
+    pub secret_key_seed: Option<u8>,
+}
+
+/// A `--bootstrap` address: a multiaddr ending in `/p2p/<peer id>`.
+#[derive(Debug, Clone)]
+pub struct BootstrapPeer {
+    /// The peer.
+    pub peer_id: PeerId,
+    /// Its address, `/p2p/` included.
+    pub address: Multiaddr,
+}
+
+impl FromStr for BootstrapPeer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let address: Multiaddr = s.parse().map_err(|e| format!("{e}"))?;
+        match address.iter().last() {
+            Some(Protocol::P2p(peer_id)) => Ok(BootstrapPeer { peer_id, address }),
+            _ => Err("the address must end in /p2p/<peer id>".to_string()),
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The flags, and the scenarios they ask for: one per protocol variant, or per malicious share
+//! and caps setting.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use cyclon_examples::cli::{Mode, ShuffleFlags, Topology};
+use libp2p_cyclon::sim::{Attack, AttackTarget, Bootstrap, Kill, Scenario, ScenarioError};
+
+use crate::tables::significant;
+
+/// Simulates the Cyclon membership protocol (enhanced or basic shuffling) in cycles, as the
+/// paper's PeerSim experiments do, and prints the overlay's metrics beside those of a uniform
+/// random c-out graph of the same size generated in the same run.
+///
+/// Each cycle, every live node initiates one shuffle with its oldest neighbour, in random
+/// order. Clustering and path length are taken on the undirected overlay; the path length is
+/// averaged over BFS from `--bfs-sources` sampled nodes to all others. Same seed, same output.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+pub struct Args {
+    /// Number of nodes N.
+    #[arg(short, long, default_value_t = 10_000)]
+    pub nodes: usize,
+    #[command(flatten)]
+    pub shuffle: ShuffleFlags,
+    /// Cycles to run.
+    #[arg(short = 't', long, default_value_t = 100)]
+    pub cycles: u64,
+    /// Seed of every random choice.
+    #[arg(short, long, default_value_t = 1)]
+    pub seed: u64,
+    /// Initial overlay. ring: node i knows i+1..i+c; star: everyone knows node 0; random: c
+    /// random nodes each; growing: nodes join one by one, each through one random live contact.
+    #[arg(long, value_enum, default_value_t = Topology::Ring)]
+    pub bootstrap: Topology,
+    /// Growing bootstrap: nodes joining per cycle [default: ceil(N / 20)].
+    #[arg(long)]
+    pub joins_per_cycle: Option<usize>,
+    /// Also run basic shuffling on the same scenario and seed, and show it beside.
+    #[arg(long, conflicts_with = "malicious")]
+    pub compare_basic: bool,
+    /// Fail this share of the live nodes at once (0..=1), at --kill-at.
+    #[arg(long)]
+    pub kill_fraction: Option<f64>,
+    /// Cycle after which the --kill-fraction nodes fail [default: half of --cycles].
+    #[arg(long, requires = "kill_fraction")]
+    pub kill_at: Option<u64>,
+    /// Churn: share of live nodes (0..=1) that leave at the start of each cycle, replaced by
+    /// as many new nodes joining through one random live contact.
+    #[arg(long, default_value_t = 0.0)]
+    pub churn: f64,
+    /// Full metrics every K cycles (cycle 0 and the last are always measured; 0: only those).
+    /// Dead links are counted every cycle.
+    #[arg(long, default_value_t = 10)]
+    pub metrics_every: u64,
+    /// BFS sources sampled for the average path length.
+    #[arg(long, default_value_t = 100)]
+    pub bfs_sources: usize,
+    /// Random removal orders averaged in the robustness experiment (remove 0-95% of the
+    /// final overlay's nodes without healing; largest component's share of survivors).
+    /// 0 skips it.
+    #[arg(long, default_value_t = 5)]
+    pub robustness_trials: usize,
+    /// Malicious nodes: this share of the initial nodes (0..=1) collude from --attack-start
+    /// on. They answer every shuffle with c malicious entries of age 0 and push malicious
+    /// entries of age 0 to honest nodes (--malicious-pushes). Several comma-separated shares
+    /// run one after the other on the same seed.
+    #[arg(long, value_delimiter = ',', value_name = "SHARE")]
+    pub malicious: Vec<f64>,
+    /// The malicious nodes behave honestly up to this cycle and attack from the next one.
+    #[arg(long, default_value_t = 50, requires = "malicious")]
+    pub attack_start: u64,
+    /// Shuffles each malicious node initiates per cycle during the attack (1: an honest rate;
+    /// fractions allowed).
+    #[arg(long, default_value_t = 1.0, requires = "malicious")]
+    pub malicious_pushes: f64,
+    /// Focused attack: every push goes to one of this many honest victims, drawn at random
+    /// when the attack starts [default: spread, to any honest node the attackers know].
+    #[arg(long, value_name = "VICTIMS", requires = "malicious")]
+    pub focus: Option<usize>,
+    /// Honest nodes without our caps: they consider up to c received entries instead of l,
+    /// and have no per-peer inbound rate limit.
+    #[arg(long, requires = "malicious", conflicts_with = "compare_caps")]
+    pub no_caps: bool,
+    /// Run every --malicious share both with and without our caps.
+    #[arg(long, requires = "malicious")]
+    pub compare_caps: bool,
+    /// Write the attack's progress, one CSV row per cycle and run, to FILE.
+    #[arg(long, value_name = "FILE", requires = "malicious")]
+    pub attack_csv: Option<PathBuf>,
+    /// Write one CSV row per measured cycle (of the first run) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write the final overlay (first run) as `src dst` lines to FILE: links between live
+    /// nodes, which are numbered 0..L-1 in id order (0..N-1 without failures or churn).
+    #[arg(long, value_name = "FILE")]
+    pub edges_out: Option<PathBuf>,
+    /// Write SVG figures (in-degree distribution, path length and clustering per cycle, dead
+    /// links after the failure, largest component vs. fraction removed) into DIR. Under
+    /// --malicious, only the malicious share of honest views per cycle, for every run
+    /// (malicious_spread.svg, or malicious_focused.svg for the victims).
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// One protocol variant to simulate: its label in the tables and figures, and its scenario.
+pub struct Variant {
+    pub label: String,
+    pub scenario: Scenario,
+}
+
+impl Args {
+    /// The failure the flags ask for, if any.
+    pub fn kill(&self) -> Option<Kill> {
+        self.kill_fraction.map(|fraction| Kill {
+            fraction,
+            at_cycle: self.kill_at.unwrap_or(self.cycles / 2),
+        })
+    }
+
+    /// The scenario the flags describe, before any attack or comparison (not validated).
+    pub fn scenario(&self) -> Scenario {
+        Scenario {
+            nodes: self.nodes,
+            params: self.shuffle.params(),
+            bootstrap: bootstrap(self.bootstrap),
+            seed: self.seed,
+            cycles: self.cycles,
+            joins_per_cycle: self.joins_per_cycle,
+            churn: self.churn,
+            kill: self.kill(),
+            metrics_every: self.metrics_every,
+            bfs_sources: self.bfs_sources,
+            robustness_trials: self.robustness_trials,
+            attack: None,
+        }
+    }
+
+    /// One validated scenario per protocol variant (the mode, and basic with
+    /// `--compare-basic`), or per malicious share and caps setting.
+    pub fn variants(&self) -> Result<Vec<Variant>, ScenarioError> {
+        let scenario = self.scenario();
+        scenario.validate()?;
+        let mut variants = Vec::new();
+        if self.malicious.is_empty() {
+            let mut modes = vec![self.shuffle.mode];
+            if self.compare_basic && self.shuffle.mode != Mode::Basic {
+                modes.push(Mode::Basic);
+            }
+            for mode in modes {
+                let scenario = Scenario {
+                    params: scenario.params.with_mode(mode.into()),
+                    ..scenario.clone()
+                };
+                variants.push(Variant {
+                    label: mode_name(mode).to_owned(),
+                    scenario,
+                });
+            }
+        } else {
+            let caps: &[bool] = match (self.compare_caps, self.no_caps) {
+                (true, _) => &[true, false],
+                (false, true) => &[false],
+                (false, false) => &[true],
+            };
+            for &fraction in &self.malicious {
+                for &caps in caps {
+                    let attack = Attack {
+                        fraction,
+                        start: self.attack_start,
+                        pushes: self.malicious_pushes,
+                        target: match self.focus {
+                            Some(victims) => AttackTarget::Focused { victims },
+                            None => AttackTarget::Spread,
+                        },
+                        caps,
+                    };
+                    let scenario = Scenario {
+                        attack: Some(attack),
+                        ..scenario.clone()
+                    };
+                    scenario.validate()?;
+                    let label = format!(
+                        "{}% {}",
+                        significant(fraction * 100.0, 3),
+                        if caps { "caps" } else { "no caps" }
+                    );
+                    variants.push(Variant { label, scenario });
+                }
+            }
+        }
+        Ok(variants)
+    }
+}
+
+/// The simulator's initial overlay for `--bootstrap`.
+fn bootstrap(topology: Topology) -> Bootstrap {
+    match topology {
+        Topology::Ring => Bootstrap::Ring,
+        Topology::Star => Bootstrap::Star,
+        Topology::Random => Bootstrap::Random,
+        Topology::Growing => Bootstrap::Growing,
+    }
+}
+
+/// The label of a mode's run.
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Enhanced => "enhanced",
+        Mode::Basic => "basic",
+    }
+}
