@@ -45,7 +45,8 @@ use crate::{
 pub enum RemovalReason {
     /// It was the target of one of our shuffles: our link to it turned into its link to us.
     /// If the shuffle then fails ([`Event::ShuffleFailed`]), it is not put back: that is how
-    /// dead peers leave views.
+    /// dead peers leave views. (Under a [`Defence`](crate::Defence) the target may stay in the
+    /// view while the shuffle runs; it leaves, with this reason, if the shuffle fails.)
     ShuffleTarget,
     /// It was sent to a shuffle partner and replaced by an entry received from it.
     Replaced,
@@ -159,7 +160,8 @@ impl Behaviour {
     /// Creates the behaviour for the local peer, or says why `config` is invalid.
     pub fn try_new(local_peer_id: PeerId, config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        let view = PartialView::new(local_peer_id, config.shuffle_params())?;
+        // A defence's private keys come from the thread's cryptographically secure generator.
+        let view = PartialView::with_rng(local_peer_id, config.shuffle_params(), &mut rand::rng())?;
         let mut behaviour = Self {
             local_peer_id,
             view,
@@ -352,10 +354,13 @@ impl Behaviour {
         let (peer, addresses, _) = shuffle.target.into_parts();
         self.record(Record::ShuffleStarted);
         tracing::debug!(%peer, %id, "starting a shuffle");
-        self.emit(Event::PeerRemoved {
-            peer_id: peer,
-            reason: RemovalReason::ShuffleTarget,
-        });
+        // Under a defence the target may stay in the view (it leaves if the shuffle fails).
+        if !self.view.contains(&peer) {
+            self.emit(Event::PeerRemoved {
+                peer_id: peer,
+                reason: RemovalReason::ShuffleTarget,
+            });
+        }
         let max_addresses = self.config.max_addresses_per_entry;
         let outbound = OutboundShuffle::new(id, &shuffle.request, max_addresses);
         // A shuffle that needs a dial gets one timeout for the dial and one for the exchange.
@@ -386,9 +391,19 @@ impl Behaviour {
     }
 
     fn fail_shuffle(&mut self, id: ShuffleId, error: ShuffleError) {
+        let stayed = self
+            .view
+            .pending_target(id)
+            .is_some_and(|peer| self.view.contains(peer));
         let Some(peer) = self.view.fail_shuffle(id) else {
             return; // Already ended.
         };
+        if stayed && !self.view.contains(&peer) {
+            self.emit(Event::PeerRemoved {
+                peer_id: peer,
+                reason: RemovalReason::ShuffleTarget,
+            });
+        }
         self.outbound.end(id, &peer);
         self.record(Record::ShuffleFailed(&error));
         tracing::debug!(%peer, %id, %error, "shuffle failed");

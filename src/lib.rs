@@ -128,11 +128,11 @@ mod view;
 
 pub use behaviour::{AddAddressResult, Behaviour, Event, RemovalReason};
 pub use config::{
-    Config, ConfigError, DEFAULT_INBOUND_BURST, DEFAULT_MAX_ADDRESSES_PER_ENTRY, DEFAULT_MAX_AGE,
-    DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
+    AnchoredParams, Config, ConfigError, DEFAULT_INBOUND_BURST, DEFAULT_MAX_ADDRESSES_PER_ENTRY,
+    DEFAULT_MAX_AGE, DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
     DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL,
-    DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, InboundRateLimit, MIN_MESSAGE_SIZE, ParamsError,
-    ShuffleMode, ShuffleParams,
+    DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, Defence, InboundRateLimit, MAX_DEFENDED_VIEW_SIZE,
+    MIN_MESSAGE_SIZE, ParamsError, SeededParams, ShuffleMode, ShuffleParams,
 };
 pub use handler::ShuffleError;
 pub use protocol::{InvalidEntries, PROTOCOL_NAME, ViewEntry};

@@ -145,6 +145,8 @@ impl Metrics {
                 add(family, "local", ignored.local);
                 add(family, "duplicate", ignored.duplicate);
                 add(family, "no_room", ignored.no_room);
+                add(family, "dead", ignored.dead);
+                add(family, "over_budget", ignored.over_budget);
             }
         }
     }

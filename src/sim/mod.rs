@@ -87,6 +87,7 @@ pub enum NodeState {
 
 /// Shuffle counts since the simulation started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ShuffleCounters {
     /// Shuffles that completed (the target answered).
     pub completed: u64,
@@ -94,6 +95,8 @@ pub struct ShuffleCounters {
     pub failed: u64,
     /// Initiations skipped because the node's view was empty.
     pub idle: u64,
+    /// Entries honest nodes sent: in their requests (own entry included) and replies.
+    pub entries_sent: u64,
 }
 
 impl ShuffleCounters {
@@ -101,7 +104,17 @@ impl ShuffleCounters {
     pub fn initiated(&self) -> u64 {
         self.completed + self.failed
     }
+
+    /// Entries honest nodes sent per shuffle they initiated (request and reply together):
+    /// the protocol's cost.
+    pub fn entries_per_shuffle(&self) -> f64 {
+        self.entries_sent as f64 / self.initiated().max(1) as f64
+    }
 }
+
+/// Seed offset of the defences' private keys, drawn for each view from their own stream so
+/// that the rest of a run's random choices start as in a run without a defence.
+const DEFENCE_STREAM: u64 = 0x6465_6665_6e63_6531;
 
 /// The live part of the overlay as a graph over dense indices.
 #[derive(Debug, Clone)]
@@ -137,6 +150,8 @@ pub struct Simulation {
     counters: ShuffleCounters,
     /// A coalition of malicious nodes ([`Simulation::set_attack`]).
     attack: Option<Box<AttackState>>,
+    /// Draws the private keys of each new view's defence.
+    defence_rng: SimRng,
 }
 
 impl Simulation {
@@ -150,8 +165,9 @@ impl Simulation {
         params.validate().expect("invalid shuffle parameters");
         assert!(u32::try_from(nodes).is_ok(), "too many nodes");
         let mut rng = SimRng::seed_from_u64(seed);
+        let mut defence_rng = SimRng::seed_from_u64(seed ^ DEFENCE_STREAM);
         let views: Vec<_> = (0..nodes as NodeId)
-            .map(|id| PartialView::new(id, params).expect("validated"))
+            .map(|id| new_view(id, params, &mut defence_rng))
             .collect();
         let mut sim = Self {
             params,
@@ -160,8 +176,8 @@ impl Simulation {
             state: vec![NodeState::Live; nodes],
             live: (0..nodes as NodeId).collect(),
             order: Vec::with_capacity(nodes),
-            request: Vec::with_capacity(params.shuffle_length),
-            reply: Vec::with_capacity(params.shuffle_length),
+            request: Vec::with_capacity(params.message_length().max(params.view_size)),
+            reply: Vec::with_capacity(params.message_length().max(params.view_size)),
             next_join: nodes,
             growing_to: nodes,
             joins_per_cycle: nodes.div_ceil(20).max(1),
@@ -170,6 +186,7 @@ impl Simulation {
             cycle: 0,
             counters: ShuffleCounters::default(),
             attack: None,
+            defence_rng,
         };
         let n = nodes as NodeId;
         let c = params.view_size;
@@ -281,7 +298,7 @@ impl Simulation {
             self.fail_random_count(leaving);
             for _ in 0..leaving {
                 let id = self.views.len() as NodeId;
-                let mut view = PartialView::new(id, self.params).expect("validated");
+                let mut view = new_view(id, self.params, &mut self.defence_rng);
                 view.set_receive_limit(self.receive_limit());
                 self.views.push(view);
                 self.state.push(NodeState::Absent);
@@ -355,6 +372,7 @@ impl Simulation {
             return None;
         };
         let q = *target.id();
+        self.counters.entries_sent += self.request.len() as u64;
         if self.state[q as usize] != NodeState::Live {
             self.views[p as usize].fail_shuffle(id);
             self.counters.failed += 1;
@@ -371,6 +389,7 @@ impl Simulation {
             .get_disjoint_mut([p as usize, q as usize])
             .expect("a view never holds its own node");
         responder.answer_shuffle_into(&mut self.rng, &p, self.request.drain(..), &mut self.reply);
+        self.counters.entries_sent += self.reply.len() as u64;
         initiator.complete_shuffle_counted(id, self.reply.drain(..));
         self.counters.completed += 1;
     }
@@ -464,6 +483,11 @@ impl Simulation {
         }
         out.flush()
     }
+}
+
+/// A view for node `id`: its defence's keys, if any, come from `rng`.
+fn new_view(id: NodeId, params: ShuffleParams, rng: &mut SimRng) -> PartialView<NodeId> {
+    PartialView::with_rng(id, params, rng).expect("validated")
 }
 
 /// How many upcoming shuffles [`Simulation::step`] remembers likely targets for.

@@ -7,7 +7,7 @@ use clap::{Parser, ValueEnum};
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
 use libp2p_cyclon::{
     self as cyclon, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH,
-    DEFAULT_VIEW_SIZE, ShuffleMode, ShuffleParams,
+    DEFAULT_VIEW_SIZE, Defence, ShuffleMode, ShuffleParams,
 };
 
 /// Exit status for bad flags and unusable settings (as clap uses).
@@ -56,6 +56,25 @@ impl From<Mode> for ShuffleMode {
         match mode {
             Mode::Enhanced => ShuffleMode::Enhanced,
             Mode::Basic => ShuffleMode::Basic,
+        }
+    }
+}
+
+/// An eclipse defence (`--defence`; see the crate's `Defence` and SECURITY.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DefenceKind {
+    /// Seeded slots, after Basalt: each slot keeps the peer ranking lowest under a private
+    /// seed (the recommended defence).
+    Seeded,
+    /// Cyclon with a few sampler-held anchor entries and limited push, after Brahms.
+    Anchored,
+}
+
+impl From<DefenceKind> for Defence {
+    fn from(kind: DefenceKind) -> Self {
+        match kind {
+            DefenceKind::Seeded => Defence::seeded(),
+            DefenceKind::Anchored => Defence::anchored(),
         }
     }
 }
@@ -119,12 +138,25 @@ pub struct ShuffleFlags {
     /// entry, the paper's baseline).
     #[arg(long, value_enum, default_value_t = Mode::Enhanced)]
     pub mode: Mode,
+    /// Defend against colluding peers that flood views with their own entries: seeded (the
+    /// default when the flag has no value) or anchored. Without the flag: the paper's Cyclon.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "DEFENCE",
+        num_args = 0..=1,
+        default_missing_value = "seeded",
+        require_equals = false
+    )]
+    pub defence: Option<DefenceKind>,
 }
 
 impl ShuffleFlags {
     /// The core's parameters.
     pub fn params(&self) -> ShuffleParams {
-        ShuffleParams::new(self.view_size, self.shuffle_length).with_mode(self.mode.into())
+        ShuffleParams::new(self.view_size, self.shuffle_length)
+            .with_mode(self.mode.into())
+            .with_defence(self.defence.map_or(Defence::Off, Defence::from))
     }
 }
 
@@ -155,6 +187,7 @@ impl CyclonFlags {
             .with_view_size(shuffle.view_size)
             .with_shuffle_length(shuffle.shuffle_length)
             .with_shuffle_mode(shuffle.mode.into())
+            .with_defence(shuffle.params().defence)
             .with_shuffle_interval(self.interval())
             .with_request_timeout(Duration::from_millis(self.request_timeout_ms))
     }
