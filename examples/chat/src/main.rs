@@ -26,7 +26,7 @@ use std::{collections::HashSet, io::BufRead, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use cyclon_examples::{
-    cli::{BootstrapPeer, CyclonFlags, PeerFlags},
+    cli::{self, BootstrapPeer, CyclonFlags, PeerFlags},
     peer,
 };
 use futures::StreamExt;
@@ -126,7 +126,7 @@ fn printable(data: &[u8]) -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     match peer::start(cyclon_config, "warn") {
-        Ok((args, config)) => peer::exit_status(run(args, config).await),
+        Ok((args, config)) => cli::exit_status(run(args, config).await),
         Err(code) => code,
     }
 }

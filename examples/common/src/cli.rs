@@ -1,7 +1,7 @@
 //! The flags the example programs share, with one name and one meaning each, and the one way
 //! they all handle bad flags: one line on stderr, exit status 2.
 
-use std::{process::ExitCode, str::FromStr, time::Duration};
+use std::{error::Error, process::ExitCode, str::FromStr, time::Duration};
 
 use clap::{Parser, ValueEnum};
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
@@ -39,6 +39,17 @@ pub fn parse<A: Parser>() -> Result<A, ExitCode> {
 pub fn usage_error(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(USAGE_ERROR)
+}
+
+/// The exit status for how a program ended: 0, or 1 with the error on stderr.
+pub fn exit_status(result: Result<(), Box<dyn Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Enhanced (Cyclon's oldest-first target) or basic (random target) shuffling.

@@ -31,7 +31,7 @@ use std::{collections::HashSet, io::Write, process::ExitCode};
 
 use clap::Parser;
 use cyclon_examples::{
-    cli::{BootstrapPeer, CyclonFlags, PeerFlags},
+    cli::{self, BootstrapPeer, CyclonFlags, PeerFlags},
     peer,
 };
 use futures::StreamExt;
@@ -208,7 +208,7 @@ impl Output {
 #[tokio::main]
 async fn main() -> ExitCode {
     match peer::start(cyclon_config, "info") {
-        Ok((args, config)) => peer::exit_status(run(args, config).await),
+        Ok((args, config)) => cli::exit_status(run(args, config).await),
         Err(code) => code,
     }
 }
