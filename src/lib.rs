@@ -138,8 +138,8 @@ pub use handler::ShuffleError;
 pub use protocol::{InvalidEntries, PROTOCOL_NAME, ViewEntry};
 pub use stats::{ShuffleFailures, Stats};
 pub use view::{
-    CompletedShuffle, Entry, IgnoredEntries, InsertOutcome, MergeOutcome, OutgoingShuffle,
-    PartialView, ShuffleId, StartShuffleError,
+    AddressList, CompletedShuffle, Entry, EntryPayload, IgnoredEntries, InsertOutcome,
+    MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
 };
 
 /// The README's Rust snippets, compiled as doctests.

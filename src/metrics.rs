@@ -9,7 +9,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::{stats::Record, view::PartialView};
+use crate::{
+    stats::Record,
+    view::{EntryPayload, PartialView},
+};
 
 type Reason = [(&'static str, &'static str); 1];
 
@@ -150,7 +153,7 @@ impl Metrics {
     }
 
     /// Sets the gauges: entries in `view`, their mean age, shuffles in flight.
-    pub(crate) fn sample<I: Clone + PartialEq, A: Clone>(
+    pub(crate) fn sample<I: Clone + PartialEq, A: EntryPayload>(
         &self,
         view: &PartialView<I, A>,
         in_flight: usize,
