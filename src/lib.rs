@@ -119,23 +119,26 @@ mod metrics;
 mod outbound;
 mod protocol;
 mod rate_limit;
+mod record;
 /// The cycle-driven simulator: N nodes running the sans-IO core in cycles, the paper's metrics
 /// beside a random reference graph, failures, churn and the robustness experiment.
 #[cfg(feature = "sim")]
 pub mod sim;
 mod stats;
+mod upgrade;
 mod view;
 
 pub use behaviour::{AddAddressResult, Behaviour, Event, RemovalReason};
 pub use config::{
     Config, ConfigError, DEFAULT_INBOUND_BURST, DEFAULT_MAX_ADDRESSES_PER_ENTRY, DEFAULT_MAX_AGE,
     DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL,
-    DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, InboundRateLimit, MIN_MESSAGE_SIZE, ParamsError,
-    ShuffleMode, ShuffleParams,
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, ENTRY_OVERHEAD,
+    InboundRateLimit, MIN_MESSAGE_SIZE, MIN_RECORD_SIZE, ParamsError, ShuffleMode, ShuffleParams,
 };
 pub use handler::ShuffleError;
-pub use protocol::{InvalidEntries, PROTOCOL_NAME, ViewEntry};
+pub use protocol::{InvalidEntries, PROTOCOL_NAME, PROTOCOL_NAME_V1_1, ViewEntry};
+pub use record::{PeerAddresses, RecordError, SignedPeerRecord};
 pub use stats::{ShuffleFailures, Stats};
 pub use view::{
     AddressList, CompletedShuffle, Entry, EntryPayload, IgnoredEntries, InsertOutcome,

@@ -161,6 +161,7 @@ fn entry(peer: &PeerId, addrs: &[Multiaddr], age: u64) -> proto::Entry {
         peer_id: peer.to_bytes(),
         addrs: addrs.iter().map(|a| a.to_vec()).collect(),
         age,
+        ..Default::default()
     }
 }
 
@@ -332,6 +333,7 @@ async fn self_entries_copies_and_invalid_entries_are_dropped() {
                 peer_id: vec![0xde, 0xad],
                 addrs: vec![addr(4).to_vec()],
                 age: 0,
+                ..Default::default()
             },
             proto::Entry {
                 peer_id: PeerId::random().to_bytes(),
@@ -340,11 +342,13 @@ async fn self_entries_copies_and_invalid_entries_are_dropped() {
                     addr(5).with(Protocol::P2p(other)).to_vec(),
                 ],
                 age: 0,
+                ..Default::default()
             },
             proto::Entry {
                 peer_id: PeerId::random().to_bytes(),
                 addrs: vec![],
                 age: u64::MAX,
+                ..Default::default()
             },
         ],
     ];
