@@ -798,6 +798,68 @@ mod tests {
     }
 
     #[test]
+    fn only_verified_addresses_reach_the_swarm_when_records_are_required() {
+        let unverified: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        let signed: Multiaddr = "/ip4/127.0.0.1/tcp/2".parse().unwrap();
+        for strict in [false, true] {
+            let config = Config::default()
+                .with_view_size(4)
+                .with_shuffle_length(2)
+                .with_require_signed_records(strict);
+            let mut behaviour = Behaviour::new(PeerId::random(), config);
+            behaviour.pause();
+            let q = PeerId::random();
+            behaviour.add_address(&q, unverified.clone());
+            let id = behaviour.shuffle_now().unwrap();
+            let key = Keypair::generate_ed25519();
+            let v = key.public().to_peer_id();
+            let record = SignedPeerRecord::sign(&key, std::slice::from_ref(&signed), 1).unwrap();
+            let payload = PeerAddresses::signed(record, vec![signed.clone()]);
+            respond(&mut behaviour, q, id, vec![ViewEntry::new(v, payload, 0)]);
+
+            let mut cx = Context::from_waker(noop_waker_ref());
+            let (mut reported, mut added) = (Vec::new(), Vec::new());
+            while let Poll::Ready(event) = behaviour.poll(&mut cx) {
+                match event {
+                    ToSwarm::NewExternalAddrOfPeer { peer_id, address } => {
+                        reported.push((peer_id, address))
+                    }
+                    ToSwarm::GenerateEvent(Event::PeerAdded {
+                        peer_id, verified, ..
+                    }) => added.push((peer_id, verified)),
+                    _ => {}
+                }
+            }
+            assert_eq!(added, vec![(q, false), (v, true)]);
+            let mut expected = vec![(v, signed.clone())];
+            if !strict {
+                expected.insert(0, (q, unverified.clone()));
+            }
+            assert_eq!(reported, expected, "strict: {strict}");
+        }
+    }
+
+    #[test]
+    fn a_behaviour_with_a_key_signs_its_own_entry() {
+        let key = Keypair::generate_ed25519();
+        let mut behaviour = Behaviour::with_keypair(key.clone(), Config::default());
+        assert_eq!(behaviour.local_peer_id(), &key.public().to_peer_id());
+        assert!(behaviour.local_record().is_none());
+        let address: Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse().unwrap();
+        behaviour.on_swarm_event(FromSwarm::NewListenAddr(
+            libp2p_swarm::behaviour::NewListenAddr {
+                listener_id: libp2p_core::transport::ListenerId::next(),
+                addr: &address,
+            },
+        ));
+        let record = behaviour.local_record().expect("signed").clone();
+        let own = behaviour.own_payload(behaviour.advertised_addresses());
+        assert_eq!(own.signed_record(), Some(&record));
+        let unkeyed = Behaviour::new(PeerId::random(), Config::default());
+        assert!(!unkeyed.own_payload(vec![address]).is_verified());
+    }
+
+    #[test]
     fn the_interval_changes_at_run_time() {
         let mut behaviour = Behaviour::new(PeerId::random(), Config::default());
         let error = behaviour.set_shuffle_interval(Duration::ZERO).unwrap_err();

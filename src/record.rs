@@ -255,14 +255,17 @@ impl LocalRecord {
         }
     }
 
-    /// Makes the record say `addresses`: re-signs unless it already does, with seq
+    /// Makes the record say `addresses`: re-signs unless it already says the same set (in any
+    /// order: a re-confirmed external address moves to the front), with seq
     /// `max(now_ms, last seq + 1)` (Unix time in milliseconds, strictly increasing even when
     /// the clock stalls or steps back). No addresses, no record. Returns whether the record
     /// changed.
     pub(crate) fn update(&mut self, addresses: &[Multiaddr], now_ms: u64) -> bool {
-        if self.current.as_ref().map(|(signed, _)| signed.as_slice()) == Some(addresses)
-            || (addresses.is_empty() && self.current.is_none())
-        {
+        let unchanged = match &self.current {
+            Some((signed, _)) => same_set(signed, addresses),
+            None => addresses.is_empty(),
+        };
+        if unchanged {
             return false;
         }
         self.current = None;
@@ -286,16 +289,21 @@ impl LocalRecord {
         self.current.as_ref().map(|(_, record)| record)
     }
 
-    /// The payload of the local peer's own entry for `addresses`: signed when the record says
-    /// exactly these addresses.
+    /// The payload of the local peer's own entry for `addresses`: signed (in the record's
+    /// order) when the record says these addresses.
     pub(crate) fn payload(&self, addresses: Vec<Multiaddr>) -> PeerAddresses {
         match &self.current {
-            Some((signed, record)) if *signed == addresses => {
-                PeerAddresses::signed(record.clone(), addresses)
+            Some((signed, record)) if same_set(signed, &addresses) => {
+                PeerAddresses::signed(record.clone(), signed.clone())
             }
             _ => PeerAddresses::unverified(addresses),
         }
     }
+}
+
+/// Whether `a` and `b`, each without repeats, hold the same addresses.
+fn same_set(a: &[Multiaddr], b: &[Multiaddr]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
 }
 
 #[cfg(test)]
@@ -426,9 +434,20 @@ mod tests {
         assert!(!local.update(&addrs(&[1]), 5_000), "same addresses");
         assert!(local.payload(addrs(&[1])).is_verified());
         assert!(!local.payload(addrs(&[2])).is_verified());
-        // The clock stalls, then steps back: the seq still grows.
         assert!(local.update(&addrs(&[1, 2]), 1_000));
         assert_eq!(local.record().unwrap().seq(), 1_001);
+        assert!(
+            !local.update(&addrs(&[2, 1]), 6_000),
+            "the same set, reordered"
+        );
+        let payload = local.payload(addrs(&[2, 1]));
+        assert!(payload.is_verified());
+        assert_eq!(
+            payload.as_slice(),
+            &addrs(&[1, 2])[..],
+            "in the signed order"
+        );
+        // The clock stalls (above), then steps back: the seq still grows.
         assert!(local.update(&addrs(&[2]), 10));
         assert_eq!(local.record().unwrap().seq(), 1_002);
         assert!(local.update(&addrs(&[3]), 9_000));
