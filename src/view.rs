@@ -32,18 +32,8 @@
 //!
 //! # Signed records: which payload wins
 //!
-//! An address payload may carry a signed record with a sequence number
-//! ([`EntryPayload::record_seq`]; the behaviour's payload carries the peer's signed peer
-//! record). Two rules use it, both inside the merge, and neither changes who is in the view:
-//! - a received entry for a peer already in the view is still not taken (rule 5), but when it
-//!   carries a record and the held entry carries none or one with a lower seq, the held entry's
-//!   payload becomes the received one (its age stays): [`MergeOutcome::updated`];
-//! - a record with a lower seq never replaces a held one, also when one merge replaces a peer's
-//!   entry and then takes the same peer back from later in the received entries (the entry
-//!   keeps the higher-seq payload).
-//!
-//! Payloads without records (`()` in the simulator, plain address lists) never compare, so
-//! the paper's rules run unchanged for them.
+//! An address payload may carry a signed record with a sequence number; which of two payloads
+//! of one peer the view keeps is a rule of the merge too, described on [`EntryPayload`].
 
 use std::fmt;
 
@@ -55,9 +45,17 @@ use crate::config::{ParamsError, ShuffleMode, ShuffleParams};
 /// record, and that record's sequence number.
 ///
 /// Seqs are compared only between payloads of the same identifier (their units are the
-/// signer's: one implementation counts seconds, another nanoseconds). A payload with a record
-/// replaces a held payload of the same identifier without one, or with a lower seq; nothing
-/// else ever replaces a held payload (see the [module docs](self)).
+/// signer's: one implementation counts seconds, another nanoseconds). Two rules of the merge
+/// use them, and neither changes who is in the view:
+/// - a received entry for an identifier already in the view is still not taken, but when its
+///   payload [supersedes](Self::supersedes) the held one (it carries a record, the held one
+///   none or one with a lower seq), the held entry's payload becomes the received one, its age
+///   unchanged ([`MergeOutcome::updated`](field@crate::MergeOutcome::updated));
+/// - a record with a lower seq never replaces a held one, also when one merge replaces an
+///   entry and then takes the same identifier back from later in the received entries.
+///
+/// Payloads without records (`()`, plain address lists) never compare: the paper's rules run
+/// unchanged for them.
 pub trait EntryPayload: Clone {
     /// The sequence number of the signed record this payload carries, or `None` (the default)
     /// if it carries none.

@@ -113,7 +113,7 @@ async fn a_signed_entry_is_verified_and_forwarded_byte_for_byte() {
     let events = shuffle(&mut a, &mut b).await;
     assert_eq!(added(&events, &a_id), Some(true), "B verified A's entry");
     let held = b.behaviour().get(&a_id).unwrap();
-    assert_eq!(held.addresses().as_slice(), &[a_addr.clone()]);
+    assert_eq!(held.addresses().as_slice(), std::slice::from_ref(&a_addr));
     assert_eq!(held.addresses().signed_record(), Some(&a_record));
     assert_eq!(b.behaviour().stats().exchanges_v1_1, 1);
 
@@ -156,7 +156,7 @@ async fn the_own_record_is_re_signed_when_the_advertised_addresses_change() {
     let first = swarm.behaviour().local_record().unwrap().clone();
     assert_eq!(
         standard_record(first.as_bytes()).addresses(),
-        &[memory.clone()]
+        std::slice::from_ref(&memory)
     );
 
     let other = addr(4242);
@@ -221,7 +221,11 @@ async fn a_1_1_0_node_and_a_1_0_0_only_peer_shuffle_both_ways() {
     tokio::spawn(old.loop_on_next());
 
     // The old peer shuffles with N: N answers in the old layout, M's entry as a plain one.
-    let ask = frame(&request(vec![entry(&old_id, &[old_addr.clone()], 0)]));
+    let ask = frame(&request(vec![entry(
+        &old_id,
+        std::slice::from_ref(&old_addr),
+        0,
+    )]));
     let exchange = send_raw(control.clone(), n_id, PROTOCOL_NAME, ask);
     let reply = tokio::time::timeout(STEP_BOUND, async {
         tokio::pin!(exchange);

@@ -185,8 +185,12 @@ pub struct PeerFlags {
     /// /ip4/0.0.0.0/udp/0/quic-v1.
     #[arg(long = "listen", value_name = "MULTIADDR")]
     pub listen: Vec<Multiaddr>,
-    /// A peer to bootstrap from, ending in /p2p/<peer id>; repeatable.
-    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    /// A peer to bootstrap from, ending in `/p2p/<peer id>`; repeatable.
+    #[arg(
+        long = "bootstrap",
+        value_name = "MULTIADDR",
+        help = "A peer to bootstrap from, ending in /p2p/<peer id>; repeatable"
+    )]
     pub bootstrap: Vec<BootstrapPeer>,
     /// Derive a deterministic ed25519 identity from this number (0-255) instead of a random
     /// one, as rust-libp2p's examples do.
