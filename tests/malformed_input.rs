@@ -511,6 +511,13 @@ async fn a_peer_asking_too_often_is_rate_limited() {
     assert_still_shuffles(&mut s).await;
 }
 
+/// An honest peer's key, whose records the attacker captures or forges, and its peer id.
+fn honest_signer() -> (Keypair, PeerId) {
+    let key = Keypair::generate_ed25519();
+    let id = key.public().to_peer_id();
+    (key, id)
+}
+
 /// The standard signed peer record of `key` for `addresses`, as its owner signs it.
 fn record(key: &Keypair, addresses: &[Multiaddr], seq: u64) -> Vec<u8> {
     SignedPeerRecord::sign(key, addresses, seq)
@@ -559,8 +566,7 @@ struct RecordPayload {
 #[tokio::test]
 async fn forged_records_are_dropped_by_reason() {
     let mut s = setup(victim_config()).await;
-    let honest = Keypair::generate_ed25519();
-    let h = honest.public().to_peer_id();
+    let (honest, h) = honest_signer();
     let valid = record(&honest, &[addr(11)], 5);
 
     // Broken after signing: one byte of the signed payload (its last address byte, just
@@ -640,63 +646,42 @@ async fn forged_records_are_dropped_by_reason() {
 #[tokio::test]
 async fn a_replayed_older_record_never_replaces_a_newer_one() {
     let mut s = setup(victim_config()).await;
-    let honest = Keypair::generate_ed25519();
-    let h = honest.public().to_peer_id();
+    let (honest, h) = honest_signer();
     // The honest peer signed three records over time; the attacker captured them all.
     let [old, current, newer] =
         [(3, 21), (7, 22), (9, 23)].map(|(seq, port)| record(&honest, &[addr(port)], seq));
-    let seq_and_addresses = |s: &Setup| {
-        let entry = s.victim.behaviour().get(&h).unwrap();
+    // The held record's seq and addresses, the entry's age, and the duplicates counted.
+    let state = |s: &Setup| {
+        let behaviour = s.victim.behaviour();
+        let entry = behaviour.get(&h).unwrap();
         let seq = entry.addresses().signed_record().unwrap().seq();
-        (seq, entry.addresses().to_vec())
+        let duplicates = behaviour.stats().ignored.duplicate;
+        (seq, entry.addresses().to_vec(), entry.age(), duplicates)
     };
-    send_requests(
-        &mut s,
-        PROTOCOL_NAME_V1_1,
-        vec![vec![signed_entry(&h, &current, 4)]],
-    )
-    .await;
-    assert_eq!(seq_and_addresses(&s), (7, vec![addr(22)]));
+    let first = vec![vec![signed_entry(&h, &current, 4)]];
+    send_requests(&mut s, PROTOCOL_NAME_V1_1, first).await;
+    let (seq, addresses, age, duplicates) = state(&s);
+    assert_eq!((seq, addresses, age), (7, vec![addr(22)], 4));
 
-    // Replaying the older record (or an unsigned entry) changes nothing.
-    let duplicates = s.victim.behaviour().stats().ignored.duplicate;
-    send_requests(
-        &mut s,
-        PROTOCOL_NAME_V1_1,
-        vec![
-            vec![signed_entry(&h, &old, 0)],
-            vec![entry(&h, &[addr(99)], 0)],
-        ],
-    )
-    .await;
-    assert_eq!(seq_and_addresses(&s), (7, vec![addr(22)]));
-    assert_eq!(
-        s.victim.behaviour().stats().ignored.duplicate,
-        duplicates + 2
-    );
-    assert_eq!(s.victim.behaviour().get(&h).unwrap().age(), 4);
+    // Replaying the older record (or an unsigned entry) changes nothing: two duplicates.
+    let replays = vec![
+        vec![signed_entry(&h, &old, 0)],
+        vec![entry(&h, &[addr(99)], 0)],
+    ];
+    send_requests(&mut s, PROTOCOL_NAME_V1_1, replays).await;
+    assert_eq!(state(&s), (7, vec![addr(22)], 4, duplicates + 2));
 
-    // The newer one updates the entry's addresses (and keeps its age).
-    send_requests(
-        &mut s,
-        PROTOCOL_NAME_V1_1,
-        vec![vec![signed_entry(&h, &newer, 0)]],
-    )
-    .await;
-    assert_eq!(seq_and_addresses(&s), (9, vec![addr(23)]));
-    assert_eq!(s.victim.behaviour().get(&h).unwrap().age(), 4);
-    assert_eq!(
-        s.victim.behaviour().stats().ignored.duplicate,
-        duplicates + 2
-    );
+    // The newer one updates the entry's addresses and keeps its age (not a duplicate).
+    let update = vec![vec![signed_entry(&h, &newer, 0)]];
+    send_requests(&mut s, PROTOCOL_NAME_V1_1, update).await;
+    assert_eq!(state(&s), (9, vec![addr(23)], 4, duplicates + 2));
     assert_still_shuffles(&mut s).await;
 }
 
 #[tokio::test]
 async fn a_record_sent_over_1_0_0_is_ignored() {
     let mut s = setup(victim_config()).await;
-    let honest = Keypair::generate_ed25519();
-    let h = honest.public().to_peer_id();
+    let (honest, h) = honest_signer();
     let mut smuggled = signed_entry(&h, &record(&honest, &[addr(31)], 1), 0);
     smuggled.addrs = vec![addr(32).to_vec()];
     send_requests(&mut s, PROTOCOL_NAME, vec![vec![smuggled]]).await;
@@ -713,8 +698,7 @@ async fn a_record_sent_over_1_0_0_is_ignored() {
 #[tokio::test]
 async fn a_strict_victim_takes_only_verified_entries() {
     let mut s = setup(victim_config().with_require_signed_records(true)).await;
-    let honest = Keypair::generate_ed25519();
-    let h = honest.public().to_peer_id();
+    let (honest, h) = honest_signer();
     let (x, y) = (PeerId::random(), PeerId::random());
     send_requests(
         &mut s,

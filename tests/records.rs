@@ -75,6 +75,22 @@ async fn shuffle(a: &mut Swarm<Behaviour>, b: &mut Swarm<Behaviour>) -> Vec<Even
     seen
 }
 
+/// Runs `work` while driving `swarm`, within [`STEP_BOUND`].
+async fn driving<T>(swarm: &mut Swarm<Behaviour>, work: impl std::future::Future<Output = T>) -> T {
+    let work = async {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                result = &mut work => return result,
+                _ = swarm.select_next_some() => {}
+            }
+        }
+    };
+    tokio::time::timeout(STEP_BOUND, work)
+        .await
+        .expect("step not done in time")
+}
+
 /// Whether `events` say that `peer` entered the view, with verified addresses or not.
 fn added(events: &[Event], peer: &PeerId) -> Option<bool> {
     events.iter().find_map(|event| match event {
@@ -124,18 +140,7 @@ async fn a_signed_entry_is_verified_and_forwarded_byte_for_byte() {
     let control = raw.behaviour().new_control();
     tokio::spawn(raw.loop_on_next());
     let ask = frame(&request(vec![entry(&PeerId::random(), &[addr(5)], 0)]));
-    let exchange = send_raw(control, b_id, PROTOCOL_NAME_V1_1, ask);
-    let reply = tokio::time::timeout(STEP_BOUND, async {
-        tokio::pin!(exchange);
-        loop {
-            tokio::select! {
-                reply = &mut exchange => return reply,
-                _ = b.select_next_some() => {}
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let reply = driving(&mut b, send_raw(control, b_id, PROTOCOL_NAME_V1_1, ask)).await;
     let entries = decode_response(&reply).expect("answered");
     let forwarded = entries
         .iter()
@@ -226,18 +231,7 @@ async fn a_1_1_0_node_and_a_1_0_0_only_peer_shuffle_both_ways() {
         std::slice::from_ref(&old_addr),
         0,
     )]));
-    let exchange = send_raw(control.clone(), n_id, PROTOCOL_NAME, ask);
-    let reply = tokio::time::timeout(STEP_BOUND, async {
-        tokio::pin!(exchange);
-        loop {
-            tokio::select! {
-                reply = &mut exchange => return reply,
-                _ = n.select_next_some() => {}
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let reply = driving(&mut n, send_raw(control.clone(), n_id, PROTOCOL_NAME, ask)).await;
     let (len, body) = unsigned_varint::decode::usize(&reply).unwrap();
     assert_eq!(body.len(), len);
     let answered = assert_v1_0_layout(body);

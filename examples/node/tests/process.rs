@@ -17,7 +17,7 @@ use std::{
 use cyclon_examples::testing::{Group, Output, assert_bad_flags_rejected, assert_help_mentions};
 use futures::StreamExt;
 use libp2p::{
-    Multiaddr, identify, noise, ping,
+    Multiaddr, Swarm, identify, identity, noise, ping,
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
@@ -270,6 +270,22 @@ fn eight_nodes_converge_without_a_hub_and_forget_killed_nodes() {
     }
 }
 
+/// An in-process libp2p peer over TCP (noise, yamux), to talk to the node; needs a tokio
+/// runtime.
+fn tcp_peer<B: NetworkBehaviour>(behaviour: impl FnOnce(&identity::Keypair) -> B) -> Swarm<B> {
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .expect("tcp")
+        .with_behaviour(behaviour)
+        .expect("behaviour")
+        .build()
+}
+
 /// What a generic libp2p peer runs to talk to the node.
 #[derive(NetworkBehaviour)]
 struct Probe {
@@ -289,23 +305,13 @@ fn answers_identify_and_ping() {
 
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let (identified, info) = runtime.block_on(async {
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .expect("tcp")
-            .with_behaviour(|key| Probe {
-                identify: identify::Behaviour::new(identify::Config::new(
-                    "/probe/1.0.0".to_string(),
-                    key.public(),
-                )),
-                ping: ping::Behaviour::default(),
-            })
-            .expect("behaviour")
-            .build();
+        let mut swarm = tcp_peer(|key| Probe {
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/probe/1.0.0".to_string(),
+                key.public(),
+            )),
+            ping: ping::Behaviour::default(),
+        });
         swarm.dial(address.clone()).expect("dial");
         let (mut identified, mut pinged) = (None, false);
         let answered = async {
@@ -416,21 +422,11 @@ fn a_node_requiring_signed_records_takes_signed_entries_only() {
         let config = libp2p_cyclon::Config::default()
             .with_view_size(VIEW_SIZE)
             .with_shuffle_length(2);
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .expect("tcp")
-            .with_behaviour(|key| {
-                let mut cyclon = libp2p_cyclon::Behaviour::new(key.public().to_peer_id(), config);
-                cyclon.pause();
-                cyclon
-            })
-            .expect("behaviour")
-            .build();
+        let mut swarm = tcp_peer(|key| {
+            let mut cyclon = libp2p_cyclon::Behaviour::new(key.public().to_peer_id(), config);
+            cyclon.pause();
+            cyclon
+        });
         swarm
             .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
             .unwrap();
