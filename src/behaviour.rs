@@ -4,7 +4,8 @@
 //! The core decides what the view becomes and whom to shuffle with; this adapter turns its
 //! outcomes into [`Event`]s and [`ToSwarm`] actions, and owns what the core has no notion of:
 //! connections, dials, the shuffle timer, deadlines, the addresses the local peer advertises
-//! and the per-peer inbound rate limit's clock.
+//! (and its signed record of them, re-signed when they change) and the clocks of the per-peer
+//! inbound rate limit and of the record's sequence number.
 
 use std::{
     collections::VecDeque,
@@ -15,13 +16,13 @@ use std::{
 use futures::FutureExt;
 use futures_timer::Delay;
 use libp2p_core::{Endpoint, Multiaddr, transport::PortUse};
-use libp2p_identity::PeerId;
+use libp2p_identity::{Keypair, PeerId};
 use libp2p_swarm::{
     ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, NotifyHandler, THandler,
     THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::NewExternalAddrOfPeer,
 };
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use web_time::Instant;
+use web_time::{Instant, SystemTime};
 
 use crate::{
     config::{Config, ConfigError},
@@ -33,6 +34,7 @@ use crate::{
     outbound::Outbound,
     protocol::{self, ViewEntry},
     rate_limit::{MAX_RATE_LIMITED_PEERS, RateLimiter},
+    record::{LocalRecord, PeerAddresses, SignedPeerRecord},
     stats::{Record, Stats},
     view::{
         InsertOutcome, MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
@@ -79,6 +81,19 @@ pub enum Event {
         peer_id: PeerId,
         /// Its addresses, as stored in the view.
         addresses: Vec<Multiaddr>,
+        /// Whether the addresses are verified: they come from the peer's own signed peer record
+        /// (received over `/cyclon/1.1.0`, signature checked), so the peer itself says it
+        /// listens there. A peer store or a Kademlia routing table may keep verified addresses
+        /// as the peer's own.
+        ///
+        /// Unverified addresses are what some peer said (an entry from a `/cyclon/1.0.0` peer,
+        /// or an unsigned one), or what the application added
+        /// ([`Behaviour::add_address`]). Anyone may have put them next to this peer id: use
+        /// them as dial hints (the connection's handshake still authenticates the peer id), but
+        /// do not hand them on as the peer's addresses, e.g. in a Kademlia reply. With
+        /// [`Config::with_require_signed_records`] the network can no longer add unverified
+        /// addresses at all.
+        verified: bool,
     },
     /// A peer left the view.
     PeerRemoved {
@@ -125,7 +140,9 @@ pub enum Event {
 pub struct Behaviour {
     local_peer_id: PeerId,
     config: Config,
-    view: PartialView<PeerId, Vec<Multiaddr>>,
+    view: PartialView<PeerId, PeerAddresses>,
+    /// The local peer's signed record, when the behaviour has its key.
+    local_record: Option<LocalRecord>,
     rng: StdRng,
     local_addresses: LocalAddresses,
     /// Where the shuffles we started run, and until when.
@@ -143,26 +160,53 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    /// Creates the behaviour for the local peer.
+    /// Creates the behaviour for the local peer, which sends its own entry unsigned (use
+    /// [`Behaviour::with_keypair`] to sign it). It still verifies and forwards the signed
+    /// records of others.
     ///
     /// # Panics
     ///
     /// If `config` is invalid (see [`Config::validate`]); use [`Behaviour::try_new`] to get an
     /// error instead.
     pub fn new(local_peer_id: PeerId, config: Config) -> Self {
-        match Self::try_new(local_peer_id, config) {
-            Ok(behaviour) => behaviour,
-            Err(error) => panic!("invalid Cyclon configuration: {error}"),
-        }
+        Self::try_new(local_peer_id, config).unwrap_or_else(|error| invalid(error))
     }
 
     /// Creates the behaviour for the local peer, or says why `config` is invalid.
     pub fn try_new(local_peer_id: PeerId, config: Config) -> Result<Self, ConfigError> {
+        Self::build(local_peer_id, None, config)
+    }
+
+    /// Creates the behaviour for the peer of `keypair` (its identity key, the one the swarm
+    /// authenticates connections with), which signs the local peer's own record: its entry in
+    /// a `/cyclon/1.1.0` shuffle carries a signed peer record of the addresses it advertises,
+    /// re-signed whenever they change, which other peers can verify.
+    ///
+    /// # Panics
+    ///
+    /// If `config` is invalid (see [`Config::validate`]); use
+    /// [`Behaviour::try_with_keypair`] to get an error instead.
+    pub fn with_keypair(keypair: Keypair, config: Config) -> Self {
+        Self::try_with_keypair(keypair, config).unwrap_or_else(|error| invalid(error))
+    }
+
+    /// [`Behaviour::with_keypair`], or says why `config` is invalid.
+    pub fn try_with_keypair(keypair: Keypair, config: Config) -> Result<Self, ConfigError> {
+        let local_peer_id = keypair.public().to_peer_id();
+        Self::build(local_peer_id, Some(LocalRecord::new(keypair)), config)
+    }
+
+    fn build(
+        local_peer_id: PeerId,
+        local_record: Option<LocalRecord>,
+        config: Config,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let view = PartialView::new(local_peer_id, config.shuffle_params())?;
         let mut behaviour = Self {
             local_peer_id,
             view,
+            local_record,
             rng: StdRng::seed_from_u64(rand::random()),
             local_addresses: LocalAddresses::default(),
             outbound: Outbound::default(),
@@ -191,8 +235,11 @@ impl Behaviour {
     }
 
     /// Adds `address` for `peer`: bootstraps the view, or teaches it an address. A peer new to
-    /// a view with room enters it with age 0 ([`Event::PeerAdded`]); the address is also
-    /// reported to the swarm so other behaviours can dial it.
+    /// a view with room enters it with age 0 ([`Event::PeerAdded`], unverified); the address is
+    /// also reported to the swarm so other behaviours can dial it (unless signed records are
+    /// required, [`Config::with_require_signed_records`]: then the swarm hears only verified
+    /// addresses). An entry whose addresses are verified takes no other address
+    /// ([`AddAddressResult::Unchanged`]).
     pub fn add_address(&mut self, peer: &PeerId, address: Multiaddr) -> AddAddressResult {
         if *peer == self.local_peer_id {
             return AddAddressResult::Rejected;
@@ -206,6 +253,7 @@ impl Behaviour {
                 self.emit(Event::PeerAdded {
                     peer_id: *peer,
                     addresses: vec![address.clone()],
+                    verified: false,
                 });
                 AddAddressResult::PeerAdded
             }
@@ -213,10 +261,7 @@ impl Behaviour {
             InsertOutcome::ViewFull => return AddAddressResult::ViewFull,
             _ => return AddAddressResult::Unchanged,
         };
-        self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
-            peer_id: *peer,
-            address,
-        });
+        self.report_addresses(*peer, &[address], false);
         result
     }
 
@@ -252,7 +297,7 @@ impl Behaviour {
     /// outcome is reported as [`Event::ShuffleCompleted`] or [`Event::ShuffleFailed`] with the
     /// returned id. Fails at once, with nothing changed, when the view is empty.
     pub fn shuffle_now(&mut self) -> Result<ShuffleId, StartShuffleError> {
-        let own = self.advertised_addresses();
+        let own = self.own_payload(self.advertised_addresses());
         let shuffle = self.view.start_shuffle(&mut self.rng, own)?;
         Ok(self.send_shuffle(shuffle))
     }
@@ -325,6 +370,55 @@ impl Behaviour {
         self.local_addresses.advertised(&self.local_peer_id, max)
     }
 
+    /// The local peer's signed record of its [advertised
+    /// addresses](Self::advertised_addresses), which its own entry carries over
+    /// `/cyclon/1.1.0`: `None` without the key ([`Behaviour::new`]) or while there is no
+    /// address to advertise. Re-signed, with a higher sequence number, whenever the advertised
+    /// addresses change.
+    pub fn local_record(&self) -> Option<&SignedPeerRecord> {
+        self.local_record.as_ref().and_then(LocalRecord::record)
+    }
+
+    /// The payload of the local peer's own entry: signed when the local record says exactly
+    /// these addresses.
+    fn own_payload(&self, addresses: Vec<Multiaddr>) -> PeerAddresses {
+        match &self.local_record {
+            Some(record) => record.payload(addresses),
+            None => PeerAddresses::unverified(addresses),
+        }
+    }
+
+    /// Re-signs the local record if the advertised addresses changed.
+    fn update_local_record(&mut self) {
+        if self.local_record.is_none() {
+            return;
+        }
+        let addresses = self.advertised_addresses();
+        // Unix time in milliseconds (a clock before 1970 counts as 0: the seq still grows).
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        if let Some(record) = self.local_record.as_mut()
+            && record.update(&addresses, now_ms)
+        {
+            tracing::debug!(?addresses, seq = ?record.record().map(|r| r.seq()), "signed the local record");
+        }
+    }
+
+    /// Reports addresses of `peer` to the swarm, so other behaviours can dial it: all of them,
+    /// or only verified ones when signed records are required.
+    fn report_addresses(&mut self, peer: PeerId, addresses: &[Multiaddr], verified: bool) {
+        if self.config.require_signed_records && !verified {
+            return;
+        }
+        for address in addresses {
+            self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
+                peer_id: peer,
+                address: address.clone(),
+            });
+        }
+    }
+
     fn emit(&mut self, event: Event) {
         self.events.push_back(ToSwarm::GenerateEvent(event));
     }
@@ -347,7 +441,7 @@ impl Behaviour {
 
     /// Sends a shuffle the core started to its target: on a connection if there is one,
     /// otherwise after dialling it with the view's addresses.
-    fn send_shuffle(&mut self, shuffle: OutgoingShuffle<PeerId, Vec<Multiaddr>>) -> ShuffleId {
+    fn send_shuffle(&mut self, shuffle: OutgoingShuffle<PeerId, PeerAddresses>) -> ShuffleId {
         let id = shuffle.id;
         let (peer, addresses, _) = shuffle.target.into_parts();
         self.record(Record::ShuffleStarted);
@@ -356,11 +450,12 @@ impl Behaviour {
             peer_id: peer,
             reason: RemovalReason::ShuffleTarget,
         });
-        let max_addresses = self.config.max_addresses_per_entry;
-        let outbound = OutboundShuffle::new(id, &shuffle.request, max_addresses);
+        let outbound = OutboundShuffle::new(id, shuffle.request);
         // A shuffle that needs a dial gets one timeout for the dial and one for the exchange.
         let timeout = 2 * self.config.request_timeout;
-        let action = self.outbound.send(peer, addresses, outbound, timeout);
+        let action = self
+            .outbound
+            .send(peer, addresses.to_vec(), outbound, timeout);
         self.events.push_back(action);
         id
     }
@@ -422,19 +517,20 @@ impl Behaviour {
         let received = entries.len();
         let (reply, merge) = self.view.answer_shuffle(&mut self.rng, &peer, entries);
         self.record(Record::InboundAnswered);
-        let entries = protocol::encode_entries(&reply, self.config.max_addresses_per_entry);
+        let sent = reply.len();
         self.events
-            .push_back(notify(Command::Answer { id, entries }));
+            .push_back(notify(Command::Answer { id, entries: reply }));
         self.report_merge(merge);
         self.emit(Event::ShuffleAnswered {
             peer_id: peer,
             received,
-            sent: reply.len(),
+            sent,
         });
     }
 
     /// Reports how a merge changed the view: events for the peers that left and entered it,
-    /// and the addresses of the entries it took to the swarm.
+    /// and the addresses of the entries it took or updated to the swarm (only verified ones
+    /// when signed records are required).
     fn report_merge(&mut self, merge: MergeOutcome<PeerId>) {
         self.record(Record::Ignored(&merge.ignored));
         for peer_id in merge.removed {
@@ -444,20 +540,20 @@ impl Behaviour {
             });
         }
         let taken = merge.added.iter().map(|peer| (peer, true));
-        let refreshed = merge.refreshed.iter().map(|peer| (peer, false));
-        for (&peer_id, entered) in taken.chain(refreshed) {
+        let kept = merge.refreshed.iter().chain(&merge.updated);
+        for (&peer_id, entered) in taken.chain(kept.map(|peer| (peer, false))) {
             let Some(entry) = self.view.get(&peer_id) else {
                 continue;
             };
-            let addresses = entry.addresses().clone();
-            for address in &addresses {
-                self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
-                    peer_id,
-                    address: address.clone(),
-                });
-            }
+            let verified = entry.addresses().is_verified();
+            let addresses = entry.addresses().to_vec();
+            self.report_addresses(peer_id, &addresses, verified);
             if entered {
-                self.emit(Event::PeerAdded { peer_id, addresses });
+                self.emit(Event::PeerAdded {
+                    peer_id,
+                    addresses,
+                    verified,
+                });
             }
         }
     }
@@ -470,12 +566,17 @@ impl Behaviour {
     /// The periodic shuffle, when the timer fires: the core decides whether this round runs.
     fn periodic_shuffle(&mut self) {
         let own = self.advertised_addresses();
-        let own = (!own.is_empty()).then_some(own);
+        let own = (!own.is_empty()).then(|| self.own_payload(own));
         match self.view.periodic_shuffle(&mut self.rng, own) {
             Ok(shuffle) => _ = self.send_shuffle(shuffle),
             Err(reason) => tracing::debug!(%reason, "no periodic shuffle"),
         }
     }
+}
+
+/// The panic of the constructors that take a configuration as valid.
+fn invalid(error: ConfigError) -> ! {
+    panic!("invalid Cyclon configuration: {error}")
 }
 
 impl NetworkBehaviour for Behaviour {
@@ -502,7 +603,10 @@ impl NetworkBehaviour for Behaviour {
         let Some(peer) = maybe_peer else {
             return Ok(Vec::new());
         };
-        let known = self.view.get(&peer).map_or(&[][..], |e| e.addresses());
+        let known = self
+            .view
+            .get(&peer)
+            .map_or(&[][..], |e| e.addresses().as_slice());
         Ok(self.outbound.dial_addresses(&peer, known))
     }
 
@@ -519,6 +623,16 @@ impl NetworkBehaviour for Behaviour {
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         self.local_addresses.on_swarm_event(&event);
+        if matches!(
+            event,
+            FromSwarm::NewListenAddr(_)
+                | FromSwarm::ExpiredListenAddr(_)
+                | FromSwarm::ListenerClosed(_)
+                | FromSwarm::ExternalAddrConfirmed(_)
+                | FromSwarm::ExternalAddrExpired(_)
+        ) {
+            self.update_local_record();
+        }
         for (id, error) in self.outbound.on_swarm_event(&event) {
             self.fail_shuffle(id, error);
         }
@@ -543,7 +657,9 @@ impl NetworkBehaviour for Behaviour {
                 id,
                 entries,
                 invalid,
+                version,
             } => {
+                self.record(Record::Exchange(version));
                 self.record(Record::Invalid(&invalid));
                 self.complete_shuffle(id, entries);
             }
@@ -552,7 +668,9 @@ impl NetworkBehaviour for Behaviour {
                 id,
                 entries,
                 invalid,
+                version,
             } => {
+                self.record(Record::Exchange(version));
                 self.record(Record::Invalid(&invalid));
                 self.answer_shuffle(peer_id, connection_id, id, entries);
             }
@@ -602,7 +720,8 @@ mod tests {
     use super::*;
 
     fn entry(peer: PeerId, age: u32) -> ViewEntry {
-        ViewEntry::new(peer, vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()], age)
+        let addresses = vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()];
+        ViewEntry::new(peer, PeerAddresses::unverified(addresses), age)
     }
 
     /// The behaviour's events so far, as the view changes they report.
@@ -631,6 +750,7 @@ mod tests {
                 id,
                 entries,
                 invalid: Default::default(),
+                version: crate::protocol::Version::V1_1,
             }),
         );
     }
@@ -675,6 +795,68 @@ mod tests {
         replay(&mut behaviour);
         assert!(behaviour.get(&x).is_some());
         assert!(behaviour.get(&y).is_none());
+    }
+
+    #[test]
+    fn only_verified_addresses_reach_the_swarm_when_records_are_required() {
+        let unverified: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        let signed: Multiaddr = "/ip4/127.0.0.1/tcp/2".parse().unwrap();
+        for strict in [false, true] {
+            let config = Config::default()
+                .with_view_size(4)
+                .with_shuffle_length(2)
+                .with_require_signed_records(strict);
+            let mut behaviour = Behaviour::new(PeerId::random(), config);
+            behaviour.pause();
+            let q = PeerId::random();
+            behaviour.add_address(&q, unverified.clone());
+            let id = behaviour.shuffle_now().unwrap();
+            let key = Keypair::generate_ed25519();
+            let v = key.public().to_peer_id();
+            let record = SignedPeerRecord::sign(&key, std::slice::from_ref(&signed), 1).unwrap();
+            let payload = PeerAddresses::signed(record, vec![signed.clone()]);
+            respond(&mut behaviour, q, id, vec![ViewEntry::new(v, payload, 0)]);
+
+            let mut cx = Context::from_waker(noop_waker_ref());
+            let (mut reported, mut added) = (Vec::new(), Vec::new());
+            while let Poll::Ready(event) = behaviour.poll(&mut cx) {
+                match event {
+                    ToSwarm::NewExternalAddrOfPeer { peer_id, address } => {
+                        reported.push((peer_id, address))
+                    }
+                    ToSwarm::GenerateEvent(Event::PeerAdded {
+                        peer_id, verified, ..
+                    }) => added.push((peer_id, verified)),
+                    _ => {}
+                }
+            }
+            assert_eq!(added, vec![(q, false), (v, true)]);
+            let mut expected = vec![(v, signed.clone())];
+            if !strict {
+                expected.insert(0, (q, unverified.clone()));
+            }
+            assert_eq!(reported, expected, "strict: {strict}");
+        }
+    }
+
+    #[test]
+    fn a_behaviour_with_a_key_signs_its_own_entry() {
+        let key = Keypair::generate_ed25519();
+        let mut behaviour = Behaviour::with_keypair(key.clone(), Config::default());
+        assert_eq!(behaviour.local_peer_id(), &key.public().to_peer_id());
+        assert!(behaviour.local_record().is_none());
+        let address: Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse().unwrap();
+        behaviour.on_swarm_event(FromSwarm::NewListenAddr(
+            libp2p_swarm::behaviour::NewListenAddr {
+                listener_id: libp2p_core::transport::ListenerId::next(),
+                addr: &address,
+            },
+        ));
+        let record = behaviour.local_record().expect("signed").clone();
+        let own = behaviour.own_payload(behaviour.advertised_addresses());
+        assert_eq!(own.signed_record(), Some(&record));
+        let unkeyed = Behaviour::new(PeerId::random(), Config::default());
+        assert!(!unkeyed.own_payload(vec![address]).is_verified());
     }
 
     #[test]

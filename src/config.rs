@@ -25,6 +25,18 @@ pub const DEFAULT_MAX_INBOUND_STREAMS: usize = 64;
 pub const DEFAULT_INBOUND_BURST: u32 = 5;
 /// The smallest accepted [`Config::with_max_message_size`]: room for a few entries.
 pub const MIN_MESSAGE_SIZE: usize = 512;
+/// Default maximum size of one signed peer record in an entry: 512 bytes. An ed25519 record
+/// takes 156 bytes plus 4 to 30 per address (186 with two IPv4 addresses, 372 with eight IPv6
+/// QUIC ones); an RSA-2048 one about 620, so a build that verifies RSA keys (libp2p-identity's
+/// `rsa` feature) needs a larger limit. With it, messages of `l` ≤ 14 entries fit in the
+/// default message size.
+pub const DEFAULT_MAX_RECORD_SIZE: usize = 512;
+/// The smallest accepted [`Config::with_max_record_size`]: an ed25519 record with a couple of
+/// addresses.
+pub const MIN_RECORD_SIZE: usize = 256;
+/// What an entry takes on the wire beside its signed record, in the message size budget
+/// ([`Config::with_max_record_size`]): its peer id, age and protobuf framing.
+pub const ENTRY_OVERHEAD: usize = 64;
 
 /// How an initiator chooses the neighbour it shuffles with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -177,6 +189,9 @@ pub struct Config {
     pub(crate) max_inbound_streams_per_connection: usize,
     pub(crate) max_inbound_streams: usize,
     rate_limit: RateLimitSetting,
+    pub(crate) max_record_size: usize,
+    pub(crate) require_signed_records: bool,
+    pub(crate) signed_records: bool,
 }
 
 impl Default for Config {
@@ -190,6 +205,9 @@ impl Default for Config {
             max_inbound_streams_per_connection: DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
             max_inbound_streams: DEFAULT_MAX_INBOUND_STREAMS,
             rate_limit: RateLimitSetting::TwicePerInterval,
+            max_record_size: DEFAULT_MAX_RECORD_SIZE,
+            require_signed_records: false,
+            signed_records: true,
         }
     }
 }
@@ -219,6 +237,28 @@ pub enum ConfigError {
     /// The inbound rate limit has a zero burst or a zero refill period.
     #[error("the inbound rate limit needs a burst and a refill period above zero")]
     InvalidRateLimit,
+    /// The maximum record size cannot hold a signed peer record.
+    #[error("max record size {0} is below the minimum of {min}", min = MIN_RECORD_SIZE)]
+    RecordSizeTooSmall(usize),
+    /// `l` entries with records of the maximum size do not fit in the maximum message size.
+    #[error(
+        "{shuffle_length} entries with records of up to {max_record_size} bytes (plus \
+         {overhead} bytes each) do not fit in messages of {max_message_size} bytes: raise the \
+         message size or lower the record size",
+        overhead = ENTRY_OVERHEAD
+    )]
+    RecordsExceedMessageSize {
+        /// The shuffle length `l`.
+        shuffle_length: usize,
+        /// The maximum record size.
+        max_record_size: usize,
+        /// The maximum message size.
+        max_message_size: usize,
+    },
+    /// Signed records are required but `/cyclon/1.1.0`, the only version that carries them,
+    /// is turned off: every received entry would be dropped.
+    #[error("signed records are required but /cyclon/1.1.0 is turned off")]
+    RecordsRequiredButDisabled,
 }
 
 impl Config {
@@ -310,6 +350,56 @@ impl Config {
         self
     }
 
+    /// Sets the largest signed peer record accepted in an entry, checked before the record is
+    /// decoded; an entry with a larger one is dropped and counted
+    /// ([`InvalidEntries::record_too_large`](crate::InvalidEntries::record_too_large)). Records
+    /// count in the message size budget: `l` entries with records of this size, plus
+    /// [`ENTRY_OVERHEAD`] bytes each, must fit in
+    /// [`with_max_message_size`](Self::with_max_message_size) (unless `/cyclon/1.1.0` is off,
+    /// [`with_signed_records`](Self::with_signed_records)). Default: 512 bytes
+    /// ([`DEFAULT_MAX_RECORD_SIZE`]); at least
+    /// [`MIN_RECORD_SIZE`].
+    pub fn with_max_record_size(mut self, bytes: usize) -> Self {
+        self.max_record_size = bytes;
+        self
+    }
+
+    /// Requires every received entry to carry a signed peer record that verifies: entries
+    /// without one (all entries from `/cyclon/1.0.0` peers, and unsigned entries over
+    /// `/cyclon/1.1.0`) are dropped and counted
+    /// ([`InvalidEntries::unsigned`](crate::InvalidEntries::unsigned)), and only verified
+    /// addresses learned from the network are reported to the swarm. Addresses the application
+    /// adds itself ([`Behaviour::add_address`](crate::Behaviour::add_address)) still enter the
+    /// view, unverified. Default: off (unsigned entries are accepted and marked unverified, so
+    /// mixed networks keep working).
+    pub fn with_require_signed_records(mut self, required: bool) -> Self {
+        self.require_signed_records = required;
+        self
+    }
+
+    /// Whether to speak `/cyclon/1.1.0` (entries with signed peer records) beside
+    /// `/cyclon/1.0.0`. When off, the peer listens and dials on `/cyclon/1.0.0` only, as versions
+    /// before signed records did, and neither sends nor reads records. Default: on.
+    pub fn with_signed_records(mut self, enabled: bool) -> Self {
+        self.signed_records = enabled;
+        self
+    }
+
+    /// Maximum size of a signed peer record in bytes.
+    pub fn max_record_size(&self) -> usize {
+        self.max_record_size
+    }
+
+    /// Whether received entries must carry a signed peer record that verifies.
+    pub fn require_signed_records(&self) -> bool {
+        self.require_signed_records
+    }
+
+    /// Whether `/cyclon/1.1.0` (signed records) is spoken beside `/cyclon/1.0.0`.
+    pub fn signed_records(&self) -> bool {
+        self.signed_records
+    }
+
     /// The per-peer inbound rate limit in force, if any.
     pub fn inbound_rate_limit(&self) -> Option<InboundRateLimit> {
         match self.rate_limit {
@@ -385,6 +475,22 @@ impl Config {
         {
             return Err(ConfigError::InvalidRateLimit);
         }
+        if self.max_record_size < MIN_RECORD_SIZE {
+            return Err(ConfigError::RecordSizeTooSmall(self.max_record_size));
+        }
+        let budget = self
+            .shuffle_length()
+            .saturating_mul(self.max_record_size.saturating_add(ENTRY_OVERHEAD));
+        if self.signed_records && budget > self.max_message_size {
+            return Err(ConfigError::RecordsExceedMessageSize {
+                shuffle_length: self.shuffle_length(),
+                max_record_size: self.max_record_size,
+                max_message_size: self.max_message_size,
+            });
+        }
+        if self.require_signed_records && !self.signed_records {
+            return Err(ConfigError::RecordsRequiredButDisabled);
+        }
         Ok(())
     }
 }
@@ -443,7 +549,55 @@ mod tests {
                 .validate(),
             Err(ConfigError::InvalidRateLimit)
         );
-        assert!(base.without_inbound_rate_limit().validate().is_ok());
+        assert!(base.clone().without_inbound_rate_limit().validate().is_ok());
+        assert_eq!(
+            base.clone().with_max_record_size(100).validate(),
+            Err(ConfigError::RecordSizeTooSmall(100))
+        );
+        assert_eq!(
+            base.clone()
+                .with_require_signed_records(true)
+                .with_signed_records(false)
+                .validate(),
+            Err(ConfigError::RecordsRequiredButDisabled)
+        );
+        assert!(
+            base.clone()
+                .with_require_signed_records(true)
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn records_count_in_the_message_budget() {
+        // Defaults: 5 × (512 + 64) = 2,880 bytes of an 8 KiB message; l = 14 takes 8,064.
+        let base = Config::default();
+        assert!(base.validate().is_ok());
+        assert!(base.clone().with_shuffle_length(14).validate().is_ok());
+        // l = 15 needs 8,640 bytes: too much for 8 KiB, fine with 9 KiB or smaller records.
+        let l15 = base.clone().with_shuffle_length(15);
+        assert_eq!(
+            l15.validate(),
+            Err(ConfigError::RecordsExceedMessageSize {
+                shuffle_length: 15,
+                max_record_size: 512,
+                max_message_size: 8192,
+            })
+        );
+        assert!(
+            l15.clone()
+                .with_max_message_size(9 * 1024)
+                .validate()
+                .is_ok()
+        );
+        assert!(l15.clone().with_max_record_size(480).validate().is_ok());
+        assert!(
+            base.with_max_record_size(1024).validate().is_ok(),
+            "5 × 1,088 bytes fit"
+        );
+        // Without /cyclon/1.1.0 no record is ever read: no budget for them.
+        assert!(l15.with_signed_records(false).validate().is_ok());
     }
 
     #[test]

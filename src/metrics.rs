@@ -9,7 +9,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::{stats::Record, view::PartialView};
+use crate::{
+    stats::Record,
+    view::{EntryPayload, PartialView},
+};
 
 type Reason = [(&'static str, &'static str); 1];
 
@@ -22,6 +25,7 @@ pub(crate) struct Metrics {
     inbound_answered: Counter,
     inbound_refused: Family<Reason, Counter>,
     inbound_failed: Counter,
+    exchanges: Family<Reason, Counter>,
     entries_ignored: Family<Reason, Counter>,
     addresses_dropped: Family<Reason, Counter>,
     view_size: Gauge,
@@ -40,6 +44,7 @@ impl Metrics {
             inbound_answered: Counter::default(),
             inbound_refused: Family::default(),
             inbound_failed: Counter::default(),
+            exchanges: Family::default(),
             entries_ignored: Family::default(),
             addresses_dropped: Family::default(),
             view_size: Gauge::default(),
@@ -81,6 +86,11 @@ impl Metrics {
                 "inbound_refused",
                 "Inbound shuffles refused, by reason",
                 &metrics.inbound_refused,
+            ),
+            (
+                "exchanges",
+                "Shuffle messages received, by protocol version",
+                &metrics.exchanges,
             ),
             (
                 "entries_ignored",
@@ -129,11 +139,24 @@ impl Metrics {
             Record::InboundRefused => add(&self.inbound_refused, "capacity", 1),
             Record::InboundRateLimited => add(&self.inbound_refused, "rate_limit", 1),
             Record::InboundFailed => _ = self.inbound_failed.inc(),
+            Record::Exchange(version) => {
+                let label = [("protocol", version.as_str())];
+                self.exchanges.get_or_create(&label).inc();
+            }
             Record::Invalid(invalid) => {
                 let ignored = &self.entries_ignored;
                 add(ignored, "excess", invalid.excess_entries);
                 add(ignored, "invalid_peer_id", invalid.invalid_peer_id);
                 add(ignored, "no_address", invalid.no_address);
+                add(ignored, "unsigned", invalid.unsigned);
+                add(ignored, "record_too_large", invalid.record_too_large);
+                add(ignored, "record_malformed", invalid.record_malformed);
+                add(
+                    ignored,
+                    "record_bad_signature",
+                    invalid.record_bad_signature,
+                );
+                add(ignored, "record_wrong_peer", invalid.record_wrong_peer);
                 let dropped = &self.addresses_dropped;
                 add(dropped, "invalid", invalid.invalid_address);
                 add(dropped, "foreign_peer", invalid.foreign_peer_address);
@@ -150,7 +173,7 @@ impl Metrics {
     }
 
     /// Sets the gauges: entries in `view`, their mean age, shuffles in flight.
-    pub(crate) fn sample<I: Clone + PartialEq, A: Clone>(
+    pub(crate) fn sample<I: Clone + PartialEq, A: EntryPayload>(
         &self,
         view: &PartialView<I, A>,
         in_flight: usize,

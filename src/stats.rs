@@ -1,7 +1,11 @@
 //! What the [`Behaviour`](crate::Behaviour) counts: [`Stats`], and the [`Record`]s it counts
 //! them from, which the Prometheus metrics (feature `metrics`) count too.
 
-use crate::{handler::ShuffleError, protocol::InvalidEntries, view::IgnoredEntries};
+use crate::{
+    handler::ShuffleError,
+    protocol::{InvalidEntries, Version},
+    view::IgnoredEntries,
+};
 
 /// Failed shuffles by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -9,7 +13,7 @@ use crate::{handler::ShuffleError, protocol::InvalidEntries, view::IgnoredEntrie
 pub struct ShuffleFailures {
     /// No connection to the target could be established.
     pub dial: u64,
-    /// The target does not speak `/cyclon/1.0.0`.
+    /// The target speaks no version of the Cyclon protocol this peer speaks.
     pub unsupported_protocol: u64,
     /// Opening the stream or the exchange timed out.
     pub timeout: u64,
@@ -56,7 +60,13 @@ pub struct Stats {
     pub inbound_rate_limited: u64,
     /// Inbound shuffle streams that failed (bad message, timeout, IO error).
     pub inbound_failed: u64,
-    /// Received entries and addresses dropped by validation.
+    /// Messages received (responses to our shuffles and requests of others) over
+    /// `/cyclon/1.0.0`, which carries no signed records.
+    pub exchanges_v1_0: u64,
+    /// Messages received over `/cyclon/1.1.0`, which carries signed records.
+    pub exchanges_v1_1: u64,
+    /// Received entries and addresses dropped by validation (signed records that do not
+    /// verify included).
     pub invalid: InvalidEntries,
     /// Valid received entries the shuffle rules did not take.
     pub ignored: IgnoredEntries,
@@ -75,6 +85,8 @@ pub(crate) enum Record<'a> {
     /// Refused: the peer asks too often.
     InboundRateLimited,
     InboundFailed,
+    /// A message arrived over this version.
+    Exchange(Version),
     /// What validation dropped from one received message.
     Invalid(&'a InvalidEntries),
     /// What one merge did not take.
@@ -91,6 +103,8 @@ impl Stats {
             Record::InboundRefused => self.inbound_refused += 1,
             Record::InboundRateLimited => self.inbound_rate_limited += 1,
             Record::InboundFailed => self.inbound_failed += 1,
+            Record::Exchange(Version::V1_0) => self.exchanges_v1_0 += 1,
+            Record::Exchange(Version::V1_1) => self.exchanges_v1_1 += 1,
             Record::Invalid(invalid) => self.invalid.add(invalid),
             Record::Ignored(ignored) => self.ignored.add(ignored),
         }

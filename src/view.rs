@@ -29,12 +29,86 @@
 //!
 //! In [`ShuffleMode::Basic`] the target is chosen uniformly at random instead of by age, as in
 //! the paper's "basic shuffling" baseline.
+//!
+//! # Signed records: which payload wins
+//!
+//! An address payload may carry a signed record with a sequence number; which of two payloads
+//! of one peer the view keeps is a rule of the merge too, described on [`EntryPayload`].
 
 use std::fmt;
 
 use rand::{Rng, RngExt};
 
 use crate::config::{ParamsError, ShuffleMode, ShuffleParams};
+
+/// What the core needs to know of an entry's address payload `A`: whether it carries a signed
+/// record, and that record's sequence number.
+///
+/// Seqs are compared only between payloads of the same identifier (their units are the
+/// signer's: one implementation counts seconds, another nanoseconds). Two rules of the merge
+/// use them, and neither changes who is in the view:
+/// - a received entry for an identifier already in the view is still not taken, but when its
+///   payload [supersedes](Self::supersedes) the held one (it carries a record, the held one
+///   none or one with a lower seq), the held entry's payload becomes the received one, its age
+///   unchanged ([`MergeOutcome::updated`](field@crate::MergeOutcome::updated));
+/// - a record with a lower seq never replaces a held one, also when one merge replaces an
+///   entry and then takes the same identifier back from later in the received entries.
+///
+/// Payloads without records (`()`, plain address lists) never compare: the paper's rules run
+/// unchanged for them.
+pub trait EntryPayload: Clone {
+    /// The sequence number of the signed record this payload carries, or `None` (the default)
+    /// if it carries none.
+    fn record_seq(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether `self`, received, should replace `held`, the payload in the view for the same
+    /// identifier: `self` carries a record, and `held` none or one with a lower seq.
+    fn supersedes(&self, held: &Self) -> bool {
+        match (self.record_seq(), held.record_seq()) {
+            (Some(received), Some(held)) => received > held,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+}
+
+/// No addresses at all (the simulator's payload): never a record.
+impl EntryPayload for () {}
+
+/// Plain address lists: never a record.
+impl<T: Clone> EntryPayload for Vec<T> {}
+
+/// Address payloads that learn single addresses out of band ([`PartialView::add_address`]).
+pub trait AddressList: EntryPayload {
+    /// One address.
+    type Address;
+
+    /// A payload holding just `address`.
+    fn from_address(address: Self::Address) -> Self;
+
+    /// Adds `address` unless the payload already has it or holds `max` addresses (or takes no
+    /// addresses from outside, as a payload fixed by a signature); returns whether it did.
+    fn add_address(&mut self, address: Self::Address, max: usize) -> bool;
+}
+
+impl<T: Clone + PartialEq> AddressList for Vec<T> {
+    type Address = T;
+
+    fn from_address(address: T) -> Self {
+        vec![address]
+    }
+
+    fn add_address(&mut self, address: T, max: usize) -> bool {
+        if self.len() < max && !self.contains(&address) {
+            self.push(address);
+            true
+        } else {
+            false
+        }
+    }
+}
 
 /// One entry of a partial view: a neighbour, how to reach it, and how old the entry is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -116,6 +190,10 @@ pub struct MergeOutcome<I> {
     pub removed: Vec<I>,
     /// Identifiers that stayed in the view with a received entry in place of their own.
     pub refreshed: Vec<I>,
+    /// Identifiers already in the view whose payload a received one superseded (a newer
+    /// signed record, see [`EntryPayload::supersedes`]); the entry and its age stayed. Never
+    /// for payloads without records.
+    pub updated: Vec<I>,
     /// Received entries that were not taken, by reason.
     pub ignored: IgnoredEntries,
 }
@@ -126,6 +204,7 @@ impl<I> Default for MergeOutcome<I> {
             added: Vec::new(),
             removed: Vec::new(),
             refreshed: Vec::new(),
+            updated: Vec::new(),
             ignored: IgnoredEntries::default(),
         }
     }
@@ -133,7 +212,8 @@ impl<I> Default for MergeOutcome<I> {
 
 impl<I: PartialEq> MergeOutcome<I> {
     /// Turns what the merge did step by step (in `added` and `removed`) into the net change:
-    /// a peer both removed and added again stayed in the view.
+    /// a peer both removed and added again stayed in the view; a peer updated in the same
+    /// merge that added, removed or refreshed it is reported as that only.
     fn into_net_change(mut self) -> Self {
         let mut i = 0;
         while i < self.removed.len() {
@@ -144,6 +224,9 @@ impl<I: PartialEq> MergeOutcome<I> {
                 i += 1;
             }
         }
+        let (added, removed, refreshed) = (&self.added, &self.removed, &self.refreshed);
+        self.updated
+            .retain(|id| !added.contains(id) && !removed.contains(id) && !refreshed.contains(id));
         self
     }
 }
@@ -186,6 +269,8 @@ pub(crate) struct MergeCounts {
     pub added: usize,
     /// Entries that left the view, replaced by received entries.
     pub replaced: usize,
+    /// Held entries whose payload a received one superseded.
+    pub updated: usize,
     /// Received entries that were not taken, by reason.
     pub ignored: IgnoredEntries,
 }
@@ -195,15 +280,21 @@ pub(crate) struct MergeCounts {
 trait MergeRecord<I> {
     fn added(&mut self, id: &I);
     fn replaced(&mut self, id: I);
+    fn updated(&mut self, id: &I);
     fn ignored(&mut self) -> &mut IgnoredEntries;
 }
 
-impl<I: Clone> MergeRecord<I> for MergeOutcome<I> {
+impl<I: Clone + PartialEq> MergeRecord<I> for MergeOutcome<I> {
     fn added(&mut self, id: &I) {
         self.added.push(id.clone());
     }
     fn replaced(&mut self, id: I) {
         self.removed.push(id);
+    }
+    fn updated(&mut self, id: &I) {
+        if !self.updated.contains(id) {
+            self.updated.push(id.clone());
+        }
     }
     fn ignored(&mut self) -> &mut IgnoredEntries {
         &mut self.ignored
@@ -217,6 +308,9 @@ impl<I> MergeRecord<I> for MergeCounts {
     }
     fn replaced(&mut self, _: I) {
         self.replaced += 1;
+    }
+    fn updated(&mut self, _: &I) {
+        self.updated += 1;
     }
     fn ignored(&mut self) -> &mut IgnoredEntries {
         &mut self.ignored
@@ -295,7 +389,7 @@ pub struct PartialView<I, A = ()> {
 impl<I, A> PartialView<I, A>
 where
     I: Clone + PartialEq,
-    A: Clone,
+    A: EntryPayload,
 {
     /// Creates an empty view for the node `local`.
     pub fn new(local: I, params: ShuffleParams) -> Result<Self, ParamsError> {
@@ -611,8 +705,9 @@ where
     }
 
     /// Merges received entries (rules 5–6): at most `l` (the receive limit) are considered;
-    /// those naming the local node or already present are discarded; the rest fill empty
-    /// slots first, then replace entries among `replaceable` that are still in the view.
+    /// those naming the local node or already present are discarded (a held entry's payload
+    /// is updated when the received one supersedes it); the rest fill empty slots first, then
+    /// replace entries among `replaceable` that are still in the view.
     fn merge<'a>(
         &mut self,
         received: impl IntoIterator<Item = Entry<I, A>>,
@@ -621,6 +716,10 @@ where
     ) where
         I: 'a,
     {
+        // Payloads with a record that this merge replaced: should the same peer come back
+        // later in `received` with an older record, it keeps the newer one. Stays empty (and
+        // unallocated) for payloads without records.
+        let mut displaced: Vec<(I, A)> = Vec::new();
         for (n, entry) in received.into_iter().enumerate() {
             if n >= self.receive_limit as usize {
                 outcome.ignored().excess += 1;
@@ -630,14 +729,26 @@ where
                 outcome.ignored().local += 1;
                 continue;
             }
-            if self.contains(&entry.id) {
-                outcome.ignored().duplicate += 1;
+            if let Some(i) = self.position(&entry.id) {
+                let held = &mut self.entries[i];
+                if entry.addresses.supersedes(&held.addresses) {
+                    held.addresses = entry.addresses;
+                    outcome.updated(&held.id);
+                } else {
+                    outcome.ignored().duplicate += 1;
+                }
                 continue;
             }
-            let entry = Entry {
+            let mut entry = Entry {
                 age: entry.age.min(self.params.max_age),
                 ..entry
             };
+            if let Some(k) = displaced.iter().position(|(id, _)| *id == entry.id) {
+                let (_, newer) = displaced.swap_remove(k);
+                if !entry.addresses.supersedes(&newer) {
+                    entry.addresses = newer;
+                }
+            }
             if !self.is_full() {
                 outcome.added(&entry.id);
                 self.entries.push(entry);
@@ -648,6 +759,9 @@ where
                 Some(i) => {
                     outcome.added(&entry.id);
                     let old = std::mem::replace(&mut self.entries[i], entry);
+                    if old.addresses.record_seq().is_some() {
+                        displaced.push((old.id.clone(), old.addresses));
+                    }
                     outcome.replaced(old.id);
                 }
                 None => outcome.ignored().no_room += 1,
@@ -688,23 +802,24 @@ where
     }
 }
 
-impl<I, T> PartialView<I, Vec<T>>
+impl<I, A> PartialView<I, A>
 where
     I: Clone + PartialEq,
-    T: Clone + PartialEq,
+    A: AddressList,
 {
     /// Learns that `id` is reachable at `address`: adds it to the entry for `id` (unless the
-    /// entry already has it or holds `max` addresses: [`InsertOutcome::AlreadyPresent`]), or
-    /// inserts a new entry of age 0 with this one address if there is room.
-    pub fn add_address(&mut self, id: I, address: T, max: usize) -> InsertOutcome {
-        match self.addresses_mut(&id) {
-            Some(addresses) if addresses.len() < max && !addresses.contains(&address) => {
-                addresses.push(address);
+    /// entry already has it, holds `max` addresses or takes none from outside:
+    /// [`InsertOutcome::AlreadyPresent`]), or inserts a new entry of age 0 with this one
+    /// address if there is room.
+    pub fn add_address(&mut self, id: I, address: A::Address, max: usize) -> InsertOutcome {
+        if let Some(addresses) = self.addresses_mut(&id) {
+            return if addresses.add_address(address, max) {
                 InsertOutcome::AddressAdded
-            }
-            Some(_) => InsertOutcome::AlreadyPresent,
-            None => self.insert(Entry::new(id, vec![address], 0)),
+            } else {
+                InsertOutcome::AlreadyPresent
+            };
         }
+        self.insert(Entry::new(id, A::from_address(address), 0))
     }
 }
 
@@ -1021,6 +1136,99 @@ mod tests {
         assert!(view.contains(&first) && !view.contains(&second));
         assert_eq!(age_of(&view, first), 5, "the entry is the received one");
         assert_eq!(view.len(), 3);
+    }
+
+    /// A payload with an optional record seq, and a label to tell payloads apart.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Rec(Option<u64>, &'static str);
+
+    impl EntryPayload for Rec {
+        fn record_seq(&self) -> Option<u64> {
+            self.0
+        }
+    }
+
+    fn payload_of(view: &PartialView<u32, Rec>, id: u32) -> &'static str {
+        view.get(&id).unwrap().addresses().1
+    }
+
+    #[test]
+    fn a_newer_record_updates_a_held_entry_and_an_older_one_never_does() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut view: PartialView<u32, Rec> = PartialView::new(0, params(10, 3)).unwrap();
+        view.insert(Entry::new(1, Rec(Some(5), "held"), 3));
+        view.insert(Entry::new(2, Rec(None, "unsigned"), 4));
+        let mut answer = |view: &mut PartialView<u32, Rec>, entries: Vec<Entry<u32, Rec>>| {
+            view.answer_shuffle(&mut rng, &9, entries).1
+        };
+
+        // Older, equal and unsigned payloads for a held record: duplicates, nothing changes.
+        for received in [
+            Rec(Some(4), "older"),
+            Rec(Some(5), "same"),
+            Rec(None, "plain"),
+        ] {
+            let merge = answer(&mut view, vec![Entry::new(1, received, 0)]);
+            assert_eq!(merge.ignored.duplicate, 1);
+            assert!(merge.updated.is_empty());
+            assert_eq!(payload_of(&view, 1), "held");
+        }
+        // A newer record replaces the payload; the entry keeps its age and its place.
+        let merge = answer(&mut view, vec![Entry::new(1, Rec(Some(6), "newer"), 0)]);
+        assert_eq!(merge.updated, vec![1]);
+        assert_eq!(merge.ignored.total(), 0);
+        assert!(merge.added.is_empty() && merge.removed.is_empty());
+        assert_eq!(payload_of(&view, 1), "newer");
+        assert_eq!(view.get(&1).unwrap().age(), 3);
+        // A record replaces a held entry that has none; another unsigned one does not.
+        let merge = answer(&mut view, vec![Entry::new(2, Rec(None, "plain"), 0)]);
+        assert_eq!((merge.updated.len(), merge.ignored.duplicate), (0, 1));
+        let merge = answer(&mut view, vec![Entry::new(2, Rec(Some(1), "signed"), 0)]);
+        assert_eq!(merge.updated, vec![2]);
+        assert_eq!(payload_of(&view, 2), "signed");
+        assert_eq!(view.get(&2).unwrap().age(), 4);
+        // Given twice in one message, the peer is reported once.
+        let merge = answer(
+            &mut view,
+            vec![
+                Entry::new(2, Rec(Some(2), "second"), 0),
+                Entry::new(2, Rec(Some(3), "third"), 0),
+            ],
+        );
+        assert_eq!(merge.updated, vec![2]);
+        assert_eq!(payload_of(&view, 2), "third");
+    }
+
+    #[test]
+    fn a_peer_replaced_and_taken_back_keeps_its_newer_record() {
+        // As in the refresh test above: 10 replaces the first replied entry, which comes back
+        // later in the request and takes the second one's slot.
+        for (returned_seq, expected) in [(3, "held"), (11, "received")] {
+            let mut view: PartialView<u32, Rec> = PartialView::new(0, params(3, 2)).unwrap();
+            for id in 1..=3 {
+                view.insert(Entry::new(id, Rec(Some(10), "held"), 0));
+            }
+            view.set_receive_limit(4);
+            let mut request = vec![Entry::new(10, Rec(None, "new"), 5)];
+            request
+                .extend((1..=3).map(|id| Entry::new(id, Rec(Some(returned_seq), "received"), 5)));
+            let (reply, merge) = view.answer_shuffle(&mut StdRng::seed_from_u64(3), &9, request);
+            let first = *reply[0].id();
+            assert_eq!(merge.refreshed, vec![first]);
+            assert_eq!(payload_of(&view, first), expected, "seq {returned_seq}");
+            assert_eq!(
+                view.get(&first).unwrap().age(),
+                5,
+                "the age is the received one"
+            );
+            // The peer that was not replied and is still held is a duplicate (older) or
+            // updated (newer).
+            let kept = (1..=3)
+                .find(|id| reply.iter().all(|e| e.id() != id))
+                .unwrap();
+            assert_eq!(payload_of(&view, kept), expected);
+            assert_eq!(merge.updated.contains(&kept), returned_seq > 10);
+        }
     }
 
     #[test]

@@ -86,7 +86,7 @@ async fn two_peers_shuffle_and_the_link_reverses() {
     let entry = b.behaviour().get(&a_id).expect("B learned A");
     assert_eq!(entry.age(), 0);
     assert_eq!(
-        entry.addresses(),
+        entry.addresses().as_slice(),
         &a.external_addresses().cloned().collect::<Vec<_>>()
     );
 

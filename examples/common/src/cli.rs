@@ -6,8 +6,9 @@ use std::{error::Error, process::ExitCode, str::FromStr, time::Duration};
 use clap::{Parser, ValueEnum};
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
 use libp2p_cyclon::{
-    self as cyclon, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH,
-    DEFAULT_VIEW_SIZE, ShuffleMode, ShuffleParams,
+    self as cyclon, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, ENTRY_OVERHEAD,
+    ShuffleMode, ShuffleParams,
 };
 
 /// Exit status for bad flags and unusable settings (as clap uses).
@@ -159,7 +160,8 @@ impl CyclonFlags {
         Duration::from_millis(self.interval_ms)
     }
 
-    /// The behaviour's configuration these flags ask for (not validated).
+    /// The behaviour's configuration these flags ask for (not validated), with room for
+    /// signed records ([`message_size_for`]).
     pub fn config(&self) -> cyclon::Config {
         let shuffle = &self.shuffle;
         cyclon::Config::default()
@@ -168,7 +170,17 @@ impl CyclonFlags {
             .with_shuffle_mode(shuffle.mode.into())
             .with_shuffle_interval(self.interval())
             .with_request_timeout(Duration::from_millis(self.request_timeout_ms))
+            .with_max_message_size(message_size_for(shuffle.shuffle_length))
     }
+}
+
+/// The message size the programs use for shuffle length `l`: the default, or more when `l`
+/// entries with signed records of the default maximum size need more (`l` > 14), so that any
+/// valid `l` works without a message-size flag.
+pub fn message_size_for(shuffle_length: usize) -> usize {
+    shuffle_length
+        .saturating_mul(DEFAULT_MAX_RECORD_SIZE + ENTRY_OVERHEAD)
+        .max(DEFAULT_MAX_MESSAGE_SIZE)
 }
 
 /// A duration in whole milliseconds, for flag defaults.
@@ -184,8 +196,12 @@ pub struct PeerFlags {
     /// /ip4/0.0.0.0/udp/0/quic-v1.
     #[arg(long = "listen", value_name = "MULTIADDR")]
     pub listen: Vec<Multiaddr>,
-    /// A peer to bootstrap from, ending in /p2p/<peer id>; repeatable.
-    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    /// A peer to bootstrap from, ending in `/p2p/<peer id>`; repeatable.
+    #[arg(
+        long = "bootstrap",
+        value_name = "MULTIADDR",
+        help = "A peer to bootstrap from, ending in /p2p/<peer id>; repeatable"
+    )]
     pub bootstrap: Vec<BootstrapPeer>,
     /// Derive a deterministic ed25519 identity from this number (0-255) instead of a random
     /// one, as rust-libp2p's examples do.

@@ -8,13 +8,15 @@
 //!     --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X
 //! ```
 //!
-//! The node speaks Cyclon (`/cyclon/1.0.0`), identify and ping over TCP and QUIC (noise, yamux).
+//! The node speaks Cyclon (`/cyclon/1.1.0`, falling back to `/cyclon/1.0.0`), identify and ping
+//! over TCP and QUIC (noise, yamux). Its own entry carries its signed peer record; with
+//! `--require-signed-records` it drops every received entry without a verified record.
 //! It prints one JSON object per line on stdout for every event, each with an `"event"` field
 //! and peer ids in base58:
 //!
 //! ```text
 //! {"event":"listening","peer_id":"12D3…","addresses":["/ip4/127.0.0.1/tcp/4001/p2p/12D3…"]}
-//! {"event":"peer_added","peer_id":"12D3…","addresses":["/ip4/127.0.0.1/tcp/4001"]}
+//! {"event":"peer_added","peer_id":"12D3…","addresses":["/ip4/127.0.0.1/tcp/4001"],"signed":true}
 //! {"event":"peer_removed","peer_id":"12D3…","reason":"shuffle_target"}
 //! {"event":"shuffle_completed","id":3,"peer_id":"12D3…","sent":5,"received":5}
 //! {"event":"shuffle_failed","id":4,"peer_id":"12D3…","error":"the shuffle timed out"}
@@ -23,7 +25,9 @@
 //!
 //! `listening` is printed once every listener has an address, then again whenever the set of
 //! listen addresses changes; each one carries all current addresses. `peer_removed` reasons are
-//! `shuffle_target`, `replaced` and `manual`. Logs go to stderr (level from `RUST_LOG`, default
+//! `shuffle_target`, `replaced` and `manual`. `signed` in `peer_added` says whether the
+//! addresses come from the peer's own signed peer record that verified (`false`: entries of
+//! `/cyclon/1.0.0` peers, unsigned entries, bootstrap addresses). Logs go to stderr (level from `RUST_LOG`, default
 //! `info`). Ctrl-C or SIGTERM stops the node with exit status 0; bad flags exit with status 2
 //! and a one-line message.
 
@@ -57,6 +61,10 @@ struct Args {
     peer: PeerFlags,
     #[command(flatten)]
     cyclon: CyclonFlags,
+    /// Drop every received entry that does not carry a signed peer record that verifies (all
+    /// entries of /cyclon/1.0.0 peers); the swarm hears only verified addresses.
+    #[arg(long)]
+    require_signed_records: bool,
 }
 
 #[derive(NetworkBehaviour)]
@@ -67,7 +75,9 @@ struct NodeBehaviour {
 }
 
 fn cyclon_config(args: &Args) -> cyclon::Config {
-    args.cyclon.config()
+    args.cyclon
+        .config()
+        .with_require_signed_records(args.require_signed_records)
 }
 
 fn build_swarm(
@@ -83,9 +93,9 @@ fn build_swarm(
         )?
         .with_quic()
         .with_behaviour(|key| {
-            let peer_id = key.public().to_peer_id();
             Ok(NodeBehaviour {
-                cyclon: cyclon::Behaviour::try_new(peer_id, config)?,
+                // With the key, the node's own entry carries its signed peer record.
+                cyclon: cyclon::Behaviour::try_with_keypair(key.clone(), config)?,
                 identify: identify::Behaviour::new(
                     identify::Config::new(
                         format!("/libp2p-cyclon/{}", env!("CARGO_PKG_VERSION")),
@@ -114,6 +124,7 @@ enum Output {
     PeerAdded {
         peer_id: String,
         addresses: Vec<String>,
+        signed: bool,
     },
     PeerRemoved {
         peer_id: String,
@@ -162,9 +173,15 @@ impl Output {
     /// The line for a Cyclon event; `None` for kinds of events this version does not print.
     fn of(event: cyclon::Event) -> Option<Self> {
         Some(match event {
-            cyclon::Event::PeerAdded { peer_id, addresses } => Output::PeerAdded {
+            cyclon::Event::PeerAdded {
+                peer_id,
+                addresses,
+                verified,
+                ..
+            } => Output::PeerAdded {
                 peer_id: peer_id.to_base58(),
                 addresses: strings(&addresses),
+                signed: verified,
             },
             cyclon::Event::PeerRemoved { peer_id, reason } => Output::PeerRemoved {
                 peer_id: peer_id.to_base58(),
