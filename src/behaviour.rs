@@ -31,8 +31,9 @@ use crate::{
     },
     local_addresses::LocalAddresses,
     outbound::Outbound,
-    protocol::{self, ViewEntry},
+    protocol::{self, EntryLimits, ViewEntry},
     rate_limit::{MAX_RATE_LIMITED_PEERS, RateLimiter},
+    snapshot::{self, ImportedView, SnapshotError},
     stats::{Record, Stats},
     view::{
         InsertOutcome, MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
@@ -159,7 +160,10 @@ impl Behaviour {
     /// Creates the behaviour for the local peer, or says why `config` is invalid.
     pub fn try_new(local_peer_id: PeerId, config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        let view = PartialView::new(local_peer_id, config.shuffle_params())?;
+        let mut view = PartialView::new(local_peer_id, config.shuffle_params())?;
+        if let Some(rejoin) = config.rejoin() {
+            view.set_rejoin(rejoin)?;
+        }
         let mut behaviour = Self {
             local_peer_id,
             view,
@@ -218,6 +222,78 @@ impl Behaviour {
             address,
         });
         result
+    }
+
+    /// Keeps `peer`, reachable at `address`, as a seed of the [`Rejoin`](crate::Rejoin) rule
+    /// ([`Config::with_rejoin`]): never forgotten, and probed every few rounds while it is not
+    /// in the view, so the local peer finds the overlay again after a partition or after
+    /// losing every neighbour. Also bootstraps the view with it, as
+    /// [`add_address`](Self::add_address) does, and returns what that did. Without the rule,
+    /// this is [`add_address`](Self::add_address).
+    pub fn add_seed(&mut self, peer: &PeerId, address: Multiaddr) -> AddAddressResult {
+        if *peer != self.local_peer_id
+            && let Some(stripped) = protocol::strip_own_peer_id(address.clone(), peer)
+        {
+            let max = self.config.max_addresses_per_entry;
+            self.view.add_seed_address(*peer, stripped, max);
+        }
+        self.add_address(peer, address)
+    }
+
+    /// The seeds of the [`Rejoin`](crate::Rejoin) rule ([`add_seed`](Self::add_seed)).
+    pub fn seeds(&self) -> impl Iterator<Item = &ViewEntry> {
+        self.view.seeds().iter()
+    }
+
+    /// The peers the [`Rejoin`](crate::Rejoin) rule remembers as lost to failed shuffles, the
+    /// oldest loss first.
+    pub fn lost_peers(&self) -> impl Iterator<Item = &ViewEntry> {
+        self.view.lost_peers().iter()
+    }
+
+    /// The view as bytes, for a warm restart with [`import_view`](Self::import_view): the
+    /// protobuf message `ViewSnapshot` of `proto/cyclon.proto`, which names the local peer and
+    /// holds the entries in the wire's `Entry` encoding (peer, addresses, age).
+    pub fn export_view(&self) -> Vec<u8> {
+        let entries: Vec<ViewEntry> = self.view.iter().cloned().collect();
+        snapshot::encode(
+            &self.local_peer_id,
+            &entries,
+            self.config.max_addresses_per_entry,
+        )
+    }
+
+    /// Restores a view saved by [`export_view`](Self::export_view): its entries enter the view
+    /// with their ages, as far as there is room ([`Event::PeerAdded`] for each, and their
+    /// addresses are reported to the swarm). Entries are validated as received ones are (at
+    /// most the view size of them, addresses bounded and checked). Bytes that are not a
+    /// snapshot, or the snapshot of another peer, are an error and change nothing.
+    pub fn import_view(&mut self, bytes: &[u8]) -> Result<ImportedView, SnapshotError> {
+        let limits = EntryLimits {
+            max_entries: self.config.view_size(),
+            ..EntryLimits::new(&self.config)
+        };
+        let (entries, invalid) = snapshot::decode(bytes, &self.local_peer_id, &limits)?;
+        let mut imported = ImportedView {
+            invalid,
+            ..ImportedView::default()
+        };
+        for entry in entries {
+            let (peer_id, addresses) = (*entry.peer_id(), entry.addresses().clone());
+            if self.view.insert(entry) != InsertOutcome::Added {
+                imported.not_taken += 1;
+                continue;
+            }
+            imported.added += 1;
+            for address in &addresses {
+                self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
+                    peer_id,
+                    address: address.clone(),
+                });
+            }
+            self.emit(Event::PeerAdded { peer_id, addresses });
+        }
+        Ok(imported)
     }
 
     /// Removes `peer` from the view. Returns whether it was there.
@@ -351,11 +427,17 @@ impl Behaviour {
         let id = shuffle.id;
         let (peer, addresses, _) = shuffle.target.into_parts();
         self.record(Record::ShuffleStarted);
-        tracing::debug!(%peer, %id, "starting a shuffle");
-        self.emit(Event::PeerRemoved {
-            peer_id: peer,
-            reason: RemovalReason::ShuffleTarget,
-        });
+        if shuffle.probe {
+            // A probe's target is a seed or a lost peer: it was not in the view.
+            self.record(Record::ProbeStarted);
+            tracing::debug!(%peer, %id, "probing a seed or a lost peer");
+        } else {
+            tracing::debug!(%peer, %id, "starting a shuffle");
+            self.emit(Event::PeerRemoved {
+                peer_id: peer,
+                reason: RemovalReason::ShuffleTarget,
+            });
+        }
         let max_addresses = self.config.max_addresses_per_entry;
         let outbound = OutboundShuffle::new(id, &shuffle.request, max_addresses);
         // A shuffle that needs a dial gets one timeout for the dial and one for the exchange.
@@ -467,13 +549,17 @@ impl Behaviour {
         Handler::new(self.handler_settings.clone(), preloaded)
     }
 
-    /// The periodic shuffle, when the timer fires: the core decides whether this round runs.
+    /// The periodic shuffle, when the timer fires: the core decides whether this round runs,
+    /// and whether a [`Rejoin`](crate::Rejoin) probe follows it.
     fn periodic_shuffle(&mut self) {
         let own = self.advertised_addresses();
         let own = (!own.is_empty()).then_some(own);
-        match self.view.periodic_shuffle(&mut self.rng, own) {
+        match self.view.periodic_shuffle(&mut self.rng, own.clone()) {
             Ok(shuffle) => _ = self.send_shuffle(shuffle),
             Err(reason) => tracing::debug!(%reason, "no periodic shuffle"),
+        }
+        if let Some(probe) = self.view.periodic_probe(&mut self.rng, own) {
+            self.send_shuffle(probe);
         }
     }
 }

@@ -93,6 +93,7 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `cyclon_shuffles_started_total` | counter | |
+//! | `cyclon_probes_started_total` | counter | |
 //! | `cyclon_shuffles_completed_total` | counter | |
 //! | `cyclon_shuffles_failed_total` | counter | `reason`: `dial`, `unsupported_protocol`, `timeout`, `connection_closed`, `io` |
 //! | `cyclon_inbound_answered_total` | counter | |
@@ -123,6 +124,7 @@ mod rate_limit;
 /// beside a random reference graph, failures, churn and the robustness experiment.
 #[cfg(feature = "sim")]
 pub mod sim;
+mod snapshot;
 mod stats;
 mod view;
 
@@ -130,12 +132,13 @@ pub use behaviour::{AddAddressResult, Behaviour, Event, RemovalReason};
 pub use config::{
     Config, ConfigError, DEFAULT_INBOUND_BURST, DEFAULT_MAX_ADDRESSES_PER_ENTRY, DEFAULT_MAX_AGE,
     DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL,
-    DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, InboundRateLimit, MIN_MESSAGE_SIZE, ParamsError,
-    ShuffleMode, ShuffleParams,
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REJOIN_PROBE_EVERY, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, InboundRateLimit,
+    MIN_MESSAGE_SIZE, ParamsError, Rejoin, ShuffleMode, ShuffleParams,
 };
 pub use handler::ShuffleError;
 pub use protocol::{InvalidEntries, PROTOCOL_NAME, ViewEntry};
+pub use snapshot::{ImportedView, SnapshotError};
 pub use stats::{ShuffleFailures, Stats};
 pub use view::{
     CompletedShuffle, Entry, IgnoredEntries, InsertOutcome, MergeOutcome, OutgoingShuffle,
