@@ -360,6 +360,9 @@ fn help_documents_the_flags() {
             "--view-size",
             "--shuffle-length",
             "--interval-ms",
+            "--state-file",
+            "--rejoin-every",
+            "--rejoin-memory",
             "RUST_LOG",
         ],
     );
