@@ -764,6 +764,82 @@ mod tests {
     }
 
     #[test]
+    fn a_view_exported_and_imported_comes_back_with_its_ages() {
+        let local = PeerId::random();
+        let mut behaviour = Behaviour::new(local, Config::default());
+        behaviour.pause();
+        let peers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
+        for peer in &peers {
+            behaviour.add_address(peer, "/ip4/10.0.0.1/tcp/1".parse().unwrap());
+        }
+        let first = behaviour.shuffle_now().unwrap(); // ages the other two
+        respond(&mut behaviour, peers[0], first, Vec::new());
+        let saved = behaviour.export_view();
+
+        let mut restarted = Behaviour::new(local, Config::default());
+        let imported = restarted.import_view(&saved).unwrap();
+        assert_eq!(imported.added, behaviour.view_len());
+        let ages = |b: &Behaviour| {
+            let mut v: Vec<(PeerId, u32)> = b.view().map(|e| (*e.peer_id(), e.age())).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ages(&restarted), ages(&behaviour));
+        assert_eq!(
+            view_events(&mut restarted).len(),
+            imported.added,
+            "one PeerAdded per entry"
+        );
+        // Again: nothing new. Another peer's snapshot or garbage: an error, nothing changed.
+        assert_eq!(
+            restarted.import_view(&saved).unwrap().not_taken,
+            imported.added
+        );
+        let mut other = Behaviour::new(PeerId::random(), Config::default());
+        assert!(matches!(
+            other.import_view(&saved),
+            Err(SnapshotError::ForeignPeer { .. })
+        ));
+        assert!(other.import_view(b"garbage").is_err());
+        assert_eq!(other.view_len(), 0);
+    }
+
+    #[test]
+    fn a_probe_takes_nobody_out_of_the_view() {
+        use crate::Rejoin;
+        let config = Config::default().with_rejoin(Rejoin::new(4, 1));
+        let mut behaviour = Behaviour::new(PeerId::random(), config);
+        behaviour.pause();
+        let seed = PeerId::random();
+        assert_eq!(
+            behaviour.add_seed(&seed, "/ip4/10.0.0.1/tcp/1".parse().unwrap()),
+            AddAddressResult::PeerAdded
+        );
+        assert_eq!(behaviour.seeds().count(), 1);
+        let id = behaviour.shuffle_now().unwrap();
+        behaviour.fail_shuffle(id, ShuffleError::Timeout);
+        assert_eq!(behaviour.view_len(), 0);
+        assert_eq!(behaviour.lost_peers().count(), 0, "a seed is not lost");
+        view_events(&mut behaviour);
+        // No address to advertise: no probe; with one, the empty view probes the seed.
+        behaviour.periodic_shuffle();
+        assert_eq!(behaviour.stats().probes_started, 0);
+        behaviour
+            .local_addresses
+            .on_swarm_event(&FromSwarm::NewListenAddr(libp2p_swarm::NewListenAddr {
+                listener_id: libp2p_core::transport::ListenerId::next(),
+                addr: &"/ip4/10.0.0.2/tcp/1".parse().unwrap(),
+            }));
+        behaviour.periodic_shuffle();
+        assert_eq!(behaviour.stats().probes_started, 1);
+        assert!(
+            view_events(&mut behaviour).is_empty(),
+            "no PeerRemoved for a probe's target"
+        );
+        assert_eq!(behaviour.shuffles_in_flight(), 1);
+    }
+
+    #[test]
     fn the_interval_changes_at_run_time() {
         let mut behaviour = Behaviour::new(PeerId::random(), Config::default());
         let error = behaviour.set_shuffle_interval(Duration::ZERO).unwrap_err();

@@ -53,6 +53,10 @@ const RESTART_FLAGS: &[&str] = &["--rejoin-every", "5"];
 /// staying alone with an empty view.
 const CHURN_FLAGS: &[&str] = &["--rejoin-every", "5"];
 
+/// Bootstrap peers of a node that joins during churn, drawn from the live nodes (a repeat is
+/// harmless): one alone may be killed before the newcomer first shuffles with it.
+const CONTACTS: usize = 3;
+
 /// One scenario at a time: they share two CPU cores.
 static SERIAL: Mutex<()> = Mutex::new(());
 /// Distinguishes the harnesses of one test process.
@@ -692,7 +696,8 @@ fn a_full_restart_from_state_files_has_full_views_within_5_intervals() {
 }
 
 /// Churns `HOSTS` nodes for `duration`: every `every` intervals one live node is killed with
-/// SIGKILL and a new node starts on a new host, bootstrapped from a random live one. Prints
+/// SIGKILL and a new node starts on a new host, bootstrapped from `CONTACTS` random live
+/// ones. Prints
 /// the dead-link share and the view fill every 10 intervals; at the end every live node's view
 /// must be at least 80 % full within 10 intervals of the churn's end.
 fn churn(test: &str, duration: Duration, every: u32) {
@@ -752,14 +757,16 @@ fn churn(test: &str, duration: Duration, every: u32) {
         nodes[victim].live = false;
         killed += 1;
         let live: Vec<usize> = (0..nodes.len()).filter(|&k| nodes[k].live).collect();
-        let contact = live[random(live.len())];
-        let address = overlay.addresses[nodes[contact].process]
-            .clone()
-            .expect("a live node listens");
         let host = network.add_host();
         let mut command = network.node(host, seed(host));
         command.args(CHURN_FLAGS);
-        command.args(["--bootstrap", &address]);
+        for _ in 0..CONTACTS {
+            let contact = live[random(live.len())];
+            let address = overlay.addresses[nodes[contact].process]
+                .clone()
+                .expect("a live node listens");
+            command.args(["--bootstrap", &address]);
+        }
         let process = group.spawn(&format!("node on host {host}"), command);
         nodes.push(Node {
             host,
