@@ -22,10 +22,8 @@ pub enum SnapshotError {
     #[error("not a Cyclon view snapshot: it names no peer")]
     NoPeer,
     /// The snapshot is another peer's view.
-    #[error("the snapshot is the view of peer {found}, not of this peer {expected}")]
+    #[error("the snapshot is the view of peer {found}, not of this peer")]
     ForeignPeer {
-        /// The local peer.
-        expected: PeerId,
         /// The peer the snapshot belongs to.
         found: PeerId,
     },
@@ -64,10 +62,7 @@ pub(crate) fn decode(
         proto::ViewSnapshot::decode(bytes).map_err(|e| SnapshotError::Malformed(e.to_string()))?;
     let found = PeerId::from_bytes(&snapshot.peer_id).map_err(|_| SnapshotError::NoPeer)?;
     if found != *local {
-        return Err(SnapshotError::ForeignPeer {
-            expected: *local,
-            found,
-        });
+        return Err(SnapshotError::ForeignPeer { found });
     }
     Ok(protocol::decode_entries(snapshot.entries, limits))
 }
@@ -122,10 +117,7 @@ mod tests {
         let foreign = encode(&other, &[], 2);
         assert_eq!(
             decode(&foreign, &local, &limits(5)).unwrap_err(),
-            SnapshotError::ForeignPeer {
-                expected: local,
-                found: other
-            }
+            SnapshotError::ForeignPeer { found: other }
         );
         // A truncated snapshot is refused, not half read.
         let entries = vec![ViewEntry::new(

@@ -196,7 +196,7 @@ pub struct PeerFlags {
     /// /ip4/0.0.0.0/udp/0/quic-v1.
     #[arg(long = "listen", value_name = "MULTIADDR")]
     pub listen: Vec<Multiaddr>,
-    /// A peer to bootstrap from, ending in /p2p/<peer id>; repeatable.
+    /// A peer to bootstrap from, ending in `/p2p/<peer id>`; repeatable.
     #[arg(long = "bootstrap", value_name = "MULTIADDR")]
     pub bootstrap: Vec<BootstrapPeer>,
     /// Derive a deterministic ed25519 identity from this number (0-255) instead of a random
