@@ -564,15 +564,25 @@ where
             ShuffleMode::Basic => rng.random_range(0..self.entries.len()),
         };
         let target = self.entries.swap_remove(target_index);
+        let others = self.fill_request(rng, local_addresses, request);
+        let lost_entry = self.rejoin.is_some().then(|| target.clone());
+        let id = self.push_pending(target.id.clone(), others, false, lost_entry);
+        Some((id, target))
+    }
 
+    /// Step 3: the request is a fresh entry for the local node and `l - 1` random view
+    /// entries, moved to the front of the view. Returns how many view entries it holds.
+    fn fill_request<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: A,
+        request: &mut Vec<Entry<I, A>>,
+    ) -> usize {
         let others = (self.params.shuffle_length - 1).min(self.entries.len());
         self.move_random_to_front(rng, others, self.entries.len());
         request.push(Entry::new(self.local.clone(), local_addresses, 0));
         request.extend_from_slice(&self.entries[..others]);
-
-        let lost_entry = self.rejoin.is_some().then(|| target.clone());
-        let id = self.push_pending(target.id.clone(), others, false, lost_entry);
-        Some((id, target))
+        others
     }
 
     /// Records a new pending shuffle with `target` that sent the first `others` entries.
@@ -668,10 +678,7 @@ where
             .nth(pick)
             .expect("counted")
             .clone();
-        let others = (self.params.shuffle_length - 1).min(self.entries.len());
-        self.move_random_to_front(rng, others, self.entries.len());
-        request.push(Entry::new(self.local.clone(), local_addresses, 0));
-        request.extend_from_slice(&self.entries[..others]);
+        let others = self.fill_request(rng, local_addresses, request);
         let id = self.push_pending(target.id.clone(), others, true, None);
         Some((id, target))
     }

@@ -174,14 +174,7 @@ impl Network {
     /// Cuts `hosts` off the others: their links move to the second bridge.
     fn partition(&mut self, hosts: impl IntoIterator<Item = usize>) {
         for host in hosts {
-            ip(&[
-                "link",
-                "set",
-                &self.veth(host),
-                "master",
-                &self.bridge(true),
-            ])
-            .unwrap();
+            self.attach(host, true);
             self.cut_off.insert(host);
         }
     }
@@ -189,15 +182,14 @@ impl Network {
     /// Moves every link back to the first bridge.
     fn heal(&mut self) {
         for host in std::mem::take(&mut self.cut_off) {
-            ip(&[
-                "link",
-                "set",
-                &self.veth(host),
-                "master",
-                &self.bridge(false),
-            ])
-            .unwrap();
+            self.attach(host, false);
         }
+    }
+
+    /// Puts `host`'s link on the first or the `second` bridge.
+    fn attach(&self, host: usize, second: bool) {
+        let (veth, bridge) = (self.veth(host), self.bridge(second));
+        ip(&["link", "set", &veth, "master", &bridge]).unwrap();
     }
 
     /// Names of the namespaces and links of this network that still exist.
@@ -636,9 +628,14 @@ fn a_full_restart_from_state_files_has_full_views_within_5_intervals() {
     );
 
     // Stop every node, the bootstrap node included; each saves its view on the way out.
-    for node in &mut nodes {
-        group.signal(node.process, "TERM");
-    }
+    // One `kill` for all, so that they stop together: nodes still running would shuffle with
+    // those already gone and save shrunk views.
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .args(nodes.iter().map(|n| group.pid(n.process).to_string()))
+        .status()
+        .expect("cannot run kill");
+    assert!(status.success());
     for node in &mut nodes {
         assert!(
             group
