@@ -32,9 +32,10 @@ use crate::{
     },
     local_addresses::LocalAddresses,
     outbound::Outbound,
-    protocol::{self, ViewEntry},
+    protocol::{self, EntryLimits, ViewEntry},
     rate_limit::{MAX_RATE_LIMITED_PEERS, RateLimiter},
     record::{LocalRecord, PeerAddresses, SignedPeerRecord},
+    snapshot::{self, ImportedView, SnapshotError},
     stats::{Record, Stats},
     view::{
         InsertOutcome, MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
@@ -202,7 +203,10 @@ impl Behaviour {
         config: Config,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let view = PartialView::new(local_peer_id, config.shuffle_params())?;
+        let mut view = PartialView::new(local_peer_id, config.shuffle_params())?;
+        if let Some(rejoin) = config.rejoin() {
+            view.set_rejoin(rejoin)?;
+        }
         let mut behaviour = Self {
             local_peer_id,
             view,
@@ -263,6 +267,79 @@ impl Behaviour {
         };
         self.report_addresses(*peer, &[address], false);
         result
+    }
+
+    /// Keeps `peer`, reachable at `address`, as a seed of the [`Rejoin`](crate::Rejoin) rule
+    /// ([`Config::with_rejoin`]): never forgotten, and probed every few rounds while it is not
+    /// in the view, so the local peer finds the overlay again after a partition or after
+    /// losing every neighbour. Also bootstraps the view with it, as
+    /// [`add_address`](Self::add_address) does, and returns what that did. Without the rule,
+    /// this is [`add_address`](Self::add_address).
+    pub fn add_seed(&mut self, peer: &PeerId, address: Multiaddr) -> AddAddressResult {
+        if *peer != self.local_peer_id
+            && let Some(stripped) = protocol::strip_own_peer_id(address.clone(), peer)
+        {
+            let max = self.config.max_addresses_per_entry;
+            self.view.add_seed_address(*peer, stripped, max);
+        }
+        self.add_address(peer, address)
+    }
+
+    /// The seeds of the [`Rejoin`](crate::Rejoin) rule ([`add_seed`](Self::add_seed)).
+    pub fn seeds(&self) -> impl Iterator<Item = &ViewEntry> {
+        self.view.seeds().iter()
+    }
+
+    /// The peers the [`Rejoin`](crate::Rejoin) rule remembers as lost to failed shuffles, the
+    /// oldest loss first.
+    pub fn lost_peers(&self) -> impl Iterator<Item = &ViewEntry> {
+        self.view.lost_peers().iter()
+    }
+
+    /// The view as bytes, for a warm restart with [`import_view`](Self::import_view): the
+    /// protobuf message `ViewSnapshot` of `proto/cyclon.proto`, which names the local peer and
+    /// holds the entries in the wire's `Entry` encoding (peer, addresses, age).
+    pub fn export_view(&self) -> Vec<u8> {
+        let entries: Vec<ViewEntry> = self.view.iter().cloned().collect();
+        snapshot::encode(
+            &self.local_peer_id,
+            &entries,
+            self.config.max_addresses_per_entry,
+        )
+    }
+
+    /// Restores a view saved by [`export_view`](Self::export_view): its entries enter the view
+    /// with their ages, as far as there is room ([`Event::PeerAdded`] for each, and their
+    /// addresses are reported to the swarm). Entries are validated as received ones are (at
+    /// most the view size of them, addresses bounded and checked). Bytes that are not a
+    /// snapshot, or the snapshot of another peer, are an error and change nothing.
+    pub fn import_view(&mut self, bytes: &[u8]) -> Result<ImportedView, SnapshotError> {
+        let limits = EntryLimits {
+            max_entries: self.config.view_size(),
+            ..EntryLimits::new(&self.config)
+        };
+        let (entries, invalid) = snapshot::decode(bytes, &self.local_peer_id, &limits)?;
+        let mut imported = ImportedView {
+            invalid,
+            ..ImportedView::default()
+        };
+        for entry in entries {
+            let peer_id = *entry.peer_id();
+            let verified = entry.addresses().is_verified();
+            let addresses = entry.addresses().to_vec();
+            if self.view.insert(entry) != InsertOutcome::Added {
+                imported.not_taken += 1;
+                continue;
+            }
+            imported.added += 1;
+            self.report_addresses(peer_id, &addresses, verified);
+            self.emit(Event::PeerAdded {
+                peer_id,
+                addresses,
+                verified,
+            });
+        }
+        Ok(imported)
     }
 
     /// Removes `peer` from the view. Returns whether it was there.
@@ -445,11 +522,17 @@ impl Behaviour {
         let id = shuffle.id;
         let (peer, addresses, _) = shuffle.target.into_parts();
         self.record(Record::ShuffleStarted);
-        tracing::debug!(%peer, %id, "starting a shuffle");
-        self.emit(Event::PeerRemoved {
-            peer_id: peer,
-            reason: RemovalReason::ShuffleTarget,
-        });
+        if shuffle.probe {
+            // A probe's target is a seed or a lost peer: it was not in the view.
+            self.record(Record::ProbeStarted);
+            tracing::debug!(%peer, %id, "probing a seed or a lost peer");
+        } else {
+            tracing::debug!(%peer, %id, "starting a shuffle");
+            self.emit(Event::PeerRemoved {
+                peer_id: peer,
+                reason: RemovalReason::ShuffleTarget,
+            });
+        }
         let outbound = OutboundShuffle::new(id, shuffle.request);
         // A shuffle that needs a dial gets one timeout for the dial and one for the exchange.
         let timeout = 2 * self.config.request_timeout;
@@ -563,13 +646,17 @@ impl Behaviour {
         Handler::new(self.handler_settings.clone(), preloaded)
     }
 
-    /// The periodic shuffle, when the timer fires: the core decides whether this round runs.
+    /// The periodic shuffle, when the timer fires: the core decides whether this round runs,
+    /// and whether a [`Rejoin`](crate::Rejoin) probe follows it.
     fn periodic_shuffle(&mut self) {
         let own = self.advertised_addresses();
         let own = (!own.is_empty()).then(|| self.own_payload(own));
-        match self.view.periodic_shuffle(&mut self.rng, own) {
+        match self.view.periodic_shuffle(&mut self.rng, own.clone()) {
             Ok(shuffle) => _ = self.send_shuffle(shuffle),
             Err(reason) => tracing::debug!(%reason, "no periodic shuffle"),
+        }
+        if let Some(probe) = self.view.periodic_probe(&mut self.rng, own) {
+            self.send_shuffle(probe);
         }
     }
 }
@@ -857,6 +944,82 @@ mod tests {
         assert_eq!(own.signed_record(), Some(&record));
         let unkeyed = Behaviour::new(PeerId::random(), Config::default());
         assert!(!unkeyed.own_payload(vec![address]).is_verified());
+    }
+
+    #[test]
+    fn a_view_exported_and_imported_comes_back_with_its_ages() {
+        let local = PeerId::random();
+        let mut behaviour = Behaviour::new(local, Config::default());
+        behaviour.pause();
+        let peers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
+        for peer in &peers {
+            behaviour.add_address(peer, "/ip4/10.0.0.1/tcp/1".parse().unwrap());
+        }
+        let first = behaviour.shuffle_now().unwrap(); // ages the other two
+        respond(&mut behaviour, peers[0], first, Vec::new());
+        let saved = behaviour.export_view();
+
+        let mut restarted = Behaviour::new(local, Config::default());
+        let imported = restarted.import_view(&saved).unwrap();
+        assert_eq!(imported.added, behaviour.view_len());
+        let ages = |b: &Behaviour| {
+            let mut v: Vec<(PeerId, u32)> = b.view().map(|e| (*e.peer_id(), e.age())).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ages(&restarted), ages(&behaviour));
+        assert_eq!(
+            view_events(&mut restarted).len(),
+            imported.added,
+            "one PeerAdded per entry"
+        );
+        // Again: nothing new. Another peer's snapshot or garbage: an error, nothing changed.
+        assert_eq!(
+            restarted.import_view(&saved).unwrap().not_taken,
+            imported.added
+        );
+        let mut other = Behaviour::new(PeerId::random(), Config::default());
+        assert!(matches!(
+            other.import_view(&saved),
+            Err(SnapshotError::ForeignPeer { .. })
+        ));
+        assert!(other.import_view(b"garbage").is_err());
+        assert_eq!(other.view_len(), 0);
+    }
+
+    #[test]
+    fn a_probe_takes_nobody_out_of_the_view() {
+        use crate::Rejoin;
+        let config = Config::default().with_rejoin(Rejoin::new(4, 1));
+        let mut behaviour = Behaviour::new(PeerId::random(), config);
+        behaviour.pause();
+        let seed = PeerId::random();
+        assert_eq!(
+            behaviour.add_seed(&seed, "/ip4/10.0.0.1/tcp/1".parse().unwrap()),
+            AddAddressResult::PeerAdded
+        );
+        assert_eq!(behaviour.seeds().count(), 1);
+        let id = behaviour.shuffle_now().unwrap();
+        behaviour.fail_shuffle(id, ShuffleError::Timeout);
+        assert_eq!(behaviour.view_len(), 0);
+        assert_eq!(behaviour.lost_peers().count(), 0, "a seed is not lost");
+        view_events(&mut behaviour);
+        // No address to advertise: no probe; with one, the empty view probes the seed.
+        behaviour.periodic_shuffle();
+        assert_eq!(behaviour.stats().probes_started, 0);
+        behaviour
+            .local_addresses
+            .on_swarm_event(&FromSwarm::NewListenAddr(libp2p_swarm::NewListenAddr {
+                listener_id: libp2p_core::transport::ListenerId::next(),
+                addr: &"/ip4/10.0.0.2/tcp/1".parse().unwrap(),
+            }));
+        behaviour.periodic_shuffle();
+        assert_eq!(behaviour.stats().probes_started, 1);
+        assert!(
+            view_events(&mut behaviour).is_empty(),
+            "no PeerRemoved for a probe's target"
+        );
+        assert_eq!(behaviour.shuffles_in_flight(), 1);
     }
 
     #[test]

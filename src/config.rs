@@ -102,6 +102,9 @@ pub enum ParamsError {
         /// The configured view size.
         view_size: usize,
     },
+    /// [`Rejoin::probe_every`] is 0.
+    #[error("rejoin probes need an interval of at least one round")]
+    ZeroProbeInterval,
 }
 
 impl ShuffleParams {
@@ -140,6 +143,74 @@ impl ShuffleParams {
                 shuffle_length: self.shuffle_length,
                 view_size: self.view_size,
             });
+        }
+        Ok(())
+    }
+}
+
+/// Default [`Rejoin::probe_every`]: one probe every 5 periodic rounds.
+pub const DEFAULT_REJOIN_PROBE_EVERY: u32 = 5;
+
+/// The opt-in rule that makes an overlay find itself again after a partition, a lost bootstrap
+/// peer or heavy loss (off by default: plain Cyclon, the paper's protocol).
+///
+/// Plain Cyclon forgets a peer for good when a shuffle with it fails. During a long partition
+/// each side so purges the other, and after the partition heals nothing crosses again. With
+/// `Rejoin`, the core ([`PartialView`](crate::PartialView)) keeps two lists beside the view:
+///
+/// - **seeds**: peers configured by the application (e.g. its bootstrap peers), never
+///   forgotten;
+/// - **lost peers**: the last [`remember`](Self::remember) peers that left the view because a
+///   shuffle with them failed.
+///
+/// Every [`probe_every`](Self::probe_every) periodic rounds, and in every round while the view
+/// is empty, the node *probes* one of them not in its view, chosen at random: an extra shuffle
+/// with it, on top of the regular one. A probe is a normal exchange (a fresh entry for the local
+/// node and `l - 1` view entries against up to `l` of the partner's), except that the partner
+/// was not in the view, so none leaves it. A probe that fails changes nothing; one that
+/// completes forgets the lost peer (it is reachable again, and knows us now).
+///
+/// In a network without failures no shuffle fails, the lost list stays empty, and with no
+/// seeds no probe is ever made: the protocol runs exactly as without `Rejoin`.
+///
+/// ```
+/// use libp2p_cyclon::{Config, Rejoin};
+///
+/// let config = Config::default().with_rejoin(Rejoin::new(20, 5));
+/// assert!(config.validate().is_ok());
+/// assert!(Rejoin::new(20, 0).validate().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Rejoin {
+    /// How many peers lost to failed shuffles are remembered (the most recent ones).
+    pub remember: usize,
+    /// One probe every this many periodic rounds (at least 1), and one every round while the
+    /// view is empty.
+    pub probe_every: u32,
+}
+
+impl Default for Rejoin {
+    /// Remember [`DEFAULT_VIEW_SIZE`] lost peers, probe every [`DEFAULT_REJOIN_PROBE_EVERY`]
+    /// rounds.
+    fn default() -> Self {
+        Self::new(DEFAULT_VIEW_SIZE, DEFAULT_REJOIN_PROBE_EVERY)
+    }
+}
+
+impl Rejoin {
+    /// Remember `remember` lost peers and probe every `probe_every` rounds.
+    pub fn new(remember: usize, probe_every: u32) -> Self {
+        Self {
+            remember,
+            probe_every,
+        }
+    }
+
+    /// Checks `probe_every >= 1`.
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        if self.probe_every == 0 {
+            return Err(ParamsError::ZeroProbeInterval);
         }
         Ok(())
     }
@@ -192,6 +263,7 @@ pub struct Config {
     pub(crate) max_record_size: usize,
     pub(crate) require_signed_records: bool,
     pub(crate) signed_records: bool,
+    pub(crate) rejoin: Option<Rejoin>,
 }
 
 impl Default for Config {
@@ -208,6 +280,7 @@ impl Default for Config {
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
             require_signed_records: false,
             signed_records: true,
+            rejoin: None,
         }
     }
 }
@@ -400,6 +473,20 @@ impl Config {
         self.signed_records
     }
 
+    /// Turns on the [`Rejoin`] rule: remember peers lost to failed shuffles and the seeds
+    /// given to [`Behaviour::add_seed`](crate::Behaviour::add_seed), and probe one of them
+    /// every few rounds, so that the overlay finds itself again after a partition. Default:
+    /// off (plain Cyclon).
+    pub fn with_rejoin(mut self, rejoin: Rejoin) -> Self {
+        self.rejoin = Some(rejoin);
+        self
+    }
+
+    /// The [`Rejoin`] rule, if on.
+    pub fn rejoin(&self) -> Option<Rejoin> {
+        self.rejoin
+    }
+
     /// The per-peer inbound rate limit in force, if any.
     pub fn inbound_rate_limit(&self) -> Option<InboundRateLimit> {
         match self.rate_limit {
@@ -455,6 +542,9 @@ impl Config {
     /// Checks that the configuration is usable.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.params.validate()?;
+        if let Some(rejoin) = self.rejoin {
+            rejoin.validate()?;
+        }
         if self.shuffle_interval.is_zero() {
             return Err(ConfigError::ZeroShuffleInterval);
         }

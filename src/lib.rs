@@ -104,6 +104,7 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `cyclon_shuffles_started_total` | counter | |
+//! | `cyclon_probes_started_total` | counter | |
 //! | `cyclon_shuffles_completed_total` | counter | |
 //! | `cyclon_shuffles_failed_total` | counter | `reason`: `dial`, `unsupported_protocol`, `timeout`, `connection_closed`, `io` |
 //! | `cyclon_inbound_answered_total` | counter | |
@@ -136,6 +137,7 @@ mod record;
 /// beside a random reference graph, failures, churn and the robustness experiment.
 #[cfg(feature = "sim")]
 pub mod sim;
+mod snapshot;
 mod stats;
 mod upgrade;
 mod view;
@@ -144,13 +146,15 @@ pub use behaviour::{AddAddressResult, Behaviour, Event, RemovalReason};
 pub use config::{
     Config, ConfigError, DEFAULT_INBOUND_BURST, DEFAULT_MAX_ADDRESSES_PER_ENTRY, DEFAULT_MAX_AGE,
     DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE, DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, ENTRY_OVERHEAD,
-    InboundRateLimit, MIN_MESSAGE_SIZE, MIN_RECORD_SIZE, ParamsError, ShuffleMode, ShuffleParams,
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE, DEFAULT_REJOIN_PROBE_EVERY,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE,
+    ENTRY_OVERHEAD, InboundRateLimit, MIN_MESSAGE_SIZE, MIN_RECORD_SIZE, ParamsError, Rejoin,
+    ShuffleMode, ShuffleParams,
 };
 pub use handler::ShuffleError;
 pub use protocol::{InvalidEntries, PROTOCOL_NAME, PROTOCOL_NAME_V1_1, ViewEntry};
 pub use record::{PeerAddresses, RecordError, SignedPeerRecord};
+pub use snapshot::{ImportedView, SnapshotError};
 pub use stats::{ShuffleFailures, Stats};
 pub use view::{
     AddressList, CompletedShuffle, Entry, EntryPayload, IgnoredEntries, InsertOutcome,

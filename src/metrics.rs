@@ -20,6 +20,7 @@ type Reason = [(&'static str, &'static str); 1];
 #[derive(Debug)]
 pub(crate) struct Metrics {
     shuffles_started: Counter,
+    probes_started: Counter,
     shuffles_completed: Counter,
     shuffles_failed: Family<Reason, Counter>,
     inbound_answered: Counter,
@@ -39,6 +40,7 @@ impl Metrics {
         let registry = registry.sub_registry_with_prefix("cyclon");
         let metrics = Self {
             shuffles_started: Counter::default(),
+            probes_started: Counter::default(),
             shuffles_completed: Counter::default(),
             shuffles_failed: Family::default(),
             inbound_answered: Counter::default(),
@@ -56,6 +58,11 @@ impl Metrics {
                 "shuffles_started",
                 "Shuffles this peer initiated",
                 &metrics.shuffles_started,
+            ),
+            (
+                "probes_started",
+                "Rejoin probes this peer initiated (shuffles with a seed or a lost peer)",
+                &metrics.probes_started,
             ),
             (
                 "shuffles_completed",
@@ -133,6 +140,7 @@ impl Metrics {
         };
         match record {
             Record::ShuffleStarted => _ = self.shuffles_started.inc(),
+            Record::ProbeStarted => _ = self.probes_started.inc(),
             Record::ShuffleCompleted => _ = self.shuffles_completed.inc(),
             Record::ShuffleFailed(error) => add(&self.shuffles_failed, error.kind(), 1),
             Record::InboundAnswered => _ = self.inbound_answered.inc(),

@@ -45,8 +45,10 @@ impl ShuffleFailures {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Shuffles started (periodic and manual).
+    /// Shuffles started (periodic and manual), [`Rejoin`](crate::Rejoin) probes included.
     pub shuffles_started: u64,
+    /// Of those, [`Rejoin`](crate::Rejoin) probes: shuffles with a seed or a lost peer.
+    pub probes_started: u64,
     /// Shuffles completed.
     pub shuffles_completed: u64,
     /// Shuffles failed, by reason.
@@ -77,6 +79,8 @@ pub struct Stats {
 #[derive(Debug)]
 pub(crate) enum Record<'a> {
     ShuffleStarted,
+    /// A [`Rejoin`](crate::Rejoin) probe started (also recorded as `ShuffleStarted`).
+    ProbeStarted,
     ShuffleCompleted,
     ShuffleFailed(&'a ShuffleError),
     InboundAnswered,
@@ -97,6 +101,7 @@ impl Stats {
     pub(crate) fn record(&mut self, record: &Record<'_>) {
         match record {
             Record::ShuffleStarted => self.shuffles_started += 1,
+            Record::ProbeStarted => self.probes_started += 1,
             Record::ShuffleCompleted => self.shuffles_completed += 1,
             Record::ShuffleFailed(error) => self.shuffles_failed.count(error),
             Record::InboundAnswered => self.inbound_answered += 1,

@@ -34,12 +34,19 @@
 //!
 //! An address payload may carry a signed record with a sequence number; which of two payloads
 //! of one peer the view keeps is a rule of the merge too, described on [`EntryPayload`].
+//!
+//! # Rejoining (opt-in)
+//!
+//! With a [`Rejoin`] rule ([`PartialView::set_rejoin`]) the view also keeps seeds
+//! ([`PartialView::add_seed`]) and the peers it lost to failed shuffles, and
+//! [`PartialView::periodic_probe`] shuffles with one of them every few rounds (every round
+//! while the view is empty). Without failures and seeds it never probes.
 
 use std::fmt;
 
 use rand::{Rng, RngExt};
 
-use crate::config::{ParamsError, ShuffleMode, ShuffleParams};
+use crate::config::{ParamsError, Rejoin, ShuffleMode, ShuffleParams};
 
 /// What the core needs to know of an entry's address payload `A`: whether it carries a signed
 /// record, and that record's sequence number.
@@ -173,6 +180,9 @@ pub struct OutgoingShuffle<I, A> {
     /// The entries to send: first the fresh entry for the local node (age 0), then up to
     /// `l - 1` entries of the view.
     pub request: Vec<Entry<I, A>>,
+    /// Whether this is a [`Rejoin`] probe ([`PartialView::periodic_probe`]): its target was a
+    /// seed or a lost peer, not a view entry, so no entry left the view.
+    pub probe: bool,
 }
 
 /// How a merge of received entries changed the view: the net change, from the view before
@@ -360,11 +370,28 @@ pub enum StartShuffleError {
 }
 
 #[derive(Debug, Clone)]
-struct PendingShuffle<I> {
+struct PendingShuffle<I, A> {
     id: ShuffleId,
     target: I,
     /// Identifiers of the view entries sent (the local node's entry excluded).
     sent: Vec<I>,
+    /// A [`Rejoin`] probe.
+    probe: bool,
+    /// With [`Rejoin`], the target's entry, remembered if the shuffle fails.
+    lost_entry: Option<Entry<I, A>>,
+}
+
+/// The lists a [`Rejoin`] rule keeps beside the view.
+#[derive(Debug, Clone)]
+struct RejoinState<I, A> {
+    rule: Rejoin,
+    /// Configured peers, never forgotten.
+    seeds: Vec<Entry<I, A>>,
+    /// Peers that left the view through a failed shuffle, the oldest loss first; at most
+    /// `rule.remember`.
+    lost: Vec<Entry<I, A>>,
+    /// Periodic rounds left before the next probe.
+    countdown: u32,
 }
 
 /// A node's partial view of the overlay and the Cyclon shuffle rules over it.
@@ -376,7 +403,7 @@ pub struct PartialView<I, A = ()> {
     local: I,
     params: ShuffleParams,
     entries: Vec<Entry<I, A>>,
-    pending: Vec<PendingShuffle<I>>,
+    pending: Vec<PendingShuffle<I, A>>,
     /// A cleared buffer for the next pending shuffle's `sent` list, so that a view that
     /// shuffles one at a time allocates it once.
     spare_sent: Vec<I>,
@@ -384,6 +411,8 @@ pub struct PartialView<I, A = ()> {
     /// The most received entries a merge considers (`l` unless changed). A `u32`, so that
     /// it fits in padding: the simulator keeps a million views in memory.
     receive_limit: u32,
+    /// The [`Rejoin`] rule's lists, boxed so that a view without it stays small.
+    rejoin: Option<Box<RejoinState<I, A>>>,
 }
 
 impl<I, A> PartialView<I, A>
@@ -402,7 +431,67 @@ where
             spare_sent: Vec::new(),
             next_shuffle_id: 0,
             receive_limit: saturating_u32(params.shuffle_length),
+            rejoin: None,
         })
+    }
+
+    /// Turns on the [`Rejoin`] rule (or changes it, keeping the seeds and lost peers; a smaller
+    /// [`Rejoin::remember`] forgets the oldest losses).
+    pub fn set_rejoin(&mut self, rule: Rejoin) -> Result<(), ParamsError> {
+        rule.validate()?;
+        let state = self.rejoin.get_or_insert_with(|| {
+            Box::new(RejoinState {
+                rule,
+                seeds: Vec::new(),
+                lost: Vec::new(),
+                countdown: 0,
+            })
+        });
+        state.rule = rule;
+        state.countdown = rule.probe_every - 1;
+        let excess = state.lost.len().saturating_sub(rule.remember);
+        state.lost.drain(..excess);
+        Ok(())
+    }
+
+    /// Delays the next [`Rejoin`] probe by `rounds` (at most `probe_every - 1`): the simulator
+    /// spreads its nodes' probes over the rounds, as unsynchronised timers do.
+    #[cfg(feature = "sim")]
+    pub(crate) fn set_probe_phase(&mut self, rounds: u32) {
+        if let Some(state) = self.rejoin.as_mut() {
+            state.countdown = rounds.min(state.rule.probe_every - 1);
+        }
+    }
+
+    /// The [`Rejoin`] rule, if on.
+    pub fn rejoin(&self) -> Option<Rejoin> {
+        self.rejoin.as_ref().map(|state| state.rule)
+    }
+
+    /// Keeps `entry` as a seed of the [`Rejoin`] rule: never forgotten, probed like a lost
+    /// peer when not in the view. Returns `false` (and changes nothing) without the rule, for
+    /// the local node, or for a peer already a seed. The view itself is not changed: insert
+    /// the entry too to bootstrap from it.
+    pub fn add_seed(&mut self, entry: Entry<I, A>) -> bool {
+        let local = &self.local;
+        match self.rejoin.as_mut() {
+            Some(state) if entry.id != *local && !state.seeds.iter().any(|s| s.id == entry.id) => {
+                state.seeds.push(entry);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The seeds of the [`Rejoin`] rule (empty without it).
+    pub fn seeds(&self) -> &[Entry<I, A>] {
+        self.rejoin.as_ref().map_or(&[], |state| &state.seeds)
+    }
+
+    /// The peers the [`Rejoin`] rule remembers as lost to failed shuffles, the oldest loss first
+    /// (empty without it).
+    pub fn lost_peers(&self) -> &[Entry<I, A>] {
+        self.rejoin.as_ref().map_or(&[], |state| &state.lost)
     }
 
     /// How many entries of a received request or reply a merge considers at most; the rest
@@ -525,6 +614,7 @@ where
             id,
             target,
             request,
+            probe: false,
         })
     }
 
@@ -568,21 +658,122 @@ where
             ShuffleMode::Basic => rng.random_range(0..self.entries.len()),
         };
         let target = self.entries.swap_remove(target_index);
+        let others = self.fill_request(rng, local_addresses, request);
+        let lost_entry = self.rejoin.is_some().then(|| target.clone());
+        let id = self.push_pending(target.id.clone(), others, false, lost_entry);
+        Some((id, target))
+    }
 
+    /// Step 3: the request is a fresh entry for the local node and `l - 1` random view
+    /// entries, moved to the front of the view. Returns how many view entries it holds.
+    fn fill_request<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: A,
+        request: &mut Vec<Entry<I, A>>,
+    ) -> usize {
         let others = (self.params.shuffle_length - 1).min(self.entries.len());
         self.move_random_to_front(rng, others, self.entries.len());
         request.push(Entry::new(self.local.clone(), local_addresses, 0));
         request.extend_from_slice(&self.entries[..others]);
+        others
+    }
 
+    /// Records a new pending shuffle with `target` that sent the first `others` entries.
+    fn push_pending(
+        &mut self,
+        target: I,
+        others: usize,
+        probe: bool,
+        lost_entry: Option<Entry<I, A>>,
+    ) -> ShuffleId {
         let id = ShuffleId(self.next_shuffle_id);
         self.next_shuffle_id += 1;
         let mut sent = std::mem::take(&mut self.spare_sent);
         sent.extend(self.entries[..others].iter().map(|e| e.id.clone()));
         self.pending.push(PendingShuffle {
             id,
-            target: target.id.clone(),
+            target,
             sent,
+            probe,
+            lost_entry,
         });
+        id
+    }
+
+    /// The [`Rejoin`] probe of a periodic round, called once per round after
+    /// [`periodic_shuffle`](Self::periodic_shuffle): `None` without the rule, without an
+    /// address to advertise, between probes, and when every seed and lost peer is in the view
+    /// or already being shuffled with. Otherwise a shuffle with one of them, chosen at random,
+    /// that takes nobody out of the view ([`OutgoingShuffle::probe`]). A probe is made every
+    /// [`Rejoin::probe_every`] rounds, and in every round in which the view is empty. Nothing is
+    /// drawn from `rng` unless a probe is made, so a run with the rule and nothing to probe
+    /// is the very run without it.
+    ///
+    /// Like any shuffle, it must be ended with [`complete_shuffle`](Self::complete_shuffle)
+    /// (which forgets a lost peer: it is reachable again) or
+    /// [`fail_shuffle`](Self::fail_shuffle) (which changes nothing).
+    pub fn periodic_probe<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: Option<A>,
+    ) -> Option<OutgoingShuffle<I, A>> {
+        let mut request = Vec::new();
+        let (id, target) = self.periodic_probe_into(rng, local_addresses?, &mut request)?;
+        Some(OutgoingShuffle {
+            id,
+            target,
+            request,
+            probe: true,
+        })
+    }
+
+    /// [`periodic_probe`](Self::periodic_probe) writing the request into `request` (cleared
+    /// first).
+    pub(crate) fn periodic_probe_into<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: A,
+        request: &mut Vec<Entry<I, A>>,
+    ) -> Option<(ShuffleId, Entry<I, A>)> {
+        request.clear();
+        let empty = self.entries.is_empty();
+        let state = self.rejoin.as_mut()?;
+        if state.countdown > 0 && !empty {
+            state.countdown -= 1;
+            return None;
+        }
+        state.countdown = state.rule.probe_every.max(1) - 1;
+        // A lost peer back in the view is no longer lost.
+        let entries = &self.entries;
+        state
+            .lost
+            .retain(|lost| !entries.iter().any(|e| e.id == lost.id));
+        let pending = &self.pending;
+        let candidate = |entry: &&Entry<I, A>| {
+            !entries.iter().any(|e| e.id == entry.id)
+                && !pending.iter().any(|p| p.target == entry.id)
+        };
+        let count = state
+            .seeds
+            .iter()
+            .chain(&state.lost)
+            .filter(candidate)
+            .count();
+        if count == 0 {
+            return None;
+        }
+        let pick = rng.random_range(0..count);
+        let target = state
+            .seeds
+            .iter()
+            .chain(&state.lost)
+            .filter(candidate)
+            .nth(pick)
+            .expect("counted")
+            .clone();
+        let others = self.fill_request(rng, local_addresses, request);
+        let id = self.push_pending(target.id.clone(), others, true, None);
         Some((id, target))
     }
 
@@ -628,6 +819,12 @@ where
         let index = self.pending.iter().position(|p| p.id == id)?;
         let mut pending = self.pending.swap_remove(index);
         let sent = pending.sent.len();
+        if pending.probe
+            && let Some(state) = self.rejoin.as_mut()
+        {
+            // The probed peer answered: it is reachable and knows us again.
+            state.lost.retain(|e| e.id != pending.target);
+        }
         // Only sent entries still in the view now may be replaced: a sent peer that left the
         // view meanwhile and comes back in this very response is a new entry, not one we sent.
         pending.sent.retain(|id| self.contains(id));
@@ -644,11 +841,23 @@ where
     }
 
     /// Ends the shuffle `id` without a reply (step 7): the target stays out of the view.
-    /// Returns the target, or `None` if `id` is not pending.
+    /// With [`Rejoin`], the target of a regular shuffle is remembered as lost (unless it is a
+    /// seed); a failed probe changes nothing. Returns the target, or `None` if `id` is not
+    /// pending.
     pub fn fail_shuffle(&mut self, id: ShuffleId) -> Option<I> {
         let index = self.pending.iter().position(|p| p.id == id)?;
         let pending = self.pending.swap_remove(index);
         self.recycle_sent(pending.sent);
+        if let (Some(state), Some(lost)) = (self.rejoin.as_mut(), pending.lost_entry)
+            && !state.seeds.iter().any(|s| s.id == lost.id)
+            && state.rule.remember > 0
+        {
+            state.lost.retain(|e| e.id != lost.id);
+            if state.lost.len() >= state.rule.remember {
+                state.lost.remove(0);
+            }
+            state.lost.push(lost);
+        }
         Some(pending.target)
     }
 
@@ -820,6 +1029,20 @@ where
             };
         }
         self.insert(Entry::new(id, A::from_address(address), 0))
+    }
+
+    /// Keeps `id`, reachable at `address`, as a seed of the [`Rejoin`] rule
+    /// ([`add_seed`](Self::add_seed)), or adds `address` to the seed's addresses (at most
+    /// `max`). Returns whether anything changed: `false` without the rule, for the local node,
+    /// or for an address already known.
+    pub fn add_seed_address(&mut self, id: I, address: A::Address, max: usize) -> bool {
+        let Some(state) = self.rejoin.as_mut() else {
+            return false;
+        };
+        match state.seeds.iter_mut().find(|s| s.id == id) {
+            Some(seed) => seed.addresses.add_address(address, max),
+            None => self.add_seed(Entry::new(id, A::from_address(address), 0)),
+        }
     }
 }
 
@@ -1360,6 +1583,145 @@ mod tests {
         let (_, target) = view.start_shuffle_into(&mut rng, (), &mut request).unwrap();
         assert_eq!(*target.id(), 1);
         assert_eq!(request, vec![Entry::new(0, (), 0)]);
+    }
+
+    fn rejoining(view: &mut PartialView<u32>, remember: usize, probe_every: u32) {
+        view.set_rejoin(Rejoin::new(remember, probe_every)).unwrap();
+    }
+
+    #[test]
+    fn without_rejoin_nothing_is_remembered_or_probed() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut view = view_with(0, 5, 2, &[(1, 3), (2, 0)]);
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        view.fail_shuffle(shuffle.id);
+        assert!(view.lost_peers().is_empty());
+        assert!(!view.add_seed(Entry::new(7, (), 0)));
+        let (mut probing, mut untouched) = (StdRng::seed_from_u64(7), StdRng::seed_from_u64(7));
+        for _ in 0..10 {
+            assert!(view.periodic_probe(&mut probing, Some(())).is_none());
+        }
+        assert_eq!(
+            probing.random::<u64>(),
+            untouched.random::<u64>(),
+            "no random draw without the rule"
+        );
+    }
+
+    #[test]
+    fn failed_targets_are_remembered_most_recent_last_and_bounded() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut view = view_with(0, 5, 1, &[(1, 9), (2, 8), (3, 7)]);
+        rejoining(&mut view, 2, 1);
+        for expected in [1, 2, 3] {
+            let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+            assert_eq!(*shuffle.target.id(), expected);
+            assert!(!shuffle.probe);
+            view.fail_shuffle(shuffle.id);
+        }
+        let lost: Vec<u32> = view.lost_peers().iter().map(|e| *e.id()).collect();
+        assert_eq!(lost, vec![2, 3], "the oldest loss is forgotten first");
+        // A completed shuffle is not a loss.
+        view.insert(Entry::new(4, (), 0));
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        view.complete_shuffle(shuffle.id, Vec::new()).unwrap();
+        assert_eq!(view.lost_peers().len(), 2);
+        // Seeds are kept apart and never counted as lost.
+        assert!(view.add_seed(Entry::new(5, (), 0)));
+        assert!(!view.add_seed(Entry::new(5, (), 0)));
+        assert!(!view.add_seed(Entry::new(0, (), 0)), "never the local node");
+        view.insert(Entry::new(5, (), 0));
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        assert_eq!(*shuffle.target.id(), 5);
+        view.fail_shuffle(shuffle.id);
+        assert_eq!(view.lost_peers().len(), 2);
+        assert_eq!(view.seeds().len(), 1);
+    }
+
+    #[test]
+    fn probes_come_every_few_rounds_and_every_round_when_the_view_is_empty() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let mut view = view_with(0, 5, 2, &[(1, 0), (2, 0)]);
+        rejoining(&mut view, 5, 3);
+        assert!(view.add_seed(Entry::new(9, (), 0)));
+        let probes: Vec<bool> = (0..12)
+            .map(|_| match view.periodic_probe(&mut rng, Some(())) {
+                Some(probe) => {
+                    assert!(probe.probe);
+                    assert_eq!(*probe.target.id(), 9);
+                    assert_eq!(probe.request.len(), 2, "own entry and l - 1 view entries");
+                    assert_eq!(view.len(), 2, "nobody leaves the view");
+                    view.fail_shuffle(probe.id);
+                    true
+                }
+                None => false,
+            })
+            .collect();
+        assert_eq!(probes.iter().filter(|p| **p).count(), 4, "{probes:?}");
+        let first = probes.iter().position(|p| *p).unwrap();
+        for (round, probed) in probes.iter().enumerate() {
+            assert_eq!(*probed, round >= first && (round - first) % 3 == 0);
+        }
+        assert!(
+            view.lost_peers().is_empty(),
+            "a failed probe changes nothing"
+        );
+        // No address to advertise: no probe.
+        let mut empty = view_with(0, 5, 2, &[]);
+        rejoining(&mut empty, 5, 100);
+        empty.add_seed(Entry::new(9, (), 0));
+        assert!(empty.periodic_probe(&mut rng, None).is_none());
+        // An empty view probes every round, without a countdown.
+        for _ in 0..3 {
+            let probe = empty.periodic_probe(&mut rng, Some(())).unwrap();
+            assert_eq!(probe.request, vec![Entry::new(0, (), 0)]);
+            empty.fail_shuffle(probe.id);
+        }
+    }
+
+    #[test]
+    fn a_completed_probe_forgets_the_lost_peer_and_merges_the_reply() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut view = view_with(0, 3, 2, &[(1, 9), (2, 0)]);
+        rejoining(&mut view, 5, 1);
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        view.fail_shuffle(shuffle.id);
+        assert_eq!(view.lost_peers().len(), 1);
+        let probe = view.periodic_probe(&mut rng, Some(())).unwrap();
+        assert_eq!(*probe.target.id(), 1);
+        assert!(
+            view.periodic_probe(&mut rng, Some(())).is_none(),
+            "a peer being probed is not probed twice"
+        );
+        let done = view
+            .complete_shuffle(probe.id, vec![Entry::new(7, (), 1), Entry::new(8, (), 1)])
+            .unwrap();
+        assert_eq!(done.target, 1);
+        assert_eq!(done.merge.added, vec![7, 8], "two empty slots");
+        assert!(view.lost_peers().is_empty());
+        assert_eq!(ids(&view), vec![2, 7, 8], "nobody left the view");
+        // A lost peer back in the view is dropped instead of probed.
+        let mut view = view_with(0, 3, 1, &[(1, 9)]);
+        rejoining(&mut view, 5, 1);
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        view.fail_shuffle(shuffle.id);
+        view.insert(Entry::new(1, (), 0));
+        assert!(view.periodic_probe(&mut rng, Some(())).is_none());
+        assert!(view.lost_peers().is_empty());
+    }
+
+    #[test]
+    fn seed_addresses_grow_up_to_the_bound() {
+        let mut view: PartialView<u32, Vec<u8>> = PartialView::new(0, params(3, 2)).unwrap();
+        assert!(!view.add_seed_address(1, 7, 2), "no rule, no seeds");
+        view.set_rejoin(Rejoin::new(0, 1)).unwrap();
+        assert!(view.add_seed_address(1, 7, 2));
+        assert!(view.add_seed_address(1, 8, 2));
+        assert!(!view.add_seed_address(1, 8, 2));
+        assert!(!view.add_seed_address(1, 9, 2));
+        assert_eq!(view.seeds(), &[Entry::new(1, vec![7, 8], 0)]);
+        assert!(view.is_empty(), "a seed is not a view entry");
+        assert!(view.set_rejoin(Rejoin::new(0, 0)).is_err());
     }
 
     #[test]

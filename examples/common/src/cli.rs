@@ -7,7 +7,7 @@ use clap::{Parser, ValueEnum};
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
 use libp2p_cyclon::{
     self as cyclon, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE, DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, ENTRY_OVERHEAD,
+    DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, ENTRY_OVERHEAD, Rejoin,
     ShuffleMode, ShuffleParams,
 };
 
@@ -137,6 +137,29 @@ impl ShuffleFlags {
     /// The core's parameters.
     pub fn params(&self) -> ShuffleParams {
         ShuffleParams::new(self.view_size, self.shuffle_length).with_mode(self.mode.into())
+    }
+}
+
+/// The flags of the opt-in rejoin rule (`node`, `simulate`): `--rejoin-every`,
+/// `--rejoin-memory`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RejoinFlags {
+    /// Rejoin rule: every K shuffle rounds (and every round while the view is empty), also
+    /// shuffle with one remembered peer not in the view: a seed (node: the --bootstrap peers)
+    /// or a peer lost to a failed shuffle. Heals partitions. 0: off (plain Cyclon).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub rejoin_every: u32,
+    /// Rejoin rule: how many peers lost to failed shuffles are remembered [default: the view
+    /// size].
+    #[arg(long, value_name = "N")]
+    pub rejoin_memory: Option<usize>,
+}
+
+impl RejoinFlags {
+    /// The rule these flags ask for, with views of `view_size` entries; `None` when off.
+    pub fn rule(&self, view_size: usize) -> Option<Rejoin> {
+        (self.rejoin_every > 0)
+            .then(|| Rejoin::new(self.rejoin_memory.unwrap_or(view_size), self.rejoin_every))
     }
 }
 

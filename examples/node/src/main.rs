@@ -30,12 +30,22 @@
 //! `/cyclon/1.0.0` peers, unsigned entries, bootstrap addresses). Logs go to stderr (level from `RUST_LOG`, default
 //! `info`). Ctrl-C or SIGTERM stops the node with exit status 0; bad flags exit with status 2
 //! and a one-line message.
+//!
+//! `--state-file PATH` keeps the view across restarts: restored at start (one `peer_added` per
+//! entry), saved when it changed (at most once per interval) and on exit, atomically. A file
+//! that is not a view snapshot, or is another peer's, stops the node with status 2 and a
+//! one-line message, and is left untouched. `--rejoin-every K` turns on the rejoin rule: the
+//! `--bootstrap` peers are kept as seeds, and every K rounds the node also shuffles with a seed
+//! or a peer it lost to a failed shuffle, so that the overlay finds itself again after a
+//! partition.
 
-use std::{collections::HashSet, io::Write, process::ExitCode};
+mod state;
+
+use std::{collections::HashSet, io::Write, path::PathBuf, process::ExitCode};
 
 use clap::Parser;
 use cyclon_examples::{
-    cli::{self, BootstrapPeer, CyclonFlags, PeerFlags},
+    cli::{self, BootstrapPeer, CyclonFlags, PeerFlags, RejoinFlags},
     peer,
 };
 use futures::StreamExt;
@@ -65,6 +75,12 @@ struct Args {
     /// entries of /cyclon/1.0.0 peers); the swarm hears only verified addresses.
     #[arg(long)]
     require_signed_records: bool,
+    #[command(flatten)]
+    rejoin: RejoinFlags,
+    /// Keep the view in FILE across restarts: read at start, written when it changed (at most
+    /// once per interval) and on exit, atomically.
+    #[arg(long, value_name = "FILE")]
+    state_file: Option<PathBuf>,
 }
 
 #[derive(NetworkBehaviour)]
@@ -75,9 +91,14 @@ struct NodeBehaviour {
 }
 
 fn cyclon_config(args: &Args) -> cyclon::Config {
-    args.cyclon
+    let config = args
+        .cyclon
         .config()
-        .with_require_signed_records(args.require_signed_records)
+        .with_require_signed_records(args.require_signed_records);
+    match args.rejoin.rule(args.cyclon.shuffle.view_size) {
+        Some(rule) => config.with_rejoin(rule),
+        None => config,
+    }
 }
 
 fn build_swarm(
@@ -224,14 +245,33 @@ impl Output {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match peer::start(cyclon_config, "info") {
-        Ok((args, config)) => cli::exit_status(run(args, config).await),
-        Err(code) => code,
-    }
+    let (mut args, config) = match peer::start(cyclon_config, "info") {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let interval = config.shuffle_interval();
+    let mut swarm = match build_swarm(peer::keypair(args.peer.secret_key_seed), config) {
+        Ok(swarm) => swarm,
+        Err(error) => return cli::exit_status(Err(error)),
+    };
+    // The saved view enters before anything else happens; an unusable file stops the node
+    // before it could be overwritten.
+    let state = match args.state_file.take() {
+        Some(path) => match state::StateFile::restore(path, &mut swarm.behaviour_mut().cyclon) {
+            Ok(state) => Some(state),
+            Err(message) => return cli::usage_error(message),
+        },
+        None => None,
+    };
+    cli::exit_status(run(args, swarm, state, interval).await)
 }
 
-async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::error::Error>> {
-    let mut swarm = build_swarm(peer::keypair(args.peer.secret_key_seed), config)?;
+async fn run(
+    args: Args,
+    mut swarm: Swarm<NodeBehaviour>,
+    mut state: Option<state::StateFile>,
+    interval: std::time::Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
     let local_peer_id = *swarm.local_peer_id();
     tracing::info!(%local_peer_id, "starting");
 
@@ -245,20 +285,49 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
     // The bootstrap peers enter the view once we listen: a shuffle before that would send
     // them our entry without an address, which they drop, and leave us unknown to anyone.
     let mut bootstrap = Some(args.peer.bootstrap);
+    let seeds = args.rejoin.rejoin_every > 0;
+
+    // The state file is written when the view changed, at most once per interval.
+    let mut save_timer = tokio::time::interval(interval);
+    save_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut view_changed = false;
 
     let shutdown = peer::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let event = tokio::select! {
+            // The signal handlers are installed when this branch is first polled: before
+            // anything is printed, so a script that reacts to our output can always stop us.
+            biased;
             signal = &mut shutdown => {
                 let signal = signal.map_err(|e| format!("cannot wait for signals: {e}"))?;
                 tracing::info!(signal, "shutting down");
+                if let Some(state) = state.as_mut() {
+                    state
+                        .save(&swarm.behaviour().cyclon)
+                        .map_err(|e| format!("cannot write the state file: {e}"))?;
+                }
                 return Ok(());
+            }
+            _ = save_timer.tick(), if state.is_some() && view_changed => {
+                if let Some(state) = state.as_mut()
+                    && let Err(error) = state.save(&swarm.behaviour().cyclon)
+                {
+                    tracing::warn!(%error, "cannot write the state file");
+                }
+                view_changed = false;
+                continue;
             }
             event = swarm.select_next_some() => event,
         };
         let output = match event {
-            SwarmEvent::Behaviour(NodeBehaviourEvent::Cyclon(event)) => Output::of(event),
+            SwarmEvent::Behaviour(NodeBehaviourEvent::Cyclon(event)) => {
+                view_changed |= matches!(
+                    event,
+                    cyclon::Event::PeerAdded { .. } | cyclon::Event::PeerRemoved { .. }
+                );
+                Output::of(event)
+            }
             SwarmEvent::Behaviour(NodeBehaviourEvent::Identify(event)) => {
                 tracing::debug!(?event, "identify");
                 None
@@ -336,14 +405,19 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
         if starting.is_empty()
             && let Some(peers) = bootstrap.take()
         {
-            add_bootstrap_peers(&mut swarm.behaviour_mut().cyclon, peers);
+            add_bootstrap_peers(&mut swarm.behaviour_mut().cyclon, peers, seeds);
         }
     }
 }
 
-fn add_bootstrap_peers(cyclon: &mut cyclon::Behaviour, peers: Vec<BootstrapPeer>) {
+/// Bootstraps the view from `peers`; with the rejoin rule (`seeds`), also keeps them as seeds.
+fn add_bootstrap_peers(cyclon: &mut cyclon::Behaviour, peers: Vec<BootstrapPeer>, seeds: bool) {
     for BootstrapPeer { peer_id, address } in peers {
-        let result = cyclon.add_address(&peer_id, address.clone());
+        let result = if seeds {
+            cyclon.add_seed(&peer_id, address.clone())
+        } else {
+            cyclon.add_address(&peer_id, address.clone())
+        };
         tracing::debug!(%address, ?result, "bootstrap");
         if matches!(
             result,

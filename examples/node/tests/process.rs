@@ -390,6 +390,9 @@ fn help_documents_the_flags() {
             "--shuffle-length",
             "--interval-ms",
             "--require-signed-records",
+            "--state-file",
+            "--rejoin-every",
+            "--rejoin-memory",
             "RUST_LOG",
         ],
     );
