@@ -126,7 +126,7 @@ mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handler;
-mod local_addresses;
+mod local_peer;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod outbound;

@@ -7,6 +7,11 @@
 //! (and its signed record of them, re-signed when they change) and the clocks of the per-peer
 //! inbound rate limit and of the record's sequence number.
 
+mod event;
+mod recovery;
+
+pub use self::event::{AddAddressResult, Event, RemovalReason};
+
 use std::{
     collections::VecDeque,
     task::{Context, Poll},
@@ -22,7 +27,7 @@ use libp2p_swarm::{
     THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::NewExternalAddrOfPeer,
 };
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use web_time::{Instant, SystemTime};
+use web_time::Instant;
 
 use crate::{
     config::{Config, ConfigError},
@@ -30,109 +35,16 @@ use crate::{
         Command, Handler, HandlerSettings, InEvent, InboundId, OutEvent, OutboundShuffle, Report,
         ShuffleError,
     },
-    local_addresses::LocalAddresses,
+    local_peer::LocalPeer,
     outbound::Outbound,
-    protocol::{self, EntryLimits, ViewEntry},
+    protocol::{self, ViewEntry},
     rate_limit::{MAX_RATE_LIMITED_PEERS, RateLimiter},
     record::{LocalRecord, PeerAddresses, SignedPeerRecord},
-    snapshot::{self, ImportedView, SnapshotError},
     stats::{Record, Stats},
     view::{
         InsertOutcome, MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
     },
 };
-
-/// Why a peer left the view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RemovalReason {
-    /// It was the target of one of our shuffles: our link to it turned into its link to us.
-    /// If the shuffle then fails ([`Event::ShuffleFailed`]), it is not put back: that is how
-    /// dead peers leave views.
-    ShuffleTarget,
-    /// It was sent to a shuffle partner and replaced by an entry received from it.
-    Replaced,
-    /// [`Behaviour::remove_peer`] removed it.
-    Manual,
-}
-
-/// What [`Behaviour::add_address`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AddAddressResult {
-    /// The peer entered the view.
-    PeerAdded,
-    /// The peer was in the view; the address was added to its entry.
-    AddressAdded,
-    /// The peer was in the view with this address (or its entry is full of addresses).
-    Unchanged,
-    /// The peer is not in the view and the view is full.
-    ViewFull,
-    /// The peer is the local peer, or the address ends in `/p2p/` of another peer.
-    Rejected,
-}
-
-/// Events of the Cyclon [`Behaviour`].
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Event {
-    /// A peer entered the view.
-    PeerAdded {
-        /// The peer.
-        peer_id: PeerId,
-        /// Its addresses, as stored in the view.
-        addresses: Vec<Multiaddr>,
-        /// Whether the addresses are verified: they come from the peer's own signed peer record
-        /// (received over `/cyclon/1.1.0`, signature checked), so the peer itself says it
-        /// listens there. A peer store or a Kademlia routing table may keep verified addresses
-        /// as the peer's own.
-        ///
-        /// Unverified addresses are what some peer said (an entry from a `/cyclon/1.0.0` peer,
-        /// or an unsigned one), or what the application added
-        /// ([`Behaviour::add_address`]). Anyone may have put them next to this peer id: use
-        /// them as dial hints (the connection's handshake still authenticates the peer id), but
-        /// do not hand them on as the peer's addresses, e.g. in a Kademlia reply. With
-        /// [`Config::with_require_signed_records`] the network can no longer add unverified
-        /// addresses at all.
-        verified: bool,
-    },
-    /// A peer left the view.
-    PeerRemoved {
-        /// The peer.
-        peer_id: PeerId,
-        /// Why it left.
-        reason: RemovalReason,
-    },
-    /// A shuffle we initiated completed.
-    ShuffleCompleted {
-        /// The shuffle.
-        id: ShuffleId,
-        /// The peer we shuffled with.
-        peer_id: PeerId,
-        /// Entries sent, our own fresh entry included.
-        sent: usize,
-        /// Valid entries received.
-        received: usize,
-    },
-    /// A shuffle we initiated failed; its target stays out of the view.
-    ShuffleFailed {
-        /// The shuffle.
-        id: ShuffleId,
-        /// The peer we tried to shuffle with.
-        peer_id: PeerId,
-        /// Why it failed.
-        error: ShuffleError,
-    },
-    /// We answered a shuffle another peer initiated.
-    ShuffleAnswered {
-        /// The initiator.
-        peer_id: PeerId,
-        /// Valid entries received.
-        received: usize,
-        /// Entries sent back.
-        sent: usize,
-    },
-}
 
 /// The Cyclon [`NetworkBehaviour`].
 ///
@@ -142,10 +54,9 @@ pub struct Behaviour {
     local_peer_id: PeerId,
     config: Config,
     view: PartialView<PeerId, PeerAddresses>,
-    /// The local peer's signed record, when the behaviour has its key.
-    local_record: Option<LocalRecord>,
     rng: StdRng,
-    local_addresses: LocalAddresses,
+    /// The local peer's advertised addresses and signed record.
+    local: LocalPeer,
     /// Where the shuffles we started run, and until when.
     outbound: Outbound,
     handler_settings: HandlerSettings,
@@ -210,9 +121,8 @@ impl Behaviour {
         let mut behaviour = Self {
             local_peer_id,
             view,
-            local_record,
             rng: StdRng::seed_from_u64(rand::random()),
-            local_addresses: LocalAddresses::default(),
+            local: LocalPeer::new(local_peer_id, config.max_addresses_per_entry, local_record),
             outbound: Outbound::default(),
             handler_settings: HandlerSettings::new(&config),
             events: VecDeque::new(),
@@ -269,79 +179,6 @@ impl Behaviour {
         result
     }
 
-    /// Keeps `peer`, reachable at `address`, as a seed of the [`Rejoin`](crate::Rejoin) rule
-    /// ([`Config::with_rejoin`]): never forgotten, and probed every few rounds while it is not
-    /// in the view, so the local peer finds the overlay again after a partition or after
-    /// losing every neighbour. Also bootstraps the view with it, as
-    /// [`add_address`](Self::add_address) does, and returns what that did. Without the rule,
-    /// this is [`add_address`](Self::add_address).
-    pub fn add_seed(&mut self, peer: &PeerId, address: Multiaddr) -> AddAddressResult {
-        if *peer != self.local_peer_id
-            && let Some(stripped) = protocol::strip_own_peer_id(address.clone(), peer)
-        {
-            let max = self.config.max_addresses_per_entry;
-            self.view.add_seed_address(*peer, stripped, max);
-        }
-        self.add_address(peer, address)
-    }
-
-    /// The seeds of the [`Rejoin`](crate::Rejoin) rule ([`add_seed`](Self::add_seed)).
-    pub fn seeds(&self) -> impl Iterator<Item = &ViewEntry> {
-        self.view.seeds().iter()
-    }
-
-    /// The peers the [`Rejoin`](crate::Rejoin) rule remembers as lost to failed shuffles, the
-    /// oldest loss first.
-    pub fn lost_peers(&self) -> impl Iterator<Item = &ViewEntry> {
-        self.view.lost_peers().iter()
-    }
-
-    /// The view as bytes, for a warm restart with [`import_view`](Self::import_view): the
-    /// protobuf message `ViewSnapshot` of `proto/cyclon.proto`, which names the local peer and
-    /// holds the entries in the wire's `Entry` encoding (peer, addresses, age).
-    pub fn export_view(&self) -> Vec<u8> {
-        let entries: Vec<ViewEntry> = self.view.iter().cloned().collect();
-        snapshot::encode(
-            &self.local_peer_id,
-            &entries,
-            self.config.max_addresses_per_entry,
-        )
-    }
-
-    /// Restores a view saved by [`export_view`](Self::export_view): its entries enter the view
-    /// with their ages, as far as there is room ([`Event::PeerAdded`] for each, and their
-    /// addresses are reported to the swarm). Entries are validated as received ones are (at
-    /// most the view size of them, addresses bounded and checked). Bytes that are not a
-    /// snapshot, or the snapshot of another peer, are an error and change nothing.
-    pub fn import_view(&mut self, bytes: &[u8]) -> Result<ImportedView, SnapshotError> {
-        let limits = EntryLimits {
-            max_entries: self.config.view_size(),
-            ..EntryLimits::new(&self.config)
-        };
-        let (entries, invalid) = snapshot::decode(bytes, &self.local_peer_id, &limits)?;
-        let mut imported = ImportedView {
-            invalid,
-            ..ImportedView::default()
-        };
-        for entry in entries {
-            let peer_id = *entry.peer_id();
-            let verified = entry.addresses().is_verified();
-            let addresses = entry.addresses().to_vec();
-            if self.view.insert(entry) != InsertOutcome::Added {
-                imported.not_taken += 1;
-                continue;
-            }
-            imported.added += 1;
-            self.report_addresses(peer_id, &addresses, verified);
-            self.emit(Event::PeerAdded {
-                peer_id,
-                addresses,
-                verified,
-            });
-        }
-        Ok(imported)
-    }
-
     /// Removes `peer` from the view. Returns whether it was there.
     pub fn remove_peer(&mut self, peer: &PeerId) -> bool {
         let removed = self.view.remove(peer).is_some();
@@ -374,7 +211,7 @@ impl Behaviour {
     /// outcome is reported as [`Event::ShuffleCompleted`] or [`Event::ShuffleFailed`] with the
     /// returned id. Fails at once, with nothing changed, when the view is empty.
     pub fn shuffle_now(&mut self) -> Result<ShuffleId, StartShuffleError> {
-        let own = self.own_payload(self.advertised_addresses());
+        let own = self.local.payload();
         let shuffle = self.view.start_shuffle(&mut self.rng, own)?;
         Ok(self.send_shuffle(shuffle))
     }
@@ -443,8 +280,7 @@ impl Behaviour {
     /// The addresses the local peer advertises in its own entry: confirmed external addresses,
     /// or the listen addresses when there are none.
     pub fn advertised_addresses(&self) -> Vec<Multiaddr> {
-        let max = self.config.max_addresses_per_entry;
-        self.local_addresses.advertised(&self.local_peer_id, max)
+        self.local.advertised()
     }
 
     /// The local peer's signed record of its [advertised
@@ -453,33 +289,7 @@ impl Behaviour {
     /// address to advertise. Re-signed, with a higher sequence number, whenever the advertised
     /// addresses change.
     pub fn local_record(&self) -> Option<&SignedPeerRecord> {
-        self.local_record.as_ref().and_then(LocalRecord::record)
-    }
-
-    /// The payload of the local peer's own entry: signed when the local record says exactly
-    /// these addresses.
-    fn own_payload(&self, addresses: Vec<Multiaddr>) -> PeerAddresses {
-        match &self.local_record {
-            Some(record) => record.payload(addresses),
-            None => PeerAddresses::unverified(addresses),
-        }
-    }
-
-    /// Re-signs the local record if the advertised addresses changed.
-    fn update_local_record(&mut self) {
-        if self.local_record.is_none() {
-            return;
-        }
-        let addresses = self.advertised_addresses();
-        // Unix time in milliseconds (a clock before 1970 counts as 0: the seq still grows).
-        let now_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        if let Some(record) = self.local_record.as_mut()
-            && record.update(&addresses, now_ms)
-        {
-            tracing::debug!(?addresses, seq = ?record.record().map(|r| r.seq()), "signed the local record");
-        }
+        self.local.record()
     }
 
     /// Reports addresses of `peer` to the swarm, so other behaviours can dial it: all of them,
@@ -649,8 +459,8 @@ impl Behaviour {
     /// The periodic shuffle, when the timer fires: the core decides whether this round runs,
     /// and whether a [`Rejoin`](crate::Rejoin) probe follows it.
     fn periodic_shuffle(&mut self) {
-        let own = self.advertised_addresses();
-        let own = (!own.is_empty()).then(|| self.own_payload(own));
+        let own = self.local.payload();
+        let own = (!own.is_empty()).then_some(own);
         match self.view.periodic_shuffle(&mut self.rng, own.clone()) {
             Ok(shuffle) => _ = self.send_shuffle(shuffle),
             Err(reason) => tracing::debug!(%reason, "no periodic shuffle"),
@@ -709,17 +519,7 @@ impl NetworkBehaviour for Behaviour {
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
-        self.local_addresses.on_swarm_event(&event);
-        if matches!(
-            event,
-            FromSwarm::NewListenAddr(_)
-                | FromSwarm::ExpiredListenAddr(_)
-                | FromSwarm::ListenerClosed(_)
-                | FromSwarm::ExternalAddrConfirmed(_)
-                | FromSwarm::ExternalAddrExpired(_)
-        ) {
-            self.update_local_record();
-        }
+        self.local.on_swarm_event(&event);
         for (id, error) in self.outbound.on_swarm_event(&event) {
             self.fail_shuffle(id, error);
         }
@@ -805,6 +605,7 @@ mod tests {
     use futures::task::noop_waker_ref;
 
     use super::*;
+    use crate::snapshot::SnapshotError;
 
     fn entry(peer: PeerId, age: u32) -> ViewEntry {
         let addresses = vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()];
@@ -940,10 +741,17 @@ mod tests {
             },
         ));
         let record = behaviour.local_record().expect("signed").clone();
-        let own = behaviour.own_payload(behaviour.advertised_addresses());
+        let own = behaviour.local.payload();
         assert_eq!(own.signed_record(), Some(&record));
-        let unkeyed = Behaviour::new(PeerId::random(), Config::default());
-        assert!(!unkeyed.own_payload(vec![address]).is_verified());
+        let mut unkeyed = Behaviour::new(PeerId::random(), Config::default());
+        unkeyed.on_swarm_event(FromSwarm::NewListenAddr(
+            libp2p_swarm::behaviour::NewListenAddr {
+                listener_id: libp2p_core::transport::ListenerId::next(),
+                addr: &address,
+            },
+        ));
+        assert_eq!(unkeyed.local.payload().to_vec(), vec![address]);
+        assert!(!unkeyed.local.payload().is_verified());
     }
 
     #[test]
@@ -1008,7 +816,7 @@ mod tests {
         behaviour.periodic_shuffle();
         assert_eq!(behaviour.stats().probes_started, 0);
         behaviour
-            .local_addresses
+            .local
             .on_swarm_event(&FromSwarm::NewListenAddr(libp2p_swarm::NewListenAddr {
                 listener_id: libp2p_core::transport::ListenerId::next(),
                 addr: &"/ip4/10.0.0.2/tcp/1".parse().unwrap(),
