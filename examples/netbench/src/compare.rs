@@ -1,5 +1,6 @@
 //! `netbench kad`: Cyclon beside kad's random walks, same swarms and transport, every node
-//! bootstrapped from node 0: time until every node knows enough live peers, steady-state
+//! bootstrapped from node 0 (kad with identify, which tells it the listen addresses of the
+//! peers that connect; its bytes count as kad's): time until every node knows enough live peers, steady-state
 //! traffic, the bootstrap node's share of the load, in-degree spread, and how long dead peers
 //! stay known after 30 % of the nodes die.
 
@@ -157,10 +158,10 @@ pub fn run(args: KadArgs) -> ExitCode {
             }
         }
     }
-    if let Some(dir) = &args.plot {
-        if let Err(error) = crate::plot::comparison(dir, &outcomes, args.min_known) {
-            return crate::fail(format!("cannot write the figures: {error}"));
-        }
+    if let Some(dir) = &args.plot
+        && let Err(error) = crate::plot::comparison(dir, &outcomes, args.min_known)
+    {
+        return crate::fail(format!("cannot write the figures: {error}"));
     }
     if args.json {
         println!(

@@ -130,10 +130,13 @@ fn behaviour(key: &identity::Keypair, settings: &Settings) -> Node {
         kad
     });
     let node = settings.stack == Stack::Node;
+    // kad learns a peer's listen addresses from identify (as rust-libp2p's kad examples do):
+    // without it, a node that dials in never enters the routing table of the node it reached.
+    let identify = node || settings.protocol == Protocol::Kad;
     Node {
         cyclon: cyclon.into(),
         kad: kad.into(),
-        identify: node
+        identify: identify
             .then(|| {
                 identify::Behaviour::new(identify::Config::new(
                     "/libp2p-cyclon/0.1.0".to_string(),
@@ -221,12 +224,37 @@ async fn drive(
                     let _ = swarm.dial(address);
                 }
             },
-            event = swarm.select_next_some() => record(&meter, event),
+            event = swarm.select_next_some() => {
+                learn_kad_addresses(&mut swarm, &event);
+                record(&meter, event);
+            }
             _ = walks.tick(), if walk.is_some() => {
                 if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
                     kad.get_closest_peers(PeerId::random());
                 }
             }
+        }
+    }
+}
+
+/// Gives kad the listen addresses identify reported, for peers that speak kad.
+fn learn_kad_addresses(swarm: &mut Swarm<Node>, event: &SwarmEvent<NodeEvent>) {
+    let SwarmEvent::Behaviour(NodeEvent::Identify(identify::Event::Received {
+        peer_id, info, ..
+    })) = event
+    else {
+        return;
+    };
+    let Some(kad) = swarm.behaviour_mut().kad.as_mut() else {
+        return;
+    };
+    if info
+        .protocols
+        .iter()
+        .any(|p| p.as_ref().starts_with("/ipfs/kad/"))
+    {
+        for address in &info.listen_addrs {
+            kad.add_address(peer_id, address.clone());
         }
     }
 }
