@@ -29,6 +29,8 @@ use cyclon_examples::{cli, logs};
 #[derive(Parser, Debug)]
 #[command(
     name = "netbench",
+    // A missing subcommand is a one-line error, as every bad flag.
+    arg_required_else_help = false,
     about = "What Cyclon costs on real transports (bytes, connections, CPU, memory per shuffle), \
              and Cyclon beside kad's random walks"
 )]
