@@ -30,6 +30,7 @@ use std::{
 
 use futures::FutureExt;
 use futures_bounded::{Delay, FuturesMap, FuturesSet, Timeout};
+use libp2p_core::upgrade::NegotiationError;
 use libp2p_swarm::{
     ConnectionHandler, ConnectionHandlerEvent, Stream, StreamUpgradeError, SubstreamProtocol,
     handler::{ConnectionEvent, DialUpgradeError, FullyNegotiatedInbound, FullyNegotiatedOutbound},
@@ -80,8 +81,23 @@ impl ShuffleError {
     fn from_step<T>(result: Result<io::Result<T>, Timeout>) -> Result<T, ShuffleError> {
         match result {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(ShuffleError::Io(error)),
+            Ok(Err(error)) => Err(ShuffleError::from_io(error)),
             Err(_) => Err(ShuffleError::Timeout),
+        }
+    }
+
+    /// The error of a failed stream read or write. With optimistic negotiation
+    /// (multistream-select `V1Lazy`, a swarm setting) the request is written before the peer
+    /// confirms the protocol, so a peer that does not speak it shows up as a failed read.
+    fn from_io(error: io::Error) -> ShuffleError {
+        let refused = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<NegotiationError>())
+            .is_some_and(|inner| matches!(inner, NegotiationError::Failed));
+        if refused {
+            ShuffleError::UnsupportedProtocol
+        } else {
+            ShuffleError::Io(error)
         }
     }
 }
