@@ -1,9 +1,13 @@
-//! Generates the protobuf types of `proto/cyclon.proto` with `prost-build`.
-//! The schema is compiled by the pure-Rust `protox`, so no system `protoc` is needed.
+//! Generates the protobuf types of `proto/cyclon.proto` (the wire format) and
+//! `proto/peer_record.proto` (the payload of the local peer's signed record) with
+//! `prost-build`. The schemas are compiled by the pure-Rust `protox`, so no system `protoc` is
+//! needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/cyclon.proto");
-    let descriptors = protox::compile(["proto/cyclon.proto"], ["proto"])?;
+    println!("cargo:rerun-if-changed=proto/peer_record.proto");
+    let descriptors =
+        protox::compile(["proto/cyclon.proto", "proto/peer_record.proto"], ["proto"])?;
     prost_build::Config::new().compile_fds(descriptors)?;
     Ok(())
 }

@@ -25,6 +25,18 @@ pub const DEFAULT_MAX_INBOUND_STREAMS: usize = 64;
 pub const DEFAULT_INBOUND_BURST: u32 = 5;
 /// The smallest accepted [`Config::with_max_message_size`]: room for a few entries.
 pub const MIN_MESSAGE_SIZE: usize = 512;
+/// Default maximum size of one signed peer record in an entry: 512 bytes. An ed25519 record
+/// takes 156 bytes plus 4 to 30 per address (186 with two IPv4 addresses, 372 with eight IPv6
+/// QUIC ones); an RSA-2048 one about 620, so a build that verifies RSA keys (libp2p-identity's
+/// `rsa` feature) needs a larger limit. With it, messages of `l` ≤ 14 entries fit in the
+/// default message size.
+pub const DEFAULT_MAX_RECORD_SIZE: usize = 512;
+/// The smallest accepted [`Config::with_max_record_size`]: an ed25519 record with a couple of
+/// addresses.
+pub const MIN_RECORD_SIZE: usize = 256;
+/// What an entry takes on the wire beside its signed record, in the message size budget
+/// ([`Config::with_max_record_size`]): its peer id, age and protobuf framing.
+pub const ENTRY_OVERHEAD: usize = 64;
 
 /// How an initiator chooses the neighbour it shuffles with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -151,6 +163,50 @@ pub struct AnchoredParams {
     pub dead_memory: usize,
 }
 
+impl SeededParams {
+    /// Sets [`extra_entries`](Self::extra_entries).
+    pub fn with_extra_entries(mut self, extra_entries: usize) -> Self {
+        self.extra_entries = extra_entries;
+        self
+    }
+
+    /// Sets [`from_view`](Self::from_view).
+    pub fn with_from_view(mut self, from_view: usize) -> Self {
+        self.from_view = from_view;
+        self
+    }
+
+    /// Sets [`news`](Self::news).
+    pub fn with_news(mut self, news: usize) -> Self {
+        self.news = news;
+        self
+    }
+
+    /// Sets [`seen_memory`](Self::seen_memory).
+    pub fn with_seen_memory(mut self, seen_memory: usize) -> Self {
+        self.seen_memory = seen_memory;
+        self
+    }
+
+    /// Sets [`probe_every`](Self::probe_every).
+    pub fn with_probe_every(mut self, probe_every: u32) -> Self {
+        self.probe_every = probe_every;
+        self
+    }
+
+    /// Sets [`relay_age`](Self::relay_age).
+    pub fn with_relay_age(mut self, relay_age: u32) -> Self {
+        self.relay_age = relay_age;
+        self
+    }
+
+    /// Sets [`dead_memory`](Self::dead_memory).
+    pub fn with_dead_memory(mut self, dead_memory: usize) -> Self {
+        self.dead_memory = dead_memory;
+        self
+    }
+}
+
 impl Default for AnchoredParams {
     fn default() -> Self {
         Self {
@@ -185,6 +241,32 @@ pub struct ShuffleParams {
     pub max_age: u32,
     /// The eclipse defence, if any.
     pub defence: Defence,
+}
+
+impl AnchoredParams {
+    /// Sets [`anchors`](Self::anchors).
+    pub fn with_anchors(mut self, anchors: usize) -> Self {
+        self.anchors = anchors;
+        self
+    }
+
+    /// Sets [`samplers`](Self::samplers).
+    pub fn with_samplers(mut self, samplers: usize) -> Self {
+        self.samplers = samplers;
+        self
+    }
+
+    /// Sets [`push_budget`](Self::push_budget).
+    pub fn with_push_budget(mut self, push_budget: u32) -> Self {
+        self.push_budget = push_budget;
+        self
+    }
+
+    /// Sets [`dead_memory`](Self::dead_memory).
+    pub fn with_dead_memory(mut self, dead_memory: usize) -> Self {
+        self.dead_memory = dead_memory;
+        self
+    }
 }
 
 impl Default for ShuffleParams {
@@ -224,6 +306,9 @@ pub enum ParamsError {
     /// [`PartialView::with_rng`](crate::PartialView::with_rng).
     #[error("a defence needs private keys: create the view with PartialView::with_rng")]
     DefenceNeedsRng,
+    /// [`Rejoin::probe_every`] is 0.
+    #[error("rejoin probes need an interval of at least one round")]
+    ZeroProbeInterval,
 }
 
 impl ShuffleParams {
@@ -310,6 +395,73 @@ impl ShuffleParams {
 /// The largest view (seeded slots) or sampler set a defence supports: it keeps a few words
 /// of private state per slot or sampler.
 pub const MAX_DEFENDED_VIEW_SIZE: usize = 1024;
+/// Default [`Rejoin::probe_every`]: one probe every 5 periodic rounds.
+pub const DEFAULT_REJOIN_PROBE_EVERY: u32 = 5;
+
+/// The opt-in rule that makes an overlay find itself again after a partition, a lost bootstrap
+/// peer or heavy loss (off by default: plain Cyclon, the paper's protocol).
+///
+/// Plain Cyclon forgets a peer for good when a shuffle with it fails. During a long partition
+/// each side so purges the other, and after the partition heals nothing crosses again. With
+/// `Rejoin`, the core ([`PartialView`](crate::PartialView)) keeps two lists beside the view:
+///
+/// - **seeds**: peers configured by the application (e.g. its bootstrap peers), never
+///   forgotten;
+/// - **lost peers**: the last [`remember`](Self::remember) peers that left the view because a
+///   shuffle with them failed.
+///
+/// Every [`probe_every`](Self::probe_every) periodic rounds, and in every round while the view
+/// is empty, the node *probes* one of them not in its view, chosen at random: an extra shuffle
+/// with it, on top of the regular one. A probe is a normal exchange (a fresh entry for the local
+/// node and `l - 1` view entries against up to `l` of the partner's), except that the partner
+/// was not in the view, so none leaves it. A probe that fails changes nothing; one that
+/// completes forgets the lost peer (it is reachable again, and knows us now).
+///
+/// In a network without failures no shuffle fails, the lost list stays empty, and with no
+/// seeds no probe is ever made: the protocol runs exactly as without `Rejoin`.
+///
+/// ```
+/// use libp2p_cyclon::{Config, Rejoin};
+///
+/// let config = Config::default().with_rejoin(Rejoin::new(20, 5));
+/// assert!(config.validate().is_ok());
+/// assert!(Rejoin::new(20, 0).validate().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Rejoin {
+    /// How many peers lost to failed shuffles are remembered (the most recent ones).
+    pub remember: usize,
+    /// One probe every this many periodic rounds (at least 1), and one every round while the
+    /// view is empty.
+    pub probe_every: u32,
+}
+
+impl Default for Rejoin {
+    /// Remember [`DEFAULT_VIEW_SIZE`] lost peers, probe every [`DEFAULT_REJOIN_PROBE_EVERY`]
+    /// rounds.
+    fn default() -> Self {
+        Self::new(DEFAULT_VIEW_SIZE, DEFAULT_REJOIN_PROBE_EVERY)
+    }
+}
+
+impl Rejoin {
+    /// Remember `remember` lost peers and probe every `probe_every` rounds.
+    pub fn new(remember: usize, probe_every: u32) -> Self {
+        Self {
+            remember,
+            probe_every,
+        }
+    }
+
+    /// Checks `probe_every >= 1`.
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        if self.probe_every == 0 {
+            return Err(ParamsError::ZeroProbeInterval);
+        }
+        Ok(())
+    }
+}
 
 /// How often one remote peer may make us shuffle (a token bucket per peer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,6 +507,10 @@ pub struct Config {
     pub(crate) max_inbound_streams_per_connection: usize,
     pub(crate) max_inbound_streams: usize,
     rate_limit: RateLimitSetting,
+    pub(crate) max_record_size: usize,
+    pub(crate) require_signed_records: bool,
+    pub(crate) signed_records: bool,
+    pub(crate) rejoin: Option<Rejoin>,
 }
 
 impl Default for Config {
@@ -368,6 +524,10 @@ impl Default for Config {
             max_inbound_streams_per_connection: DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
             max_inbound_streams: DEFAULT_MAX_INBOUND_STREAMS,
             rate_limit: RateLimitSetting::TwicePerInterval,
+            max_record_size: DEFAULT_MAX_RECORD_SIZE,
+            require_signed_records: false,
+            signed_records: true,
+            rejoin: None,
         }
     }
 }
@@ -397,6 +557,28 @@ pub enum ConfigError {
     /// The inbound rate limit has a zero burst or a zero refill period.
     #[error("the inbound rate limit needs a burst and a refill period above zero")]
     InvalidRateLimit,
+    /// The maximum record size cannot hold a signed peer record.
+    #[error("max record size {0} is below the minimum of {min}", min = MIN_RECORD_SIZE)]
+    RecordSizeTooSmall(usize),
+    /// `l` entries with records of the maximum size do not fit in the maximum message size.
+    #[error(
+        "{shuffle_length} entries with records of up to {max_record_size} bytes (plus \
+         {overhead} bytes each) do not fit in messages of {max_message_size} bytes: raise the \
+         message size or lower the record size",
+        overhead = ENTRY_OVERHEAD
+    )]
+    RecordsExceedMessageSize {
+        /// The shuffle length `l`.
+        shuffle_length: usize,
+        /// The maximum record size.
+        max_record_size: usize,
+        /// The maximum message size.
+        max_message_size: usize,
+    },
+    /// Signed records are required but `/cyclon/1.1.0`, the only version that carries them,
+    /// is turned off: every received entry would be dropped.
+    #[error("signed records are required but /cyclon/1.1.0 is turned off")]
+    RecordsRequiredButDisabled,
 }
 
 impl Config {
@@ -501,6 +683,70 @@ impl Config {
         self
     }
 
+    /// Sets the largest signed peer record accepted in an entry, checked before the record is
+    /// decoded; an entry with a larger one is dropped and counted
+    /// ([`InvalidEntries::record_too_large`](crate::InvalidEntries::record_too_large)). Records
+    /// count in the message size budget: `l` entries with records of this size, plus
+    /// [`ENTRY_OVERHEAD`] bytes each, must fit in
+    /// [`with_max_message_size`](Self::with_max_message_size) (unless `/cyclon/1.1.0` is off,
+    /// [`with_signed_records`](Self::with_signed_records)). Default: 512 bytes
+    /// ([`DEFAULT_MAX_RECORD_SIZE`]); at least
+    /// [`MIN_RECORD_SIZE`].
+    pub fn with_max_record_size(mut self, bytes: usize) -> Self {
+        self.max_record_size = bytes;
+        self
+    }
+
+    /// Requires every received entry to carry a signed peer record that verifies: entries
+    /// without one (all entries from `/cyclon/1.0.0` peers, and unsigned entries over
+    /// `/cyclon/1.1.0`) are dropped and counted
+    /// ([`InvalidEntries::unsigned`](crate::InvalidEntries::unsigned)), and only verified
+    /// addresses learned from the network are reported to the swarm. Addresses the application
+    /// adds itself ([`Behaviour::add_address`](crate::Behaviour::add_address)) still enter the
+    /// view, unverified. Default: off (unsigned entries are accepted and marked unverified, so
+    /// mixed networks keep working).
+    pub fn with_require_signed_records(mut self, required: bool) -> Self {
+        self.require_signed_records = required;
+        self
+    }
+
+    /// Whether to speak `/cyclon/1.1.0` (entries with signed peer records) beside
+    /// `/cyclon/1.0.0`. When off, the peer listens and dials on `/cyclon/1.0.0` only, as versions
+    /// before signed records did, and neither sends nor reads records. Default: on.
+    pub fn with_signed_records(mut self, enabled: bool) -> Self {
+        self.signed_records = enabled;
+        self
+    }
+
+    /// Maximum size of a signed peer record in bytes.
+    pub fn max_record_size(&self) -> usize {
+        self.max_record_size
+    }
+
+    /// Whether received entries must carry a signed peer record that verifies.
+    pub fn require_signed_records(&self) -> bool {
+        self.require_signed_records
+    }
+
+    /// Whether `/cyclon/1.1.0` (signed records) is spoken beside `/cyclon/1.0.0`.
+    pub fn signed_records(&self) -> bool {
+        self.signed_records
+    }
+
+    /// Turns on the [`Rejoin`] rule: remember peers lost to failed shuffles and the seeds
+    /// given to [`Behaviour::add_seed`](crate::Behaviour::add_seed), and probe one of them
+    /// every few rounds, so that the overlay finds itself again after a partition. Default:
+    /// off (plain Cyclon).
+    pub fn with_rejoin(mut self, rejoin: Rejoin) -> Self {
+        self.rejoin = Some(rejoin);
+        self
+    }
+
+    /// The [`Rejoin`] rule, if on.
+    pub fn rejoin(&self) -> Option<Rejoin> {
+        self.rejoin
+    }
+
     /// The per-peer inbound rate limit in force, if any.
     pub fn inbound_rate_limit(&self) -> Option<InboundRateLimit> {
         match self.rate_limit {
@@ -556,6 +802,9 @@ impl Config {
     /// Checks that the configuration is usable.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.params.validate()?;
+        if let Some(rejoin) = self.rejoin {
+            rejoin.validate()?;
+        }
         if self.shuffle_interval.is_zero() {
             return Err(ConfigError::ZeroShuffleInterval);
         }
@@ -575,6 +824,23 @@ impl Config {
             && (limit.burst == 0 || limit.refill_every.is_zero())
         {
             return Err(ConfigError::InvalidRateLimit);
+        }
+        if self.max_record_size < MIN_RECORD_SIZE {
+            return Err(ConfigError::RecordSizeTooSmall(self.max_record_size));
+        }
+        let budget = self
+            .params
+            .message_length()
+            .saturating_mul(self.max_record_size.saturating_add(ENTRY_OVERHEAD));
+        if self.signed_records && budget > self.max_message_size {
+            return Err(ConfigError::RecordsExceedMessageSize {
+                shuffle_length: self.params.message_length(),
+                max_record_size: self.max_record_size,
+                max_message_size: self.max_message_size,
+            });
+        }
+        if self.require_signed_records && !self.signed_records {
+            return Err(ConfigError::RecordsRequiredButDisabled);
         }
         Ok(())
     }
@@ -634,7 +900,55 @@ mod tests {
                 .validate(),
             Err(ConfigError::InvalidRateLimit)
         );
-        assert!(base.without_inbound_rate_limit().validate().is_ok());
+        assert!(base.clone().without_inbound_rate_limit().validate().is_ok());
+        assert_eq!(
+            base.clone().with_max_record_size(100).validate(),
+            Err(ConfigError::RecordSizeTooSmall(100))
+        );
+        assert_eq!(
+            base.clone()
+                .with_require_signed_records(true)
+                .with_signed_records(false)
+                .validate(),
+            Err(ConfigError::RecordsRequiredButDisabled)
+        );
+        assert!(
+            base.clone()
+                .with_require_signed_records(true)
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn records_count_in_the_message_budget() {
+        // Defaults: 5 × (512 + 64) = 2,880 bytes of an 8 KiB message; l = 14 takes 8,064.
+        let base = Config::default();
+        assert!(base.validate().is_ok());
+        assert!(base.clone().with_shuffle_length(14).validate().is_ok());
+        // l = 15 needs 8,640 bytes: too much for 8 KiB, fine with 9 KiB or smaller records.
+        let l15 = base.clone().with_shuffle_length(15);
+        assert_eq!(
+            l15.validate(),
+            Err(ConfigError::RecordsExceedMessageSize {
+                shuffle_length: 15,
+                max_record_size: 512,
+                max_message_size: 8192,
+            })
+        );
+        assert!(
+            l15.clone()
+                .with_max_message_size(9 * 1024)
+                .validate()
+                .is_ok()
+        );
+        assert!(l15.clone().with_max_record_size(480).validate().is_ok());
+        assert!(
+            base.with_max_record_size(1024).validate().is_ok(),
+            "5 × 1,088 bytes fit"
+        );
+        // Without /cyclon/1.1.0 no record is ever read: no budget for them.
+        assert!(l15.with_signed_records(false).validate().is_ok());
     }
 
     #[test]

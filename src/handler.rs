@@ -1,5 +1,11 @@
-//! The [`ConnectionHandler`] of Cyclon: runs the `/cyclon/1.0.0` streams of one connection,
-//! and the [`ShuffleError`] a shuffle ends with when it fails.
+//! The [`ConnectionHandler`] of Cyclon: runs the shuffle streams of one connection, and the
+//! [`ShuffleError`] a shuffle ends with when it fails.
+//!
+//! Streams speak `/cyclon/1.1.0` or `/cyclon/1.0.0`, whichever was negotiated: the handler
+//! listens on both, and offers `/cyclon/1.1.0` first when it opens a stream. Once the remote
+//! has answered an outbound stream with `/cyclon/1.0.0`, later outbound streams on the same
+//! connection offer only that (no second refusal round trip). Entries are encoded for the
+//! stream's version, and received ones decoded and verified for it.
 //!
 //! Outbound shuffles run one at a time per connection (the remote answers at most one inbound
 //! shuffle per connection at a time). Inbound shuffles are bounded per connection and over all
@@ -24,16 +30,16 @@ use std::{
 
 use futures::FutureExt;
 use futures_bounded::{Delay, FuturesMap, FuturesSet, Timeout};
-use libp2p_core::upgrade::ReadyUpgrade;
+use libp2p_core::upgrade::NegotiationError;
 use libp2p_swarm::{
-    ConnectionHandler, ConnectionHandlerEvent, Stream, StreamProtocol, StreamUpgradeError,
-    SubstreamProtocol,
+    ConnectionHandler, ConnectionHandlerEvent, Stream, StreamUpgradeError, SubstreamProtocol,
     handler::{ConnectionEvent, DialUpgradeError, FullyNegotiatedInbound, FullyNegotiatedOutbound},
 };
 
 use crate::{
     config::Config,
-    protocol::{self, EntryLimits, FramedStream, InvalidEntries, PROTOCOL_NAME, ViewEntry, proto},
+    protocol::{self, EntryLimits, FramedStream, InvalidEntries, Version, ViewEntry, proto},
+    upgrade::Upgrade,
     view::ShuffleId,
 };
 
@@ -44,8 +50,9 @@ pub enum ShuffleError {
     /// No connection to the target could be established.
     #[error("could not connect to the peer: {0}")]
     Dial(String),
-    /// The target does not speak `/cyclon/1.0.0`.
-    #[error("the peer does not support {PROTOCOL_NAME}")]
+    /// The target speaks neither `/cyclon/1.1.0` nor `/cyclon/1.0.0` (nor the one this peer
+    /// is configured to speak).
+    #[error("the peer does not support the Cyclon protocol")]
     UnsupportedProtocol,
     /// Opening the stream or the exchange took longer than allowed.
     #[error("the shuffle timed out")]
@@ -74,8 +81,23 @@ impl ShuffleError {
     fn from_step<T>(result: Result<io::Result<T>, Timeout>) -> Result<T, ShuffleError> {
         match result {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(ShuffleError::Io(error)),
+            Ok(Err(error)) => Err(ShuffleError::from_io(error)),
             Err(_) => Err(ShuffleError::Timeout),
+        }
+    }
+
+    /// The error of a failed stream read or write. With optimistic negotiation
+    /// (multistream-select `V1Lazy`, a swarm setting) the request is written before the peer
+    /// confirms the protocol, so a peer that does not speak it shows up as a failed read.
+    fn from_io(error: io::Error) -> ShuffleError {
+        let refused = error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<NegotiationError>())
+            .is_some_and(|inner| matches!(inner, NegotiationError::Failed));
+        if refused {
+            ShuffleError::UnsupportedProtocol
+        } else {
+            ShuffleError::Io(error)
         }
     }
 }
@@ -84,19 +106,20 @@ impl ShuffleError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct InboundId(u64);
 
-/// A shuffle request to send on one connection (opaque).
+/// A shuffle request to send on one connection (opaque). Its entries are encoded once the
+/// stream's version is known.
 #[derive(Debug)]
 pub struct OutboundShuffle {
     pub(crate) id: ShuffleId,
-    entries: Vec<proto::Entry>,
+    entries: Vec<ViewEntry>,
 }
 
 impl OutboundShuffle {
-    /// Shuffle `id` sending `request`, with at most `max_addresses` addresses per entry.
-    pub(crate) fn new(id: ShuffleId, request: &[ViewEntry], max_addresses: usize) -> Self {
+    /// Shuffle `id` sending `request`.
+    pub(crate) fn new(id: ShuffleId, request: Vec<ViewEntry>) -> Self {
         Self {
             id,
-            entries: protocol::encode_entries(request, max_addresses),
+            entries: request,
         }
     }
 }
@@ -113,7 +136,7 @@ pub(crate) enum Command {
     /// The reply to an inbound shuffle.
     Answer {
         id: InboundId,
-        entries: Vec<proto::Entry>,
+        entries: Vec<ViewEntry>,
     },
     /// Refuse an inbound shuffle: reset its stream without an answer.
     Refuse { id: InboundId },
@@ -126,20 +149,22 @@ pub struct OutEvent(pub(crate) Report);
 /// What a handler tells the behaviour.
 #[derive(Debug)]
 pub(crate) enum Report {
-    /// The remote answered our shuffle `id` with these valid entries.
+    /// The remote answered our shuffle `id` over `version` with these valid entries.
     ShuffleResponse {
         id: ShuffleId,
         entries: Vec<ViewEntry>,
         invalid: InvalidEntries,
+        version: Version,
     },
     /// Our shuffle `id` failed.
     ShuffleFailed { id: ShuffleId, error: ShuffleError },
-    /// The remote asks us to shuffle; the behaviour answers with [`Command::Answer`] or
-    /// [`Command::Refuse`].
+    /// The remote asks us to shuffle over `version`; the behaviour answers with
+    /// [`Command::Answer`] or [`Command::Refuse`].
     InboundRequest {
         id: InboundId,
         entries: Vec<ViewEntry>,
         invalid: InvalidEntries,
+        version: Version,
     },
     /// An inbound shuffle stream failed (bad message, timeout, IO error).
     InboundFailed { error: ShuffleError },
@@ -191,6 +216,8 @@ pub(crate) struct HandlerSettings {
     max_inbound_streams: usize,
     limits: EntryLimits,
     inbound_limit: InboundLimit,
+    /// The versions spoken, preferred first.
+    versions: &'static [Version],
 }
 
 impl HandlerSettings {
@@ -201,11 +228,24 @@ impl HandlerSettings {
             max_inbound_streams: config.max_inbound_streams_per_connection,
             limits: EntryLimits::new(config),
             inbound_limit: InboundLimit::new(config.max_inbound_streams),
+            versions: if config.signed_records {
+                Version::ALL
+            } else {
+                Version::V1_0_ONLY
+            },
         }
     }
 }
 
-type InboundRead = (FramedStream<Stream>, Vec<proto::Entry>, InboundPermit);
+/// An inbound stream whose request was read, waiting for the behaviour's answer.
+#[derive(Debug)]
+struct AwaitingAnswer {
+    framed: FramedStream<Stream>,
+    version: Version,
+    permit: InboundPermit,
+}
+
+type InboundRead = (AwaitingAnswer, Vec<proto::Entry>);
 
 /// The [`ConnectionHandler`] of Cyclon (reachable through the `NetworkBehaviour` trait; not
 /// meant to be used on its own).
@@ -215,9 +255,12 @@ pub struct Handler {
     queued: VecDeque<OutboundShuffle>,
     /// Whether a stream was requested and not yet negotiated.
     stream_requested: bool,
-    outbound: FuturesMap<ShuffleId, io::Result<Vec<proto::Entry>>>,
+    /// The versions outbound streams offer: the configured ones, until the remote picks
+    /// `/cyclon/1.0.0` from them.
+    outbound_versions: &'static [Version],
+    outbound: FuturesMap<ShuffleId, (Version, io::Result<Vec<proto::Entry>>)>,
     reading: FuturesMap<InboundId, io::Result<InboundRead>>,
-    awaiting_answer: HashMap<InboundId, (FramedStream<Stream>, InboundPermit)>,
+    awaiting_answer: HashMap<InboundId, AwaitingAnswer>,
     writing: FuturesSet<io::Result<()>>,
     next_inbound_id: u64,
     events: VecDeque<Report>,
@@ -230,6 +273,7 @@ impl Handler {
         Self {
             queued: preloaded.into(),
             stream_requested: false,
+            outbound_versions: settings.versions,
             outbound: FuturesMap::new(move || Delay::futures_timer(timeout), 1),
             reading: FuturesMap::new(move || Delay::futures_timer(timeout), inbound),
             awaiting_answer: HashMap::new(),
@@ -244,7 +288,7 @@ impl Handler {
         self.reading.len() + self.awaiting_answer.len() + self.writing.len()
     }
 
-    fn on_inbound_stream(&mut self, stream: Stream) {
+    fn on_inbound_stream(&mut self, stream: Stream, version: Version) {
         let permit = if self.inbound_in_flight() < self.settings.max_inbound_streams {
             self.settings.inbound_limit.try_acquire()
         } else {
@@ -259,18 +303,31 @@ impl Handler {
         let id = InboundId(self.next_inbound_id);
         self.next_inbound_id += 1;
         let max_size = self.settings.max_message_size;
-        let read = protocol::read_request(stream, max_size)
-            .map(|result| result.map(|(framed, entries)| (framed, entries, permit)));
+        let read = protocol::read_request(stream, max_size).map(move |result| {
+            result.map(|(framed, entries)| {
+                let awaiting = AwaitingAnswer {
+                    framed,
+                    version,
+                    permit,
+                };
+                (awaiting, entries)
+            })
+        });
         if self.reading.try_push(id, read).is_err() {
             // Unreachable: the count was checked above.
             self.events.push_back(Report::InboundRefused);
         }
     }
 
-    fn on_outbound_stream(&mut self, stream: Stream, shuffle: OutboundShuffle) {
+    fn on_outbound_stream(&mut self, stream: Stream, version: Version, shuffle: OutboundShuffle) {
         self.stream_requested = false;
-        let exchange =
-            protocol::request_shuffle(stream, shuffle.entries, self.settings.max_message_size);
+        if version == Version::V1_0 {
+            self.outbound_versions = Version::V1_0_ONLY;
+        }
+        let max_addresses = self.settings.limits.max_addresses;
+        let entries = protocol::encode_entries(&shuffle.entries, version, max_addresses);
+        let exchange = protocol::request_shuffle(stream, entries, self.settings.max_message_size)
+            .map(move |result| (version, result));
         if self.outbound.try_push(shuffle.id, exchange).is_err() {
             // Unreachable: one outbound shuffle at a time.
             self.events.push_back(Report::ShuffleFailed {
@@ -280,10 +337,17 @@ impl Handler {
         }
     }
 
-    fn on_answer(&mut self, id: InboundId, entries: Vec<proto::Entry>) {
-        let Some((framed, permit)) = self.awaiting_answer.remove(&id) else {
+    fn on_answer(&mut self, id: InboundId, entries: Vec<ViewEntry>) {
+        let Some(AwaitingAnswer {
+            framed,
+            version,
+            permit,
+        }) = self.awaiting_answer.remove(&id)
+        else {
             return;
         };
+        let max_addresses = self.settings.limits.max_addresses;
+        let entries = protocol::encode_entries(&entries, version, max_addresses);
         let write = protocol::write_response(framed, entries).map(move |result| {
             drop(permit);
             result
@@ -297,13 +361,13 @@ impl Handler {
 impl ConnectionHandler for Handler {
     type FromBehaviour = InEvent;
     type ToBehaviour = OutEvent;
-    type InboundProtocol = ReadyUpgrade<StreamProtocol>;
-    type OutboundProtocol = ReadyUpgrade<StreamProtocol>;
+    type InboundProtocol = Upgrade;
+    type OutboundProtocol = Upgrade;
     type InboundOpenInfo = ();
     type OutboundOpenInfo = OutboundShuffle;
 
     fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol> {
-        SubstreamProtocol::new(ReadyUpgrade::new(PROTOCOL_NAME), ())
+        SubstreamProtocol::new(Upgrade::new(self.settings.versions), ())
             .with_timeout(self.settings.request_timeout)
     }
 
@@ -340,20 +404,22 @@ impl ConnectionHandler for Handler {
             {
                 self.stream_requested = true;
                 return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
-                    protocol: SubstreamProtocol::new(ReadyUpgrade::new(PROTOCOL_NAME), shuffle)
+                    protocol: SubstreamProtocol::new(Upgrade::new(self.outbound_versions), shuffle)
                         .with_timeout(self.settings.request_timeout),
                 });
             }
             if let Poll::Ready((id, result)) = self.outbound.poll_unpin(cx) {
+                let result = result.map(|(version, entries)| entries.map(|e| (version, e)));
                 self.events
                     .push_back(match ShuffleError::from_step(result) {
-                        Ok(entries) => {
+                        Ok((version, entries)) => {
                             let (entries, invalid) =
-                                protocol::decode_entries(entries, &self.settings.limits);
+                                protocol::decode_entries(entries, &self.settings.limits, version);
                             Report::ShuffleResponse {
                                 id,
                                 entries,
                                 invalid,
+                                version,
                             }
                         }
                         Err(error) => Report::ShuffleFailed { id, error },
@@ -363,14 +429,16 @@ impl ConnectionHandler for Handler {
             if let Poll::Ready((id, result)) = self.reading.poll_unpin(cx) {
                 self.events
                     .push_back(match ShuffleError::from_step(result) {
-                        Ok((framed, entries, permit)) => {
-                            self.awaiting_answer.insert(id, (framed, permit));
+                        Ok((awaiting, entries)) => {
+                            let version = awaiting.version;
+                            self.awaiting_answer.insert(id, awaiting);
                             let (entries, invalid) =
-                                protocol::decode_entries(entries, &self.settings.limits);
+                                protocol::decode_entries(entries, &self.settings.limits, version);
                             Report::InboundRequest {
                                 id,
                                 entries,
                                 invalid,
+                                version,
                             }
                         }
                         Err(error) => Report::InboundFailed { error },
@@ -393,13 +461,13 @@ impl ConnectionHandler for Handler {
     ) {
         match event {
             ConnectionEvent::FullyNegotiatedInbound(FullyNegotiatedInbound {
-                protocol: stream,
+                protocol: (stream, version),
                 ..
-            }) => self.on_inbound_stream(stream),
+            }) => self.on_inbound_stream(stream, version),
             ConnectionEvent::FullyNegotiatedOutbound(FullyNegotiatedOutbound {
-                protocol: stream,
+                protocol: (stream, version),
                 info,
-            }) => self.on_outbound_stream(stream, info),
+            }) => self.on_outbound_stream(stream, version, info),
             ConnectionEvent::DialUpgradeError(DialUpgradeError { info, error }) => {
                 self.stream_requested = false;
                 let error = match error {

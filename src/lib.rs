@@ -19,13 +19,23 @@
 //! each operation ([`OutgoingShuffle`], [`CompletedShuffle`], [`MergeOutcome`]). The simulator
 //! (feature `sim`), the property tests and the fuzzers drive this very type.
 //!
-//! [`Behaviour`] carries those decisions to the swarm over `/cyclon/1.0.0` streams: it owns the
-//! connections, dials, the shuffle timer, deadlines and the addresses the local peer
-//! advertises, and turns the core's outcomes into [`Event`]s. Addresses learned from the view
-//! are reported to the swarm with
+//! [`Behaviour`] carries those decisions to the swarm over `/cyclon/1.1.0` and `/cyclon/1.0.0`
+//! streams: it owns the connections, dials, the shuffle timer, deadlines and the addresses the
+//! local peer advertises, and turns the core's outcomes into [`Event`]s. Addresses learned from
+//! the view are reported to the swarm with
 //! [`ToSwarm::NewExternalAddrOfPeer`](libp2p_swarm::ToSwarm::NewExternalAddrOfPeer) and
 //! answered from `handle_pending_outbound_connection`, so other behaviours (gossipsub, kad,
 //! request-response) can dial the peers Cyclon discovers.
+//!
+//! # Signed peer records
+//!
+//! Over `/cyclon/1.1.0` an entry carries its peer's signed peer record (the standard libp2p
+//! format, RFC 0002/0003), so the pairing of a peer id with its addresses is authentic: built
+//! with [`Behaviour::with_keypair`], a node signs its own; every node verifies the records it
+//! receives and forwards them unchanged. [`Event::PeerAdded`] says whether an entry's
+//! addresses are verified; `/cyclon/1.0.0` peers and unsigned entries are accepted unverified
+//! unless [`Config::with_require_signed_records`] says otherwise. Ages, and which peers a node
+//! chooses to send, stay unauthenticated. Details and costs: `docs/protocol.md`.
 //!
 //! # Example
 //!
@@ -50,8 +60,9 @@
 //!     .with_tokio()
 //!     .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)?
 //!     .with_behaviour(|key| MyBehaviour {
-//!         cyclon: cyclon::Behaviour::new(
-//!             key.public().to_peer_id(),
+//!         // With the identity key, the peer signs its own entry (a signed peer record).
+//!         cyclon: cyclon::Behaviour::with_keypair(
+//!             key.clone(),
 //!             cyclon::Config::default()
 //!                 .with_view_size(20)
 //!                 .with_shuffle_length(5)
@@ -93,12 +104,14 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `cyclon_shuffles_started_total` | counter | |
+//! | `cyclon_probes_started_total` | counter | |
 //! | `cyclon_shuffles_completed_total` | counter | |
 //! | `cyclon_shuffles_failed_total` | counter | `reason`: `dial`, `unsupported_protocol`, `timeout`, `connection_closed`, `io` |
 //! | `cyclon_inbound_answered_total` | counter | |
 //! | `cyclon_inbound_refused_total` | counter | `reason`: `capacity`, `rate_limit` |
 //! | `cyclon_inbound_failed_total` | counter | |
-//! | `cyclon_entries_ignored_total` | counter | `reason`: `excess`, `invalid_peer_id`, `no_address`, `local`, `duplicate`, `no_room` |
+//! | `cyclon_exchanges_total` | counter | `protocol`: `/cyclon/1.0.0`, `/cyclon/1.1.0` (messages received) |
+//! | `cyclon_entries_ignored_total` | counter | `reason`: `excess`, `invalid_peer_id`, `no_address`, `unsigned`, `record_too_large`, `record_malformed`, `record_bad_signature`, `record_wrong_peer`, `local`, `duplicate`, `no_room` |
 //! | `cyclon_addresses_dropped_total` | counter | `reason`: `invalid`, `foreign_peer`, `excess` |
 //! | `cyclon_view_size` | gauge | |
 //! | `cyclon_view_mean_age` | gauge | |
@@ -113,33 +126,39 @@ mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handler;
-mod local_addresses;
+mod local_peer;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod outbound;
 mod protocol;
 mod rate_limit;
+mod record;
 /// The cycle-driven simulator: N nodes running the sans-IO core in cycles, the paper's metrics
 /// beside a random reference graph, failures, churn and the robustness experiment.
 #[cfg(feature = "sim")]
 pub mod sim;
+mod snapshot;
 mod stats;
+mod upgrade;
 mod view;
 
 pub use behaviour::{AddAddressResult, Behaviour, Event, RemovalReason};
 pub use config::{
-    AnchoredParams, Config, ConfigError, DEFAULT_INBOUND_BURST, DEFAULT_MAX_ADDRESSES_PER_ENTRY,
-    DEFAULT_MAX_AGE, DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL,
-    DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, Defence, InboundRateLimit, MAX_DEFENDED_VIEW_SIZE,
-    MIN_MESSAGE_SIZE, ParamsError, SeededParams, ShuffleMode, ShuffleParams,
+    AnchoredParams, Config, ConfigError, DEFAULT_INBOUND_BURST, DEFAULT_MAX_ADDRESSES_PER_ENTRY, DEFAULT_MAX_AGE,
+    DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE, DEFAULT_REJOIN_PROBE_EVERY,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, Defence,
+    ENTRY_OVERHEAD, InboundRateLimit, MAX_DEFENDED_VIEW_SIZE, MIN_MESSAGE_SIZE, MIN_RECORD_SIZE, ParamsError, Rejoin,
+    SeededParams, ShuffleMode, ShuffleParams,
 };
 pub use handler::ShuffleError;
-pub use protocol::{InvalidEntries, PROTOCOL_NAME, ViewEntry};
+pub use protocol::{InvalidEntries, PROTOCOL_NAME, PROTOCOL_NAME_V1_1, ViewEntry};
+pub use record::{PeerAddresses, RecordError, SignedPeerRecord};
+pub use snapshot::{ImportedView, SnapshotError};
 pub use stats::{ShuffleFailures, Stats};
 pub use view::{
-    CompletedShuffle, Entry, IgnoredEntries, InsertOutcome, MergeOutcome, OutgoingShuffle,
-    PartialView, ShuffleId, StartShuffleError,
+    AddressList, CompletedShuffle, Entry, EntryPayload, IgnoredEntries, InsertOutcome,
+    MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
 };
 
 /// The README's Rust snippets, compiled as doctests.

@@ -2,14 +2,17 @@
 //! style of `libp2p-metrics`: the names and labels are listed in the [crate docs](crate#metrics).
 //! Each counter is recorded where its event happens ([`Record`]).
 
-use std::sync::atomic::AtomicU64;
+use std::{hash::Hash, sync::atomic::AtomicU64};
 
 use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
-use crate::{stats::Record, view::PartialView};
+use crate::{
+    stats::Record,
+    view::{EntryPayload, PartialView},
+};
 
 type Reason = [(&'static str, &'static str); 1];
 
@@ -17,11 +20,13 @@ type Reason = [(&'static str, &'static str); 1];
 #[derive(Debug)]
 pub(crate) struct Metrics {
     shuffles_started: Counter,
+    probes_started: Counter,
     shuffles_completed: Counter,
     shuffles_failed: Family<Reason, Counter>,
     inbound_answered: Counter,
     inbound_refused: Family<Reason, Counter>,
     inbound_failed: Counter,
+    exchanges: Family<Reason, Counter>,
     entries_ignored: Family<Reason, Counter>,
     addresses_dropped: Family<Reason, Counter>,
     view_size: Gauge,
@@ -35,11 +40,13 @@ impl Metrics {
         let registry = registry.sub_registry_with_prefix("cyclon");
         let metrics = Self {
             shuffles_started: Counter::default(),
+            probes_started: Counter::default(),
             shuffles_completed: Counter::default(),
             shuffles_failed: Family::default(),
             inbound_answered: Counter::default(),
             inbound_refused: Family::default(),
             inbound_failed: Counter::default(),
+            exchanges: Family::default(),
             entries_ignored: Family::default(),
             addresses_dropped: Family::default(),
             view_size: Gauge::default(),
@@ -51,6 +58,11 @@ impl Metrics {
                 "shuffles_started",
                 "Shuffles this peer initiated",
                 &metrics.shuffles_started,
+            ),
+            (
+                "probes_started",
+                "Rejoin probes this peer initiated (shuffles with a seed or a lost peer)",
+                &metrics.probes_started,
             ),
             (
                 "shuffles_completed",
@@ -81,6 +93,11 @@ impl Metrics {
                 "inbound_refused",
                 "Inbound shuffles refused, by reason",
                 &metrics.inbound_refused,
+            ),
+            (
+                "exchanges",
+                "Shuffle messages received, by protocol version",
+                &metrics.exchanges,
             ),
             (
                 "entries_ignored",
@@ -123,17 +140,31 @@ impl Metrics {
         };
         match record {
             Record::ShuffleStarted => _ = self.shuffles_started.inc(),
+            Record::ProbeStarted => _ = self.probes_started.inc(),
             Record::ShuffleCompleted => _ = self.shuffles_completed.inc(),
             Record::ShuffleFailed(error) => add(&self.shuffles_failed, error.kind(), 1),
             Record::InboundAnswered => _ = self.inbound_answered.inc(),
             Record::InboundRefused => add(&self.inbound_refused, "capacity", 1),
             Record::InboundRateLimited => add(&self.inbound_refused, "rate_limit", 1),
             Record::InboundFailed => _ = self.inbound_failed.inc(),
+            Record::Exchange(version) => {
+                let label = [("protocol", version.as_str())];
+                self.exchanges.get_or_create(&label).inc();
+            }
             Record::Invalid(invalid) => {
                 let ignored = &self.entries_ignored;
                 add(ignored, "excess", invalid.excess_entries);
                 add(ignored, "invalid_peer_id", invalid.invalid_peer_id);
                 add(ignored, "no_address", invalid.no_address);
+                add(ignored, "unsigned", invalid.unsigned);
+                add(ignored, "record_too_large", invalid.record_too_large);
+                add(ignored, "record_malformed", invalid.record_malformed);
+                add(
+                    ignored,
+                    "record_bad_signature",
+                    invalid.record_bad_signature,
+                );
+                add(ignored, "record_wrong_peer", invalid.record_wrong_peer);
                 let dropped = &self.addresses_dropped;
                 add(dropped, "invalid", invalid.invalid_address);
                 add(dropped, "foreign_peer", invalid.foreign_peer_address);
@@ -152,7 +183,7 @@ impl Metrics {
     }
 
     /// Sets the gauges: entries in `view`, their mean age, shuffles in flight.
-    pub(crate) fn sample<I: Clone + PartialEq, A: Clone>(
+    pub(crate) fn sample<I: Clone + PartialEq + Hash, A: EntryPayload>(
         &self,
         view: &PartialView<I, A>,
         in_flight: usize,

@@ -1,5 +1,10 @@
-//! The wire protocol `/cyclon/1.0.0`: framing, message exchange, the view entries it carries
-//! ([`ViewEntry`]) and validation of what remote peers send.
+//! The wire protocol, `/cyclon/1.0.0` and `/cyclon/1.1.0` ([`Version`]): framing, message
+//! exchange, the view entries it carries ([`ViewEntry`]), their encoding for each version and
+//! validation of what remote peers send.
+//!
+//! `/cyclon/1.1.0` is `/cyclon/1.0.0` with one more field on an entry: the signed peer record
+//! of the entry's peer (see `src/record.rs`). An entry with a record carries no unsigned
+//! addresses there; on `/cyclon/1.0.0` records are never sent and ignored if received.
 //!
 //! One stream per shuffle. The initiator writes one `Message{request}`, reads one
 //! `Message{response}` and closes; the responder reads one request, writes one response and
@@ -15,10 +20,60 @@ use libp2p_core::{Multiaddr, multiaddr::Protocol};
 use libp2p_identity::PeerId;
 use libp2p_swarm::StreamProtocol;
 
-use crate::{config::Config, view::Entry};
+use crate::{
+    config::Config,
+    record::{PeerAddresses, RecordError, SignedPeerRecord},
+    view::Entry,
+};
 
-/// The protocol name: `/cyclon/1.0.0`.
-pub const PROTOCOL_NAME: StreamProtocol = StreamProtocol::new("/cyclon/1.0.0");
+const NAME_V1_0: &str = "/cyclon/1.0.0";
+const NAME_V1_1: &str = "/cyclon/1.1.0";
+
+/// The name of the first protocol version, `/cyclon/1.0.0`: entries without signed records.
+/// Every node listens on it, and diallers fall back to it.
+pub const PROTOCOL_NAME: StreamProtocol = StreamProtocol::new(NAME_V1_0);
+
+/// The name of the protocol version with signed peer records in entries, `/cyclon/1.1.0`;
+/// diallers offer it first.
+pub const PROTOCOL_NAME_V1_1: StreamProtocol = StreamProtocol::new(NAME_V1_1);
+
+/// A version of the wire protocol, as negotiated for one stream (reachable through the
+/// `NetworkBehaviour` trait's handler types, not meant to be used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// `/cyclon/1.0.0`: plain entries.
+    V1_0,
+    /// `/cyclon/1.1.0`: entries may carry signed peer records.
+    V1_1,
+}
+
+impl Version {
+    /// Both versions, the preferred one first.
+    pub(crate) const ALL: &'static [Version] = &[Version::V1_1, Version::V1_0];
+    /// `/cyclon/1.0.0` only.
+    pub(crate) const V1_0_ONLY: &'static [Version] = &[Version::V1_0];
+
+    /// Whether entries on this version carry signed peer records.
+    pub(crate) fn carries_records(self) -> bool {
+        self == Version::V1_1
+    }
+}
+
+impl Version {
+    /// The protocol name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Version::V1_0 => NAME_V1_0,
+            Version::V1_1 => NAME_V1_1,
+        }
+    }
+}
+
+impl AsRef<str> for Version {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
 
 /// The protobuf types generated from `proto/cyclon.proto`.
 #[allow(missing_docs, unreachable_pub, clippy::all)]
@@ -26,9 +81,10 @@ pub(crate) mod proto {
     include!(concat!(env!("OUT_DIR"), "/cyclon.pb.rs"));
 }
 
-/// An entry of the [`Behaviour`](crate::Behaviour)'s view: a peer, its addresses and the
-/// entry's age, as the wire carries it.
-pub type ViewEntry = Entry<PeerId, Vec<Multiaddr>>;
+/// An entry of the [`Behaviour`](crate::Behaviour)'s view: a peer, its addresses (verified by
+/// the peer's signed record, or not: [`PeerAddresses`]) and the entry's age, as the wire
+/// carries it.
+pub type ViewEntry = Entry<PeerId, PeerAddresses>;
 
 impl<A> Entry<PeerId, A> {
     /// The peer this entry points to.
@@ -138,6 +194,10 @@ pub(crate) struct EntryLimits {
     pub(crate) max_addresses: usize,
     /// Ages are clamped to this value.
     pub(crate) max_age: u32,
+    /// Signed records larger than this are dropped undecoded.
+    pub(crate) max_record_size: usize,
+    /// Whether entries without a signed record are dropped.
+    pub(crate) require_signed: bool,
 }
 
 impl EntryLimits {
@@ -147,6 +207,8 @@ impl EntryLimits {
             max_entries: config.shuffle_params().message_length(),
             max_addresses: config.max_addresses_per_entry(),
             max_age: config.shuffle_params().max_age,
+            max_record_size: config.max_record_size(),
+            require_signed: config.require_signed_records(),
         }
     }
 }
@@ -167,12 +229,51 @@ pub struct InvalidEntries {
     pub foreign_peer_address: usize,
     /// Addresses beyond the per-entry maximum, or repeated (address dropped).
     pub excess_addresses: usize,
+    /// Entries without a signed record, while records are required
+    /// ([`Config::with_require_signed_records`](crate::Config::with_require_signed_records))
+    /// (entry dropped).
+    pub unsigned: usize,
+    /// Entries whose signed record is larger than
+    /// [`Config::with_max_record_size`](crate::Config::with_max_record_size) (entry dropped,
+    /// the record not decoded): [`RecordError::TooLarge`].
+    pub record_too_large: usize,
+    /// Entries whose signed record is not a standard signed peer record
+    /// ([`RecordError::Malformed`]; entry dropped).
+    pub record_malformed: usize,
+    /// Entries whose signed record's signature does not verify ([`RecordError::BadSignature`];
+    /// entry dropped).
+    pub record_bad_signature: usize,
+    /// Entries carrying a record signed by, or naming, another peer than the entry's
+    /// ([`RecordError::WrongPeer`]; entry dropped).
+    pub record_wrong_peer: usize,
 }
 
 impl InvalidEntries {
     /// Entries dropped or ignored as a whole.
     pub fn entries_dropped(&self) -> usize {
-        self.excess_entries + self.invalid_peer_id + self.no_address
+        self.excess_entries
+            + self.invalid_peer_id
+            + self.no_address
+            + self.unsigned
+            + self.records_refused()
+    }
+
+    /// Entries dropped because of their signed record, whatever the reason.
+    pub fn records_refused(&self) -> usize {
+        self.record_too_large
+            + self.record_malformed
+            + self.record_bad_signature
+            + self.record_wrong_peer
+    }
+
+    fn count_record(&mut self, error: &RecordError) {
+        let counter = match error {
+            RecordError::TooLarge { .. } => &mut self.record_too_large,
+            RecordError::Malformed(_) => &mut self.record_malformed,
+            RecordError::BadSignature => &mut self.record_bad_signature,
+            RecordError::WrongPeer => &mut self.record_wrong_peer,
+        };
+        *counter += 1;
     }
 
     /// Single addresses dropped from entries that were otherwise kept or dropped.
@@ -188,17 +289,28 @@ impl InvalidEntries {
         self.invalid_address += other.invalid_address;
         self.foreign_peer_address += other.foreign_peer_address;
         self.excess_addresses += other.excess_addresses;
+        self.unsigned += other.unsigned;
+        self.record_too_large += other.record_too_large;
+        self.record_malformed += other.record_malformed;
+        self.record_bad_signature += other.record_bad_signature;
+        self.record_wrong_peer += other.record_wrong_peer;
     }
 }
 
-/// Validates the entries of a received message: at most `max_entries` are read; invalid peer
-/// ids drop the entry; invalid addresses, addresses naming another peer and addresses beyond
-/// `max_addresses` are dropped; a trailing `/p2p/<own id>` is stripped; an entry left without
-/// addresses is dropped; ages are clamped. Duplicates and entries naming the local peer are
-/// left to the core, which counts them.
+/// Validates the entries of a received message, which arrived over `version`: at most
+/// `max_entries` are read, so at most that many records are verified; invalid peer ids drop
+/// the entry. On `/cyclon/1.1.0` an entry with a signed record is kept only if the record
+/// verifies as its peer's own ([`SignedPeerRecord::verify`]), and its addresses are the
+/// record's (its unsigned ones are ignored); otherwise the entry is dropped and counted by
+/// reason. On `/cyclon/1.0.0` records are ignored. An entry without a record is dropped when
+/// records are required, and otherwise keeps its unsigned addresses. Addresses that are
+/// invalid, name another peer or exceed `max_addresses` are dropped; a trailing `/p2p/<own
+/// id>` is stripped; an entry left without addresses is dropped; ages are clamped. Duplicates
+/// and entries naming the local peer are left to the core, which counts them.
 pub(crate) fn decode_entries(
     entries: Vec<proto::Entry>,
     limits: &EntryLimits,
+    version: Version,
 ) -> (Vec<ViewEntry>, InvalidEntries) {
     let mut invalid = InvalidEntries {
         excess_entries: entries.len().saturating_sub(limits.max_entries),
@@ -210,13 +322,33 @@ pub(crate) fn decode_entries(
             invalid.invalid_peer_id += 1;
             continue;
         };
+        let has_record = version.carries_records() && !entry.signed_peer_record.is_empty();
+        // The candidate addresses (`None`: not a valid multiaddr) and the verified record.
+        let (candidates, record): (Vec<Option<Multiaddr>>, _) = if has_record {
+            let bytes = &entry.signed_peer_record;
+            match SignedPeerRecord::verify(bytes, &peer_id, limits.max_record_size) {
+                Ok((record, addresses)) => {
+                    (addresses.into_iter().map(Some).collect(), Some(record))
+                }
+                Err(error) => {
+                    invalid.count_record(&error);
+                    continue;
+                }
+            }
+        } else if limits.require_signed {
+            invalid.unsigned += 1;
+            continue;
+        } else {
+            let parsed = entry.addrs.into_iter().map(|b| Multiaddr::try_from(b).ok());
+            (parsed.collect(), None)
+        };
         let mut addresses: Vec<Multiaddr> = Vec::new();
-        for bytes in entry.addrs {
+        for address in candidates {
             if addresses.len() >= limits.max_addresses {
                 invalid.excess_addresses += 1;
                 continue;
             }
-            let Ok(address) = Multiaddr::try_from(bytes) else {
+            let Some(address) = address else {
                 invalid.invalid_address += 1;
                 continue;
             };
@@ -237,7 +369,11 @@ pub(crate) fn decode_entries(
         let age = u32::try_from(entry.age)
             .unwrap_or(u32::MAX)
             .min(limits.max_age);
-        decoded.push(ViewEntry::new(peer_id, addresses, age));
+        let payload = match record {
+            Some(record) => PeerAddresses::signed(record, addresses),
+            None => PeerAddresses::unverified(addresses),
+        };
+        decoded.push(ViewEntry::new(peer_id, payload, age));
     }
     (decoded, invalid)
 }
@@ -254,19 +390,37 @@ pub(crate) fn strip_own_peer_id(mut address: Multiaddr, peer: &PeerId) -> Option
     (!address.is_empty()).then_some(address)
 }
 
-/// Encodes view entries for the wire, with at most `max_addresses` addresses each.
-pub(crate) fn encode_entries(entries: &[ViewEntry], max_addresses: usize) -> Vec<proto::Entry> {
+/// Encodes view entries for the wire in `version`, with at most `max_addresses` addresses
+/// each. On `/cyclon/1.1.0` an entry with a signed record carries the record's bytes exactly as
+/// received and no unsigned addresses; on `/cyclon/1.0.0` no entry ever carries a record (the
+/// encoding is byte for byte that of `/cyclon/1.0.0` before records existed).
+pub(crate) fn encode_entries(
+    entries: &[ViewEntry],
+    version: Version,
+    max_addresses: usize,
+) -> Vec<proto::Entry> {
     entries
         .iter()
-        .map(|entry| proto::Entry {
-            peer_id: entry.id().to_bytes(),
-            addrs: entry
+        .map(|entry| {
+            let record = entry
                 .addresses()
-                .iter()
-                .take(max_addresses)
-                .map(|a| a.to_vec())
-                .collect(),
-            age: u64::from(entry.age()),
+                .signed_record()
+                .filter(|_| version.carries_records());
+            let addrs = match record {
+                Some(_) => Vec::new(),
+                None => entry
+                    .addresses()
+                    .iter()
+                    .take(max_addresses)
+                    .map(|a| a.to_vec())
+                    .collect(),
+            };
+            proto::Entry {
+                peer_id: entry.id().to_bytes(),
+                addrs,
+                age: u64::from(entry.age()),
+                signed_peer_record: record.map_or_else(Vec::new, |r| r.as_bytes().to_vec()),
+            }
         })
         .collect()
 }
@@ -276,6 +430,7 @@ mod tests {
     use asynchronous_codec::{Decoder, Encoder};
     use bytes::BytesMut;
     use futures::{executor::block_on, io::Cursor};
+    use libp2p_identity::Keypair;
     use prost::Message as _;
 
     use super::*;
@@ -287,6 +442,8 @@ mod tests {
             max_entries: 5,
             max_addresses: 2,
             max_age: 100,
+            max_record_size: 1024,
+            require_signed: false,
         }
     }
 
@@ -298,6 +455,7 @@ mod tests {
                 .map(|a| a.parse::<Multiaddr>().unwrap().to_vec())
                 .collect(),
             age,
+            signed_peer_record: Vec::new(),
         }
     }
 
@@ -318,6 +476,10 @@ mod tests {
     #[test]
     fn protocol_name() {
         assert_eq!(PROTOCOL_NAME.as_ref(), "/cyclon/1.0.0");
+        assert_eq!(PROTOCOL_NAME_V1_1.as_ref(), "/cyclon/1.1.0");
+        assert_eq!(Version::ALL, &[Version::V1_1, Version::V1_0], "1.1.0 first");
+        assert_eq!(Version::V1_0.as_ref(), PROTOCOL_NAME.as_ref());
+        assert_eq!(Version::V1_1.as_ref(), PROTOCOL_NAME_V1_1.as_ref());
     }
 
     #[test]
@@ -462,14 +624,20 @@ mod tests {
             entry(&other, &[], 1),
             entry(&other, &["/ip4/127.0.0.1/tcp/8"], 1),
         ];
-        let (decoded, invalid) = decode_entries(entries, &limits());
+        // Unsigned entries decode alike on both versions.
+        let (decoded, invalid) = decode_entries(entries.clone(), &limits(), Version::V1_1);
+        assert_eq!(
+            (decoded.clone(), invalid),
+            decode_entries(entries, &limits(), Version::V1_0)
+        );
+        assert!(decoded.iter().all(|e| !e.addresses().is_verified()));
         assert_eq!(decoded.len(), 3);
         assert_eq!(decoded[0].id(), &a);
         assert_eq!(decoded[0].addresses().len(), 2);
         assert_eq!(decoded[0].age(), 7);
         assert_eq!(
-            decoded[1].addresses(),
-            &vec!["/ip4/127.0.0.1/tcp/2".parse().unwrap()]
+            decoded[1].addresses().as_slice(),
+            &["/ip4/127.0.0.1/tcp/2".parse().unwrap()]
         );
         assert_eq!(decoded[2].id(), &c);
         assert_eq!(decoded[2].age(), 100, "ages are clamped");
@@ -482,7 +650,189 @@ mod tests {
                 invalid_address: 1,
                 foreign_peer_address: 1,
                 excess_addresses: 2,
+                ..InvalidEntries::default()
             }
         );
+    }
+
+    /// The entry layout of `/cyclon/1.0.0` as it was before records: fields 1 to 3 only.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct EntryV1_0 {
+        #[prost(bytes = "vec", tag = "1")]
+        peer_id: Vec<u8>,
+        #[prost(bytes = "vec", repeated, tag = "2")]
+        addrs: Vec<Vec<u8>>,
+        #[prost(uint64, tag = "3")]
+        age: u64,
+    }
+
+    fn signed_entry(key: &Keypair, ports: &[u16], seq: u64, age: u32) -> ViewEntry {
+        let addresses: Vec<Multiaddr> = ports
+            .iter()
+            .map(|p| format!("/ip4/10.0.0.1/tcp/{p}").parse().unwrap())
+            .collect();
+        let record = SignedPeerRecord::sign(key, &addresses, seq).unwrap();
+        ViewEntry::new(
+            key.public().to_peer_id(),
+            PeerAddresses::signed(record, addresses),
+            age,
+        )
+    }
+
+    fn unsigned_entry(ports: &[u16], age: u32) -> ViewEntry {
+        let addresses = ports
+            .iter()
+            .map(|p| format!("/ip4/10.0.0.2/tcp/{p}").parse().unwrap())
+            .collect();
+        ViewEntry::new(PeerId::random(), PeerAddresses::unverified(addresses), age)
+    }
+
+    #[test]
+    fn v1_0_never_carries_a_record_and_is_encoded_as_before() {
+        let key = Keypair::generate_ed25519();
+        let entries = vec![signed_entry(&key, &[1, 2], 9, 3), unsigned_entry(&[3], 4)];
+        let encoded = encode_entries(&entries, Version::V1_0, 8);
+        assert!(encoded.iter().all(|e| e.signed_peer_record.is_empty()));
+        // Byte for byte the old layout: what a 1.0.0-only schema encodes from the same
+        // fields, and what it decodes without skipping any unknown field.
+        for (entry, view_entry) in encoded.iter().zip(&entries) {
+            let bytes = entry.encode_to_vec();
+            let old = EntryV1_0 {
+                peer_id: view_entry.peer_id().to_bytes(),
+                addrs: view_entry.addresses().iter().map(|a| a.to_vec()).collect(),
+                age: u64::from(view_entry.age()),
+            };
+            assert_eq!(bytes, old.encode_to_vec());
+            assert_eq!(
+                EntryV1_0::decode(&bytes[..]).unwrap().encode_to_vec(),
+                bytes
+            );
+        }
+        let message = request(encoded.clone());
+        let decoded_as_v1_1 = proto::Message::decode(&message.encode_to_vec()[..]).unwrap();
+        assert_eq!(decoded_as_v1_1, message);
+        // The signed entry is a plain entry with the record's addresses there.
+        let (decoded, invalid) = decode_entries(encoded, &limits(), Version::V1_0);
+        assert_eq!(invalid, InvalidEntries::default());
+        assert_eq!(
+            decoded[0].addresses().as_slice(),
+            entries[0].addresses().as_slice()
+        );
+        assert!(!decoded[0].addresses().is_verified());
+    }
+
+    #[test]
+    fn v1_1_carries_records_byte_for_byte_and_takes_addresses_from_them() {
+        let key = Keypair::generate_ed25519();
+        let entries = vec![signed_entry(&key, &[1, 2], 9, 3), unsigned_entry(&[3], 4)];
+        let mut encoded = encode_entries(&entries, Version::V1_1, 8);
+        let record = entries[0].addresses().signed_record().unwrap();
+        assert_eq!(encoded[0].signed_peer_record, record.as_bytes());
+        assert!(
+            encoded[0].addrs.is_empty(),
+            "no unsigned addresses beside a record"
+        );
+        assert_eq!(encoded[1].addrs.len(), 1);
+        assert!(encoded[1].signed_peer_record.is_empty());
+        // Unsigned addresses beside a record are ignored: the record's are taken.
+        encoded[0].addrs = vec![
+            "/ip4/6.6.6.6/tcp/666"
+                .parse::<Multiaddr>()
+                .unwrap()
+                .to_vec(),
+        ];
+        let (decoded, invalid) = decode_entries(encoded.clone(), &limits(), Version::V1_1);
+        assert_eq!(invalid, InvalidEntries::default());
+        assert_eq!(decoded, entries, "the same entries, the same record bytes");
+        assert_eq!(decoded[0].addresses().signed_record(), Some(record));
+        assert!(decoded[0].addresses().is_verified());
+        // Forwarded: the very bytes again.
+        let forwarded = encode_entries(&decoded, Version::V1_1, 8);
+        assert_eq!(forwarded[0].signed_peer_record, record.as_bytes());
+        // Over 1.0.0 a received record is ignored: the entry is unsigned with its addrs.
+        let (decoded, _) = decode_entries(encoded, &limits(), Version::V1_0);
+        assert!(!decoded[0].addresses().is_verified());
+        assert_eq!(
+            decoded[0].addresses().as_slice(),
+            &["/ip4/6.6.6.6/tcp/666".parse::<Multiaddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn forged_records_drop_their_entries_by_reason() {
+        let key = Keypair::generate_ed25519();
+        let valid = encode_entries(&[signed_entry(&key, &[1], 1, 0)], Version::V1_1, 8).remove(0);
+        let mut bad_signature = valid.clone();
+        *bad_signature.signed_peer_record.last_mut().unwrap() ^= 1;
+        // Another peer's valid record inside an entry.
+        let mut wrong_peer = valid.clone();
+        wrong_peer.peer_id = PeerId::random().to_bytes();
+        let mut malformed = valid.clone();
+        malformed.signed_peer_record = vec![0xff; 30];
+        let other = Keypair::generate_ed25519();
+        let many: Vec<u16> = (1..=100).collect();
+        let oversized =
+            encode_entries(&[signed_entry(&other, &many, 1, 0)], Version::V1_1, 8).remove(0);
+        assert!(oversized.signed_peer_record.len() > 1024);
+        let entries = vec![bad_signature, wrong_peer, malformed, oversized, valid];
+        let (decoded, invalid) = decode_entries(entries, &limits(), Version::V1_1);
+        assert_eq!(decoded.len(), 1);
+        assert_eq!(decoded[0].peer_id(), &key.public().to_peer_id());
+        assert_eq!(
+            invalid,
+            InvalidEntries {
+                record_bad_signature: 1,
+                record_wrong_peer: 1,
+                record_malformed: 1,
+                record_too_large: 1,
+                ..InvalidEntries::default()
+            }
+        );
+        assert_eq!(invalid.entries_dropped(), 4);
+        assert_eq!(invalid.records_refused(), 4);
+    }
+
+    #[test]
+    fn at_most_l_records_are_verified_per_message() {
+        let key = Keypair::generate_ed25519();
+        let mut broken =
+            encode_entries(&[signed_entry(&key, &[1], 1, 0)], Version::V1_1, 8).remove(0);
+        *broken.signed_peer_record.last_mut().unwrap() ^= 1;
+        let (decoded, invalid) = decode_entries(vec![broken; 50], &limits(), Version::V1_1);
+        assert!(decoded.is_empty());
+        assert_eq!(invalid.record_bad_signature, limits().max_entries);
+        assert_eq!(invalid.excess_entries, 50 - limits().max_entries);
+    }
+
+    #[test]
+    fn unsigned_entries_are_accepted_by_default_and_refused_when_records_are_required() {
+        let key = Keypair::generate_ed25519();
+        let entries = vec![signed_entry(&key, &[1], 1, 0), unsigned_entry(&[2], 0)];
+        let strict = EntryLimits {
+            require_signed: true,
+            ..limits()
+        };
+        let (decoded, invalid) = decode_entries(
+            encode_entries(&entries, Version::V1_1, 8),
+            &strict,
+            Version::V1_1,
+        );
+        assert_eq!(decoded, entries[..1]);
+        assert_eq!(invalid.unsigned, 1);
+        // Over 1.0.0 nothing is signed: a strict receiver takes nothing.
+        let (decoded, invalid) = decode_entries(
+            encode_entries(&entries, Version::V1_0, 8),
+            &strict,
+            Version::V1_0,
+        );
+        assert!(decoded.is_empty());
+        assert_eq!(invalid.unsigned, 2);
+        let (decoded, invalid) = decode_entries(
+            encode_entries(&entries, Version::V1_1, 8),
+            &limits(),
+            Version::V1_1,
+        );
+        assert_eq!(decoded, entries);
+        assert_eq!(invalid, InvalidEntries::default());
     }
 }

@@ -1,7 +1,11 @@
 //! What the [`Behaviour`](crate::Behaviour) counts: [`Stats`], and the [`Record`]s it counts
 //! them from, which the Prometheus metrics (feature `metrics`) count too.
 
-use crate::{handler::ShuffleError, protocol::InvalidEntries, view::IgnoredEntries};
+use crate::{
+    handler::ShuffleError,
+    protocol::{InvalidEntries, Version},
+    view::IgnoredEntries,
+};
 
 /// Failed shuffles by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -9,7 +13,7 @@ use crate::{handler::ShuffleError, protocol::InvalidEntries, view::IgnoredEntrie
 pub struct ShuffleFailures {
     /// No connection to the target could be established.
     pub dial: u64,
-    /// The target does not speak `/cyclon/1.0.0`.
+    /// The target speaks no version of the Cyclon protocol this peer speaks.
     pub unsupported_protocol: u64,
     /// Opening the stream or the exchange timed out.
     pub timeout: u64,
@@ -41,8 +45,10 @@ impl ShuffleFailures {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Shuffles started (periodic and manual).
+    /// Shuffles started (periodic and manual), [`Rejoin`](crate::Rejoin) probes included.
     pub shuffles_started: u64,
+    /// Of those, [`Rejoin`](crate::Rejoin) probes: shuffles with a seed or a lost peer.
+    pub probes_started: u64,
     /// Shuffles completed.
     pub shuffles_completed: u64,
     /// Shuffles failed, by reason.
@@ -56,7 +62,13 @@ pub struct Stats {
     pub inbound_rate_limited: u64,
     /// Inbound shuffle streams that failed (bad message, timeout, IO error).
     pub inbound_failed: u64,
-    /// Received entries and addresses dropped by validation.
+    /// Messages received (responses to our shuffles and requests of others) over
+    /// `/cyclon/1.0.0`, which carries no signed records.
+    pub exchanges_v1_0: u64,
+    /// Messages received over `/cyclon/1.1.0`, which carries signed records.
+    pub exchanges_v1_1: u64,
+    /// Received entries and addresses dropped by validation (signed records that do not
+    /// verify included).
     pub invalid: InvalidEntries,
     /// Valid received entries the shuffle rules did not take.
     pub ignored: IgnoredEntries,
@@ -67,6 +79,8 @@ pub struct Stats {
 #[derive(Debug)]
 pub(crate) enum Record<'a> {
     ShuffleStarted,
+    /// A [`Rejoin`](crate::Rejoin) probe started (also recorded as `ShuffleStarted`).
+    ProbeStarted,
     ShuffleCompleted,
     ShuffleFailed(&'a ShuffleError),
     InboundAnswered,
@@ -75,6 +89,8 @@ pub(crate) enum Record<'a> {
     /// Refused: the peer asks too often.
     InboundRateLimited,
     InboundFailed,
+    /// A message arrived over this version.
+    Exchange(Version),
     /// What validation dropped from one received message.
     Invalid(&'a InvalidEntries),
     /// What one merge did not take.
@@ -85,12 +101,15 @@ impl Stats {
     pub(crate) fn record(&mut self, record: &Record<'_>) {
         match record {
             Record::ShuffleStarted => self.shuffles_started += 1,
+            Record::ProbeStarted => self.probes_started += 1,
             Record::ShuffleCompleted => self.shuffles_completed += 1,
             Record::ShuffleFailed(error) => self.shuffles_failed.count(error),
             Record::InboundAnswered => self.inbound_answered += 1,
             Record::InboundRefused => self.inbound_refused += 1,
             Record::InboundRateLimited => self.inbound_rate_limited += 1,
             Record::InboundFailed => self.inbound_failed += 1,
+            Record::Exchange(Version::V1_0) => self.exchanges_v1_0 += 1,
+            Record::Exchange(Version::V1_1) => self.exchanges_v1_1 += 1,
             Record::Invalid(invalid) => self.invalid.add(invalid),
             Record::Ignored(ignored) => self.ignored.add(ignored),
         }

@@ -32,6 +32,18 @@
 //!
 //! An opt-in [`Defence`] against colluding peers changes these rules: see the `seeded` and
 //! `anchored` submodules.
+//!
+//! # Signed records: which payload wins
+//!
+//! An address payload may carry a signed record with a sequence number; which of two payloads
+//! of one peer the view keeps is a rule of the merge too, described on [`EntryPayload`].
+//!
+//! # Rejoining (opt-in)
+//!
+//! With a [`Rejoin`] rule ([`PartialView::set_rejoin`]) the view also keeps seeds
+//! ([`PartialView::add_seed`]) and the peers it lost to failed shuffles, and
+//! [`PartialView::periodic_probe`] shuffles with one of them every few rounds (every round
+//! while the view is empty). Without failures and seeds it never probes.
 
 mod anchored;
 mod rank;
@@ -42,7 +54,76 @@ use std::{fmt, hash::Hash};
 use rand::{Rng, RngExt};
 
 use self::{anchored::Anchored, seeded::Seeded};
-use crate::config::{Defence, ParamsError, ShuffleMode, ShuffleParams};
+use crate::config::{Defence, ParamsError, Rejoin, ShuffleMode, ShuffleParams};
+
+/// What the core needs to know of an entry's address payload `A`: whether it carries a signed
+/// record, and that record's sequence number.
+///
+/// Seqs are compared only between payloads of the same identifier (their units are the
+/// signer's: one implementation counts seconds, another nanoseconds). Two rules of the merge
+/// use them, and neither changes who is in the view:
+/// - a received entry for an identifier already in the view is still not taken, but when its
+///   payload [supersedes](Self::supersedes) the held one (it carries a record, the held one
+///   none or one with a lower seq), the held entry's payload becomes the received one, its age
+///   unchanged ([`MergeOutcome::updated`](field@crate::MergeOutcome::updated));
+/// - a record with a lower seq never replaces a held one, also when one merge replaces an
+///   entry and then takes the same identifier back from later in the received entries.
+///
+/// Payloads without records (`()`, plain address lists) never compare: the paper's rules run
+/// unchanged for them.
+pub trait EntryPayload: Clone {
+    /// The sequence number of the signed record this payload carries, or `None` (the default)
+    /// if it carries none.
+    fn record_seq(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether `self`, received, should replace `held`, the payload in the view for the same
+    /// identifier: `self` carries a record, and `held` none or one with a lower seq.
+    fn supersedes(&self, held: &Self) -> bool {
+        match (self.record_seq(), held.record_seq()) {
+            (Some(received), Some(held)) => received > held,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+}
+
+/// No addresses at all (the simulator's payload): never a record.
+impl EntryPayload for () {}
+
+/// Plain address lists: never a record.
+impl<T: Clone> EntryPayload for Vec<T> {}
+
+/// Address payloads that learn single addresses out of band ([`PartialView::add_address`]).
+pub trait AddressList: EntryPayload {
+    /// One address.
+    type Address;
+
+    /// A payload holding just `address`.
+    fn from_address(address: Self::Address) -> Self;
+
+    /// Adds `address` unless the payload already has it or holds `max` addresses (or takes no
+    /// addresses from outside, as a payload fixed by a signature); returns whether it did.
+    fn add_address(&mut self, address: Self::Address, max: usize) -> bool;
+}
+
+impl<T: Clone + PartialEq> AddressList for Vec<T> {
+    type Address = T;
+
+    fn from_address(address: T) -> Self {
+        vec![address]
+    }
+
+    fn add_address(&mut self, address: T, max: usize) -> bool {
+        if self.len() < max && !self.contains(&address) {
+            self.push(address);
+            true
+        } else {
+            false
+        }
+    }
+}
 
 /// One entry of a partial view: a neighbour, how to reach it, and how old the entry is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -107,6 +188,9 @@ pub struct OutgoingShuffle<I, A> {
     /// The entries to send: first the fresh entry for the local node (age 0), then up to
     /// `l - 1` entries of the view.
     pub request: Vec<Entry<I, A>>,
+    /// Whether this is a [`Rejoin`] probe ([`PartialView::periodic_probe`]): its target was a
+    /// seed or a lost peer, not a view entry, so no entry left the view.
+    pub probe: bool,
 }
 
 /// How a merge of received entries changed the view: the net change, from the view before
@@ -124,6 +208,10 @@ pub struct MergeOutcome<I> {
     pub removed: Vec<I>,
     /// Identifiers that stayed in the view with a received entry in place of their own.
     pub refreshed: Vec<I>,
+    /// Identifiers already in the view whose payload a received one superseded (a newer
+    /// signed record, see [`EntryPayload::supersedes`]); the entry and its age stayed. Never
+    /// for payloads without records.
+    pub updated: Vec<I>,
     /// Received entries that were not taken, by reason.
     pub ignored: IgnoredEntries,
 }
@@ -134,8 +222,21 @@ impl<I> Default for MergeOutcome<I> {
             added: Vec::new(),
             removed: Vec::new(),
             refreshed: Vec::new(),
+            updated: Vec::new(),
             ignored: IgnoredEntries::default(),
         }
+    }
+}
+
+impl<I: PartialEq> MergeOutcome<I> {
+    /// Finishes the net change (added, removed and refreshed are recorded net as the merge
+    /// goes): a peer updated in the same merge that added, removed or refreshed it is reported
+    /// as that only.
+    fn into_net_change(mut self) -> Self {
+        let (added, removed, refreshed) = (&self.added, &self.removed, &self.refreshed);
+        self.updated
+            .retain(|id| !added.contains(id) && !removed.contains(id) && !refreshed.contains(id));
+        self
     }
 }
 
@@ -184,6 +285,8 @@ pub(crate) struct MergeCounts {
     pub added: usize,
     /// Entries that left the view, replaced by received entries.
     pub replaced: usize,
+    /// Held entries whose payload a received one superseded.
+    pub updated: usize,
     /// Received entries that were not taken, by reason.
     pub ignored: IgnoredEntries,
 }
@@ -193,6 +296,7 @@ pub(crate) struct MergeCounts {
 trait MergeRecord<I> {
     fn added(&mut self, id: &I);
     fn replaced(&mut self, id: I);
+    fn updated(&mut self, id: &I);
     fn ignored(&mut self) -> &mut IgnoredEntries;
 }
 
@@ -215,6 +319,11 @@ impl<I: Clone + PartialEq> MergeRecord<I> for MergeOutcome<I> {
             self.removed.push(id);
         }
     }
+    fn updated(&mut self, id: &I) {
+        if !self.updated.contains(id) {
+            self.updated.push(id.clone());
+        }
+    }
     fn ignored(&mut self) -> &mut IgnoredEntries {
         &mut self.ignored
     }
@@ -227,6 +336,9 @@ impl<I> MergeRecord<I> for MergeCounts {
     }
     fn replaced(&mut self, _: I) {
         self.replaced += 1;
+    }
+    fn updated(&mut self, _: &I) {
+        self.updated += 1;
     }
     fn ignored(&mut self) -> &mut IgnoredEntries {
         &mut self.ignored
@@ -276,11 +388,28 @@ pub enum StartShuffleError {
 }
 
 #[derive(Debug, Clone)]
-struct PendingShuffle<I> {
+struct PendingShuffle<I, A> {
     id: ShuffleId,
     target: I,
     /// Identifiers of the view entries sent (the local node's entry excluded).
     sent: Vec<I>,
+    /// A [`Rejoin`] probe.
+    probe: bool,
+    /// With [`Rejoin`], the target's entry, remembered if the shuffle fails.
+    lost_entry: Option<Entry<I, A>>,
+}
+
+/// The lists a [`Rejoin`] rule keeps beside the view.
+#[derive(Debug, Clone)]
+struct RejoinState<I, A> {
+    rule: Rejoin,
+    /// Configured peers, never forgotten.
+    seeds: Vec<Entry<I, A>>,
+    /// Peers that left the view through a failed shuffle, the oldest loss first; at most
+    /// `rule.remember`.
+    lost: Vec<Entry<I, A>>,
+    /// Periodic rounds left before the next probe.
+    countdown: u32,
 }
 
 /// The private state of an eclipse defence.
@@ -299,7 +428,7 @@ pub struct PartialView<I, A = ()> {
     local: I,
     params: ShuffleParams,
     entries: Vec<Entry<I, A>>,
-    pending: Vec<PendingShuffle<I>>,
+    pending: Vec<PendingShuffle<I, A>>,
     /// A cleared buffer for the next pending shuffle's `sent` list, so that a view that
     /// shuffles one at a time allocates it once.
     spare_sent: Vec<I>,
@@ -309,12 +438,14 @@ pub struct PartialView<I, A = ()> {
     receive_limit: u32,
     /// The eclipse defence's state (`None` without one: the paper's Cyclon).
     defence: Option<Box<DefenceState<I, A>>>,
+    /// The [`Rejoin`] rule's lists, boxed so that a view without it stays small.
+    rejoin: Option<Box<RejoinState<I, A>>>,
 }
 
 impl<I, A> PartialView<I, A>
 where
     I: Clone + PartialEq + Hash,
-    A: Clone,
+    A: EntryPayload,
 {
     /// Creates an empty view for the node `local`. A [`Defence`] needs private keys: with one,
     /// this fails with [`ParamsError::DefenceNeedsRng`]; use [`with_rng`](Self::with_rng).
@@ -360,7 +491,67 @@ where
             next_shuffle_id: 0,
             receive_limit: saturating_u32(params.message_length()),
             defence,
+            rejoin: None,
         }
+    }
+
+    /// Turns on the [`Rejoin`] rule (or changes it, keeping the seeds and lost peers; a smaller
+    /// [`Rejoin::remember`] forgets the oldest losses).
+    pub fn set_rejoin(&mut self, rule: Rejoin) -> Result<(), ParamsError> {
+        rule.validate()?;
+        let state = self.rejoin.get_or_insert_with(|| {
+            Box::new(RejoinState {
+                rule,
+                seeds: Vec::new(),
+                lost: Vec::new(),
+                countdown: 0,
+            })
+        });
+        state.rule = rule;
+        state.countdown = rule.probe_every - 1;
+        let excess = state.lost.len().saturating_sub(rule.remember);
+        state.lost.drain(..excess);
+        Ok(())
+    }
+
+    /// Delays the next [`Rejoin`] probe by `rounds` (at most `probe_every - 1`): the simulator
+    /// spreads its nodes' probes over the rounds, as unsynchronised timers do.
+    #[cfg(feature = "sim")]
+    pub(crate) fn set_probe_phase(&mut self, rounds: u32) {
+        if let Some(state) = self.rejoin.as_mut() {
+            state.countdown = rounds.min(state.rule.probe_every - 1);
+        }
+    }
+
+    /// The [`Rejoin`] rule, if on.
+    pub fn rejoin(&self) -> Option<Rejoin> {
+        self.rejoin.as_ref().map(|state| state.rule)
+    }
+
+    /// Keeps `entry` as a seed of the [`Rejoin`] rule: never forgotten, probed like a lost
+    /// peer when not in the view. Returns `false` (and changes nothing) without the rule, for
+    /// the local node, or for a peer already a seed. The view itself is not changed: insert
+    /// the entry too to bootstrap from it.
+    pub fn add_seed(&mut self, entry: Entry<I, A>) -> bool {
+        let local = &self.local;
+        match self.rejoin.as_mut() {
+            Some(state) if entry.id != *local && !state.seeds.iter().any(|s| s.id == entry.id) => {
+                state.seeds.push(entry);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The seeds of the [`Rejoin`] rule (empty without it).
+    pub fn seeds(&self) -> &[Entry<I, A>] {
+        self.rejoin.as_ref().map_or(&[], |state| &state.seeds)
+    }
+
+    /// The peers the [`Rejoin`] rule remembers as lost to failed shuffles, the oldest loss first
+    /// (empty without it).
+    pub fn lost_peers(&self) -> &[Entry<I, A>] {
+        self.rejoin.as_ref().map_or(&[], |state| &state.lost)
     }
 
     /// How many entries of a received request or reply a merge considers at most; the rest
@@ -506,6 +697,7 @@ where
             id,
             target,
             request,
+            probe: false,
         })
     }
 
@@ -565,22 +757,124 @@ where
             }
             target
         };
+        let others = self.fill_request(rng, local_addresses, request);
+        let lost_entry = self.rejoin.is_some().then(|| target.clone());
+        let id = self.push_pending(target.id.clone(), others, false, lost_entry);
+        Some((id, target))
+    }
 
+    /// Step 3: the request is a fresh entry for the local node and `l - 1` random view
+    /// entries (never an anchor), moved to the front of the view. Returns how many view
+    /// entries it holds.
+    fn fill_request<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: A,
+        request: &mut Vec<Entry<I, A>>,
+    ) -> usize {
         let swappable = self.swappable_len();
         let others = (self.params.shuffle_length - 1).min(swappable);
         self.move_random_to_front(rng, others, swappable);
         request.push(Entry::new(self.local.clone(), local_addresses, 0));
         request.extend_from_slice(&self.entries[..others]);
+        others
+    }
 
+    /// Records a new pending shuffle with `target` that sent the first `others` entries.
+    fn push_pending(
+        &mut self,
+        target: I,
+        others: usize,
+        probe: bool,
+        lost_entry: Option<Entry<I, A>>,
+    ) -> ShuffleId {
         let id = ShuffleId(self.next_shuffle_id);
         self.next_shuffle_id += 1;
         let mut sent = std::mem::take(&mut self.spare_sent);
         sent.extend(self.entries[..others].iter().map(|e| e.id.clone()));
         self.pending.push(PendingShuffle {
             id,
-            target: target.id.clone(),
+            target,
             sent,
+            probe,
+            lost_entry,
         });
+        id
+    }
+
+    /// The [`Rejoin`] probe of a periodic round, called once per round after
+    /// [`periodic_shuffle`](Self::periodic_shuffle): `None` without the rule, without an
+    /// address to advertise, between probes, and when every seed and lost peer is in the view
+    /// or already being shuffled with. Otherwise a shuffle with one of them, chosen at random,
+    /// that takes nobody out of the view ([`OutgoingShuffle::probe`]). A probe is made every
+    /// [`Rejoin::probe_every`] rounds, and in every round in which the view is empty. Nothing is
+    /// drawn from `rng` unless a probe is made, so a run with the rule and nothing to probe
+    /// is the very run without it.
+    ///
+    /// Like any shuffle, it must be ended with [`complete_shuffle`](Self::complete_shuffle)
+    /// (which forgets a lost peer: it is reachable again) or
+    /// [`fail_shuffle`](Self::fail_shuffle) (which changes nothing).
+    pub fn periodic_probe<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: Option<A>,
+    ) -> Option<OutgoingShuffle<I, A>> {
+        let mut request = Vec::new();
+        let (id, target) = self.periodic_probe_into(rng, local_addresses?, &mut request)?;
+        Some(OutgoingShuffle {
+            id,
+            target,
+            request,
+            probe: true,
+        })
+    }
+
+    /// [`periodic_probe`](Self::periodic_probe) writing the request into `request` (cleared
+    /// first).
+    pub(crate) fn periodic_probe_into<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: A,
+        request: &mut Vec<Entry<I, A>>,
+    ) -> Option<(ShuffleId, Entry<I, A>)> {
+        request.clear();
+        let empty = self.entries.is_empty();
+        let state = self.rejoin.as_mut()?;
+        if state.countdown > 0 && !empty {
+            state.countdown -= 1;
+            return None;
+        }
+        state.countdown = state.rule.probe_every.max(1) - 1;
+        // A lost peer back in the view is no longer lost.
+        let entries = &self.entries;
+        state
+            .lost
+            .retain(|lost| !entries.iter().any(|e| e.id == lost.id));
+        let pending = &self.pending;
+        let candidate = |entry: &&Entry<I, A>| {
+            !entries.iter().any(|e| e.id == entry.id)
+                && !pending.iter().any(|p| p.target == entry.id)
+        };
+        let count = state
+            .seeds
+            .iter()
+            .chain(&state.lost)
+            .filter(candidate)
+            .count();
+        if count == 0 {
+            return None;
+        }
+        let pick = rng.random_range(0..count);
+        let target = state
+            .seeds
+            .iter()
+            .chain(&state.lost)
+            .filter(candidate)
+            .nth(pick)
+            .expect("counted")
+            .clone();
+        let others = self.fill_request(rng, local_addresses, request);
+        let id = self.push_pending(target.id.clone(), others, true, None);
         Some((id, target))
     }
 
@@ -597,7 +891,7 @@ where
         Some(CompletedShuffle {
             target,
             sent: sent + 1,
-            merge,
+            merge: merge.into_net_change(),
         })
     }
 
@@ -626,6 +920,12 @@ where
         let index = self.pending.iter().position(|p| p.id == id)?;
         let mut pending = self.pending.swap_remove(index);
         let sent = pending.sent.len();
+        if pending.probe
+            && let Some(state) = self.rejoin.as_mut()
+        {
+            // The probed peer answered: it is reachable and knows us again.
+            state.lost.retain(|e| e.id != pending.target);
+        }
         if matches!(self.defence.as_deref(), Some(DefenceState::Seeded(_))) {
             self.seeded_complete(&pending.target, response, record);
             self.recycle_sent(pending.sent);
@@ -668,7 +968,9 @@ where
 
     /// Ends the shuffle `id` without a reply (step 7): the target stays out of the view (under
     /// a [`Defence`], where it may have stayed, it leaves now and is not taken back for a
-    /// while). Returns the target, or `None` if `id` is not pending.
+    /// while). With [`Rejoin`], the target of a regular shuffle is remembered as lost (unless
+    /// it is a seed); a failed probe changes nothing. Returns the target, or `None` if `id` is
+    /// not pending.
     pub fn fail_shuffle(&mut self, id: ShuffleId) -> Option<I> {
         let index = self.pending.iter().position(|p| p.id == id)?;
         let pending = self.pending.swap_remove(index);
@@ -682,6 +984,16 @@ where
                 }
             }
             None => {}
+        }
+        if let (Some(state), Some(lost)) = (self.rejoin.as_mut(), pending.lost_entry)
+            && !state.seeds.iter().any(|s| s.id == lost.id)
+            && state.rule.remember > 0
+        {
+            state.lost.retain(|e| e.id != lost.id);
+            if state.lost.len() >= state.rule.remember {
+                state.lost.remove(0);
+            }
+            state.lost.push(lost);
         }
         Some(pending.target)
     }
@@ -698,7 +1010,7 @@ where
         let mut reply = Vec::with_capacity(self.params.message_length());
         let mut merge = MergeOutcome::default();
         self.answer(rng, from, request, &mut reply, &mut merge);
-        (reply, merge)
+        (reply, merge.into_net_change())
     }
 
     /// [`answer_shuffle`](Self::answer_shuffle) writing the reply into `reply` (cleared first)
@@ -773,8 +1085,9 @@ where
     }
 
     /// Merges received entries (rules 5–6): at most `l` (the receive limit) are considered;
-    /// those naming the local node or already present are discarded; the rest fill empty
-    /// slots first, then replace entries among `replaceable` that are still in the view.
+    /// those naming the local node or already present are discarded (a held entry's payload
+    /// is updated when the received one supersedes it); the rest fill empty slots first, then
+    /// replace entries among `replaceable` that are still in the view.
     /// Every considered entry is shown to `observe` first (the anchored defence's samplers).
     fn merge<'a>(
         &mut self,
@@ -785,6 +1098,10 @@ where
     ) where
         I: 'a,
     {
+        // Payloads with a record that this merge replaced: should the same peer come back
+        // later in `received` with an older record, it keeps the newer one. Stays empty (and
+        // unallocated) for payloads without records.
+        let mut displaced: Vec<(I, A)> = Vec::new();
         for (n, entry) in received.into_iter().enumerate() {
             if n >= self.receive_limit as usize {
                 outcome.ignored().excess += 1;
@@ -795,14 +1112,26 @@ where
                 outcome.ignored().local += 1;
                 continue;
             }
-            if self.contains(&entry.id) {
-                outcome.ignored().duplicate += 1;
+            if let Some(i) = self.position(&entry.id) {
+                let held = &mut self.entries[i];
+                if entry.addresses.supersedes(&held.addresses) {
+                    held.addresses = entry.addresses;
+                    outcome.updated(&held.id);
+                } else {
+                    outcome.ignored().duplicate += 1;
+                }
                 continue;
             }
-            let entry = Entry {
+            let mut entry = Entry {
                 age: entry.age.min(self.params.max_age),
                 ..entry
             };
+            if let Some(k) = displaced.iter().position(|(id, _)| *id == entry.id) {
+                let (_, newer) = displaced.swap_remove(k);
+                if !entry.addresses.supersedes(&newer) {
+                    entry.addresses = newer;
+                }
+            }
             if !self.is_full() {
                 outcome.added(&entry.id);
                 self.entries.push(entry);
@@ -813,6 +1142,9 @@ where
                 Some(i) => {
                     outcome.added(&entry.id);
                     let old = std::mem::replace(&mut self.entries[i], entry);
+                    if old.addresses.record_seq().is_some() {
+                        displaced.push((old.id.clone(), old.addresses));
+                    }
                     outcome.replaced(old.id);
                 }
                 None => outcome.ignored().no_room += 1,
@@ -861,22 +1193,37 @@ fn parked<I, A>(state: &Option<Box<DefenceState<I, A>>>) -> usize {
     }
 }
 
-impl<I, T> PartialView<I, Vec<T>>
+impl<I, A> PartialView<I, A>
 where
     I: Clone + PartialEq + Hash,
-    T: Clone + PartialEq,
+    A: AddressList,
 {
     /// Learns that `id` is reachable at `address`: adds it to the entry for `id` (unless the
-    /// entry already has it or holds `max` addresses: [`InsertOutcome::AlreadyPresent`]), or
-    /// inserts a new entry of age 0 with this one address if there is room.
-    pub fn add_address(&mut self, id: I, address: T, max: usize) -> InsertOutcome {
-        match self.addresses_mut(&id) {
-            Some(addresses) if addresses.len() < max && !addresses.contains(&address) => {
-                addresses.push(address);
+    /// entry already has it, holds `max` addresses or takes none from outside:
+    /// [`InsertOutcome::AlreadyPresent`]), or inserts a new entry of age 0 with this one
+    /// address if there is room.
+    pub fn add_address(&mut self, id: I, address: A::Address, max: usize) -> InsertOutcome {
+        if let Some(addresses) = self.addresses_mut(&id) {
+            return if addresses.add_address(address, max) {
                 InsertOutcome::AddressAdded
-            }
-            Some(_) => InsertOutcome::AlreadyPresent,
-            None => self.insert(Entry::new(id, vec![address], 0)),
+            } else {
+                InsertOutcome::AlreadyPresent
+            };
+        }
+        self.insert(Entry::new(id, A::from_address(address), 0))
+    }
+
+    /// Keeps `id`, reachable at `address`, as a seed of the [`Rejoin`] rule
+    /// ([`add_seed`](Self::add_seed)), or adds `address` to the seed's addresses (at most
+    /// `max`). Returns whether anything changed: `false` without the rule, for the local node,
+    /// or for an address already known.
+    pub fn add_seed_address(&mut self, id: I, address: A::Address, max: usize) -> bool {
+        let Some(state) = self.rejoin.as_mut() else {
+            return false;
+        };
+        match state.seeds.iter_mut().find(|s| s.id == id) {
+            Some(seed) => seed.addresses.add_address(address, max),
+            None => self.add_seed(Entry::new(id, A::from_address(address), 0)),
         }
     }
 }
@@ -1196,6 +1543,99 @@ mod tests {
         assert_eq!(view.len(), 3);
     }
 
+    /// A payload with an optional record seq, and a label to tell payloads apart.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Rec(Option<u64>, &'static str);
+
+    impl EntryPayload for Rec {
+        fn record_seq(&self) -> Option<u64> {
+            self.0
+        }
+    }
+
+    fn payload_of(view: &PartialView<u32, Rec>, id: u32) -> &'static str {
+        view.get(&id).unwrap().addresses().1
+    }
+
+    #[test]
+    fn a_newer_record_updates_a_held_entry_and_an_older_one_never_does() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut view: PartialView<u32, Rec> = PartialView::new(0, params(10, 3)).unwrap();
+        view.insert(Entry::new(1, Rec(Some(5), "held"), 3));
+        view.insert(Entry::new(2, Rec(None, "unsigned"), 4));
+        let mut answer = |view: &mut PartialView<u32, Rec>, entries: Vec<Entry<u32, Rec>>| {
+            view.answer_shuffle(&mut rng, &9, entries).1
+        };
+
+        // Older, equal and unsigned payloads for a held record: duplicates, nothing changes.
+        for received in [
+            Rec(Some(4), "older"),
+            Rec(Some(5), "same"),
+            Rec(None, "plain"),
+        ] {
+            let merge = answer(&mut view, vec![Entry::new(1, received, 0)]);
+            assert_eq!(merge.ignored.duplicate, 1);
+            assert!(merge.updated.is_empty());
+            assert_eq!(payload_of(&view, 1), "held");
+        }
+        // A newer record replaces the payload; the entry keeps its age and its place.
+        let merge = answer(&mut view, vec![Entry::new(1, Rec(Some(6), "newer"), 0)]);
+        assert_eq!(merge.updated, vec![1]);
+        assert_eq!(merge.ignored.total(), 0);
+        assert!(merge.added.is_empty() && merge.removed.is_empty());
+        assert_eq!(payload_of(&view, 1), "newer");
+        assert_eq!(view.get(&1).unwrap().age(), 3);
+        // A record replaces a held entry that has none; another unsigned one does not.
+        let merge = answer(&mut view, vec![Entry::new(2, Rec(None, "plain"), 0)]);
+        assert_eq!((merge.updated.len(), merge.ignored.duplicate), (0, 1));
+        let merge = answer(&mut view, vec![Entry::new(2, Rec(Some(1), "signed"), 0)]);
+        assert_eq!(merge.updated, vec![2]);
+        assert_eq!(payload_of(&view, 2), "signed");
+        assert_eq!(view.get(&2).unwrap().age(), 4);
+        // Given twice in one message, the peer is reported once.
+        let merge = answer(
+            &mut view,
+            vec![
+                Entry::new(2, Rec(Some(2), "second"), 0),
+                Entry::new(2, Rec(Some(3), "third"), 0),
+            ],
+        );
+        assert_eq!(merge.updated, vec![2]);
+        assert_eq!(payload_of(&view, 2), "third");
+    }
+
+    #[test]
+    fn a_peer_replaced_and_taken_back_keeps_its_newer_record() {
+        // As in the refresh test above: 10 replaces the first replied entry, which comes back
+        // later in the request and takes the second one's slot.
+        for (returned_seq, expected) in [(3, "held"), (11, "received")] {
+            let mut view: PartialView<u32, Rec> = PartialView::new(0, params(3, 2)).unwrap();
+            for id in 1..=3 {
+                view.insert(Entry::new(id, Rec(Some(10), "held"), 0));
+            }
+            view.set_receive_limit(4);
+            let mut request = vec![Entry::new(10, Rec(None, "new"), 5)];
+            request
+                .extend((1..=3).map(|id| Entry::new(id, Rec(Some(returned_seq), "received"), 5)));
+            let (reply, merge) = view.answer_shuffle(&mut StdRng::seed_from_u64(3), &9, request);
+            let first = *reply[0].id();
+            assert_eq!(merge.refreshed, vec![first]);
+            assert_eq!(payload_of(&view, first), expected, "seq {returned_seq}");
+            assert_eq!(
+                view.get(&first).unwrap().age(),
+                5,
+                "the age is the received one"
+            );
+            // The peer that was not replied and is still held is a duplicate (older) or
+            // updated (newer).
+            let kept = (1..=3)
+                .find(|id| reply.iter().all(|e| e.id() != id))
+                .unwrap();
+            assert_eq!(payload_of(&view, kept), expected);
+            assert_eq!(merge.updated.contains(&kept), returned_seq > 10);
+        }
+    }
+
     #[test]
     fn periodic_shuffles_need_a_partner_and_a_local_address() {
         let mut rng = StdRng::seed_from_u64(1);
@@ -1324,6 +1764,145 @@ mod tests {
         let (_, target) = view.start_shuffle_into(&mut rng, (), &mut request).unwrap();
         assert_eq!(*target.id(), 1);
         assert_eq!(request, vec![Entry::new(0, (), 0)]);
+    }
+
+    fn rejoining(view: &mut PartialView<u32>, remember: usize, probe_every: u32) {
+        view.set_rejoin(Rejoin::new(remember, probe_every)).unwrap();
+    }
+
+    #[test]
+    fn without_rejoin_nothing_is_remembered_or_probed() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut view = view_with(0, 5, 2, &[(1, 3), (2, 0)]);
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        view.fail_shuffle(shuffle.id);
+        assert!(view.lost_peers().is_empty());
+        assert!(!view.add_seed(Entry::new(7, (), 0)));
+        let (mut probing, mut untouched) = (StdRng::seed_from_u64(7), StdRng::seed_from_u64(7));
+        for _ in 0..10 {
+            assert!(view.periodic_probe(&mut probing, Some(())).is_none());
+        }
+        assert_eq!(
+            probing.random::<u64>(),
+            untouched.random::<u64>(),
+            "no random draw without the rule"
+        );
+    }
+
+    #[test]
+    fn failed_targets_are_remembered_most_recent_last_and_bounded() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut view = view_with(0, 5, 1, &[(1, 9), (2, 8), (3, 7)]);
+        rejoining(&mut view, 2, 1);
+        for expected in [1, 2, 3] {
+            let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+            assert_eq!(*shuffle.target.id(), expected);
+            assert!(!shuffle.probe);
+            view.fail_shuffle(shuffle.id);
+        }
+        let lost: Vec<u32> = view.lost_peers().iter().map(|e| *e.id()).collect();
+        assert_eq!(lost, vec![2, 3], "the oldest loss is forgotten first");
+        // A completed shuffle is not a loss.
+        view.insert(Entry::new(4, (), 0));
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        view.complete_shuffle(shuffle.id, Vec::new()).unwrap();
+        assert_eq!(view.lost_peers().len(), 2);
+        // Seeds are kept apart and never counted as lost.
+        assert!(view.add_seed(Entry::new(5, (), 0)));
+        assert!(!view.add_seed(Entry::new(5, (), 0)));
+        assert!(!view.add_seed(Entry::new(0, (), 0)), "never the local node");
+        view.insert(Entry::new(5, (), 0));
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        assert_eq!(*shuffle.target.id(), 5);
+        view.fail_shuffle(shuffle.id);
+        assert_eq!(view.lost_peers().len(), 2);
+        assert_eq!(view.seeds().len(), 1);
+    }
+
+    #[test]
+    fn probes_come_every_few_rounds_and_every_round_when_the_view_is_empty() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let mut view = view_with(0, 5, 2, &[(1, 0), (2, 0)]);
+        rejoining(&mut view, 5, 3);
+        assert!(view.add_seed(Entry::new(9, (), 0)));
+        let probes: Vec<bool> = (0..12)
+            .map(|_| match view.periodic_probe(&mut rng, Some(())) {
+                Some(probe) => {
+                    assert!(probe.probe);
+                    assert_eq!(*probe.target.id(), 9);
+                    assert_eq!(probe.request.len(), 2, "own entry and l - 1 view entries");
+                    assert_eq!(view.len(), 2, "nobody leaves the view");
+                    view.fail_shuffle(probe.id);
+                    true
+                }
+                None => false,
+            })
+            .collect();
+        assert_eq!(probes.iter().filter(|p| **p).count(), 4, "{probes:?}");
+        let first = probes.iter().position(|p| *p).unwrap();
+        for (round, probed) in probes.iter().enumerate() {
+            assert_eq!(*probed, round >= first && (round - first) % 3 == 0);
+        }
+        assert!(
+            view.lost_peers().is_empty(),
+            "a failed probe changes nothing"
+        );
+        // No address to advertise: no probe.
+        let mut empty = view_with(0, 5, 2, &[]);
+        rejoining(&mut empty, 5, 100);
+        empty.add_seed(Entry::new(9, (), 0));
+        assert!(empty.periodic_probe(&mut rng, None).is_none());
+        // An empty view probes every round, without a countdown.
+        for _ in 0..3 {
+            let probe = empty.periodic_probe(&mut rng, Some(())).unwrap();
+            assert_eq!(probe.request, vec![Entry::new(0, (), 0)]);
+            empty.fail_shuffle(probe.id);
+        }
+    }
+
+    #[test]
+    fn a_completed_probe_forgets_the_lost_peer_and_merges_the_reply() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut view = view_with(0, 3, 2, &[(1, 9), (2, 0)]);
+        rejoining(&mut view, 5, 1);
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        view.fail_shuffle(shuffle.id);
+        assert_eq!(view.lost_peers().len(), 1);
+        let probe = view.periodic_probe(&mut rng, Some(())).unwrap();
+        assert_eq!(*probe.target.id(), 1);
+        assert!(
+            view.periodic_probe(&mut rng, Some(())).is_none(),
+            "a peer being probed is not probed twice"
+        );
+        let done = view
+            .complete_shuffle(probe.id, vec![Entry::new(7, (), 1), Entry::new(8, (), 1)])
+            .unwrap();
+        assert_eq!(done.target, 1);
+        assert_eq!(done.merge.added, vec![7, 8], "two empty slots");
+        assert!(view.lost_peers().is_empty());
+        assert_eq!(ids(&view), vec![2, 7, 8], "nobody left the view");
+        // A lost peer back in the view is dropped instead of probed.
+        let mut view = view_with(0, 3, 1, &[(1, 9)]);
+        rejoining(&mut view, 5, 1);
+        let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+        view.fail_shuffle(shuffle.id);
+        view.insert(Entry::new(1, (), 0));
+        assert!(view.periodic_probe(&mut rng, Some(())).is_none());
+        assert!(view.lost_peers().is_empty());
+    }
+
+    #[test]
+    fn seed_addresses_grow_up_to_the_bound() {
+        let mut view: PartialView<u32, Vec<u8>> = PartialView::new(0, params(3, 2)).unwrap();
+        assert!(!view.add_seed_address(1, 7, 2), "no rule, no seeds");
+        view.set_rejoin(Rejoin::new(0, 1)).unwrap();
+        assert!(view.add_seed_address(1, 7, 2));
+        assert!(view.add_seed_address(1, 8, 2));
+        assert!(!view.add_seed_address(1, 8, 2));
+        assert!(!view.add_seed_address(1, 9, 2));
+        assert_eq!(view.seeds(), &[Entry::new(1, vec![7, 8], 0)]);
+        assert!(view.is_empty(), "a seed is not a view entry");
+        assert!(view.set_rejoin(Rejoin::new(0, 0)).is_err());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use std::collections::{HashMap, HashSet};
 
 use libp2p_cyclon::{
-    AnchoredParams, Defence, Entry, MergeOutcome, OutgoingShuffle, PartialView, SeededParams,
-    ShuffleMode, ShuffleParams,
+    AnchoredParams, Defence, Entry, EntryPayload, MergeOutcome, OutgoingShuffle, PartialView,
+    SeededParams, ShuffleMode, ShuffleParams,
 };
 use proptest::prelude::*;
 use rand::{SeedableRng, rngs::StdRng};
@@ -113,6 +113,48 @@ fn op(nodes: usize) -> impl Strategy<Value = Op> {
         1 => (node, prop::collection::vec((id, any::<u32>()), 0..12))
             .prop_map(|(n, e)| Op::Forged(n, e)),
     ]
+}
+
+/// A payload that may carry a signed record's seq (as the behaviour's does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seq(Option<u64>);
+
+impl EntryPayload for Seq {
+    fn record_seq(&self) -> Option<u64> {
+        self.0
+    }
+}
+
+/// The seq each peer's entry holds in `view` (`None` below every `Some`).
+fn seqs(view: &PartialView<u32, Seq>) -> HashMap<u32, Option<u64>> {
+    view.iter().map(|e| (*e.id(), e.addresses().0)).collect()
+}
+
+/// Across one merge, a peer in the view before and after never holds a lower seq, and a
+/// payload that changed without the entry being refreshed is reported as updated.
+fn assert_seqs_never_go_back(
+    before: &HashMap<u32, Option<u64>>,
+    view: &PartialView<u32, Seq>,
+    merge: &MergeOutcome<u32>,
+) {
+    for (id, seq) in seqs(view) {
+        let Some(&old) = before.get(&id) else {
+            continue;
+        };
+        assert!(seq >= old, "{id}: seq went back from {old:?} to {seq:?}");
+        if seq != old && !merge.refreshed.contains(&id) {
+            assert!(
+                merge.updated.contains(&id),
+                "{id}: payload changed silently"
+            );
+        }
+    }
+    for id in &merge.updated {
+        assert!(
+            before.contains_key(id) && view.contains(id),
+            "{id} updated but not held"
+        );
+    }
 }
 
 proptest! {
@@ -320,5 +362,59 @@ proptest! {
         prop_assert_eq!(p.len(), n - 1);
         prop_assert!(p.complete_shuffle(shuffle.id, vec![Entry::new(target, (), 0)]).is_none());
         prop_assert!(!p.contains(&target));
+    }
+
+    /// Honest nodes re-sign their own record with a growing seq at every shuffle; forged
+    /// requests replay any seq (older, newer, none) for any peer. Whatever the order, a peer
+    /// that stays in a view never holds an older record than before, and every payload change
+    /// of a held entry is reported.
+    #[test]
+    fn a_held_record_is_never_replaced_by_an_older_one(
+        seed in any::<u64>(),
+        c in 2usize..8,
+        l_frac in 0.0f64..1.0,
+        ops in prop::collection::vec(
+            prop_oneof![
+                3 => (0usize..6).prop_map(|n| (n, Vec::new())),
+                2 => (0usize..6, prop::collection::vec(
+                    (0u32..8, 0u32..20, prop::option::of(0u64..40)), 0..10)),
+            ],
+            1..100,
+        ),
+    ) {
+        let l = 1 + ((c - 1) as f64 * l_frac) as usize;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut views: Vec<PartialView<u32, Seq>> = (0..6)
+            .map(|i| PartialView::new(i as u32, params(c, l, ShuffleMode::Enhanced)).unwrap())
+            .collect();
+        for (i, view) in views.iter_mut().enumerate() {
+            view.insert(Entry::new((i as u32 + 1) % 6, Seq(None), 0));
+        }
+        let mut own_seq = [0u64; 6];
+        for (n, forged) in ops {
+            if forged.is_empty() {
+                // An honest shuffle, answered at once by a live target.
+                own_seq[n] += 1;
+                let Ok(s) = views[n].start_shuffle(&mut rng, Seq(Some(own_seq[n]))) else {
+                    continue;
+                };
+                let target = *s.target.id() as usize;
+                if target >= views.len() {
+                    views[n].fail_shuffle(s.id);
+                    continue;
+                }
+                let before = seqs(&views[target]);
+                let (reply, merge) = views[target].answer_shuffle(&mut rng, &(n as u32), s.request);
+                assert_seqs_never_go_back(&before, &views[target], &merge);
+                let before = seqs(&views[n]);
+                let done = views[n].complete_shuffle(s.id, reply).unwrap();
+                assert_seqs_never_go_back(&before, &views[n], &done.merge);
+            } else {
+                let entries = forged.into_iter().map(|(id, age, seq)| Entry::new(id, Seq(seq), age));
+                let before = seqs(&views[n]);
+                let (_, merge) = views[n].answer_shuffle(&mut rng, &99, entries);
+                assert_seqs_never_go_back(&before, &views[n], &merge);
+            }
+        }
     }
 }

@@ -17,10 +17,9 @@ use libp2p_cyclon::{Behaviour, Config, Defence, PROTOCOL_NAME, SeededParams};
 use libp2p_swarm_test::SwarmExt;
 
 mod support;
-use support::{
-    Network,
-    wire::{entry, frame, proto, read_frame, request, response},
-};
+mod wire;
+use support::Network;
+use wire::{entry, frame, proto, read_frame, request, response};
 
 const HONEST: usize = 20;
 const MALICIOUS: usize = 4;
@@ -81,7 +80,7 @@ fn attack(mut swarm: Swarm<Attacker>, entries: Vec<proto::Entry>, honest: &[(Pee
         while let Some((_, mut stream)) = incoming.next().await {
             let answer = answer.clone();
             tokio::spawn(async move {
-                if read_frame(&mut stream, 8192).await.is_some() {
+                if read_frame(&mut stream).await.is_ok() {
                     let _ = stream.write_all(&answer).await;
                 }
                 let _ = stream.close().await;
@@ -104,7 +103,7 @@ fn attack(mut swarm: Swarm<Attacker>, entries: Vec<proto::Entry>, honest: &[(Pee
             loop {
                 if let Ok(mut stream) = control.open_stream(peer, PROTOCOL_NAME).await {
                     let _ = stream.write_all(&push).await;
-                    let _ = read_frame(&mut stream, 8192).await;
+                    let _ = read_frame(&mut stream).await;
                     let _ = stream.close().await;
                 }
                 tokio::time::sleep(refill).await;

@@ -1,22 +1,28 @@
-//! Hostile input over real swarms: an attacker opens raw `/cyclon/1.0.0` streams to a victim
-//! (with `libp2p-stream`) and sends what no honest peer would. After each attack the victim's
-//! view holds no junk and it still shuffles with an honest peer.
+//! Hostile input over real swarms: an attacker opens raw `/cyclon/1.0.0` and `/cyclon/1.1.0`
+//! streams to a victim (with `libp2p-stream`) and sends what no honest peer would, forged
+//! signed records included. After each attack the victim's view holds no junk and it still
+//! shuffles with an honest peer.
+
+mod wire;
 
 use std::{collections::HashSet, time::Duration};
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt, future::BoxFuture};
+use futures::{AsyncWriteExt, StreamExt, future::BoxFuture};
 use libp2p::{
     Multiaddr, PeerId, Stream, Swarm,
+    core::{PeerRecord, SignedEnvelope},
+    identity::Keypair,
     multiaddr::Protocol,
     peer_store::{self, memory_store::MemoryStore},
     swarm::NetworkBehaviour,
 };
-use libp2p_cyclon::{Behaviour, Config, Event, PROTOCOL_NAME, ShuffleError};
+use libp2p_cyclon::{
+    Behaviour, Config, Event, PROTOCOL_NAME, PROTOCOL_NAME_V1_1, ShuffleError, SignedPeerRecord,
+};
 use libp2p_swarm_test::SwarmExt;
+use prost::Message as _;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-
-mod support;
-use support::wire::{decode_response, entry, frame, proto, request};
+use wire::{addr, decode_response, entry, frame, proto, request, send_raw, signed_entry};
 
 const VIEW_SIZE: usize = 6;
 const SHUFFLE_LENGTH: usize = 3;
@@ -122,23 +128,6 @@ async fn drive_until(victim: &mut Swarm<Behaviour>, done: impl Fn(&Behaviour) ->
 
 /// Opens a stream, writes `bytes`, closes the write side and reads whatever comes back until
 /// the stream ends or fails.
-async fn send_raw(mut control: libp2p_stream::Control, to: PeerId, bytes: Vec<u8>) -> Vec<u8> {
-    let mut stream = control.open_stream(to, PROTOCOL_NAME).await.unwrap();
-    let _ = stream.write_all(&bytes).await;
-    let _ = stream.close().await;
-    read_to_end(&mut stream).await
-}
-
-async fn read_to_end(stream: &mut Stream) -> Vec<u8> {
-    let mut reply = Vec::new();
-    let _ = stream.read_to_end(&mut reply).await;
-    reply
-}
-
-fn addr(port: u64) -> Multiaddr {
-    Multiaddr::empty().with(Protocol::Memory(port))
-}
-
 /// The view holds at most c entries, never the victim, never a duplicate, and only entries
 /// with at least one address that names no other peer.
 fn assert_no_junk(victim: &Swarm<Behaviour>) {
@@ -204,7 +193,12 @@ async fn oversized_frame_is_rejected() {
     bytes.extend_from_slice(&[0u8; 1000]);
     let reply = drive(
         &mut s.victim,
-        Box::pin(send_raw(s.attacker.clone(), s.victim_id, bytes)),
+        Box::pin(send_raw(
+            s.attacker.clone(),
+            s.victim_id,
+            PROTOCOL_NAME,
+            bytes,
+        )),
     )
     .await;
     assert!(decode_response(&reply).is_none());
@@ -232,7 +226,12 @@ async fn truncated_frame_garbage_and_wrong_message_type_are_rejected() {
     for bytes in attacks {
         let reply = drive(
             &mut s.victim,
-            Box::pin(send_raw(s.attacker.clone(), s.victim_id, bytes)),
+            Box::pin(send_raw(
+                s.attacker.clone(),
+                s.victim_id,
+                PROTOCOL_NAME,
+                bytes,
+            )),
         )
         .await;
         assert!(decode_response(&reply).is_none());
@@ -253,7 +252,12 @@ async fn ten_thousand_entries_are_bounded() {
     let bytes = frame(&request(entries.clone()));
     drive(
         &mut s.victim,
-        Box::pin(send_raw(s.attacker.clone(), s.victim_id, bytes.clone())),
+        Box::pin(send_raw(
+            s.attacker.clone(),
+            s.victim_id,
+            PROTOCOL_NAME,
+            bytes.clone(),
+        )),
     )
     .await;
     drive_until(&mut s.victim, |b| b.stats().inbound_failed == 1).await;
@@ -264,7 +268,12 @@ async fn ten_thousand_entries_are_bounded() {
     let mut s = setup(victim_config().with_max_message_size(2 << 20)).await;
     let reply = drive(
         &mut s.victim,
-        Box::pin(send_raw(s.attacker.clone(), s.victim_id, bytes)),
+        Box::pin(send_raw(
+            s.attacker.clone(),
+            s.victim_id,
+            PROTOCOL_NAME,
+            bytes,
+        )),
     )
     .await;
     assert!(decode_response(&reply).is_some(), "a bounded answer");
@@ -293,6 +302,7 @@ async fn self_entries_copies_and_invalid_entries_are_dropped() {
                 peer_id: vec![0xde, 0xad],
                 addrs: vec![addr(4).to_vec()],
                 age: 0,
+                ..Default::default()
             },
             proto::Entry {
                 peer_id: PeerId::random().to_bytes(),
@@ -301,11 +311,13 @@ async fn self_entries_copies_and_invalid_entries_are_dropped() {
                     addr(5).with(Protocol::P2p(other)).to_vec(),
                 ],
                 age: 0,
+                ..Default::default()
             },
             proto::Entry {
                 peer_id: PeerId::random().to_bytes(),
                 addrs: vec![],
                 age: u64::MAX,
+                ..Default::default()
             },
         ],
     ];
@@ -315,6 +327,7 @@ async fn self_entries_copies_and_invalid_entries_are_dropped() {
             Box::pin(send_raw(
                 s.attacker.clone(),
                 s.victim_id,
+                PROTOCOL_NAME,
                 frame(&request(entries)),
             )),
         )
@@ -443,7 +456,8 @@ async fn a_thousand_streams_at_once_are_refused_not_queued() {
         &mut s.victim,
         Box::pin(async move {
             loop {
-                let reply = send_raw(control.clone(), victim_id, request.clone()).await;
+                let reply =
+                    send_raw(control.clone(), victim_id, PROTOCOL_NAME, request.clone()).await;
                 if decode_response(&reply).is_some() {
                     return true;
                 }
@@ -474,7 +488,13 @@ async fn a_peer_asking_too_often_is_rate_limited() {
                 let entries = (0..SHUFFLE_LENGTH as u64)
                     .map(|i| entry(&PeerId::random(), &[addr(round * 10 + i)], 0))
                     .collect();
-                let reply = send_raw(control.clone(), victim_id, frame(&request(entries))).await;
+                let reply = send_raw(
+                    control.clone(),
+                    victim_id,
+                    PROTOCOL_NAME,
+                    frame(&request(entries)),
+                )
+                .await;
                 answers.push(decode_response(&reply).is_some());
             }
             answers
@@ -488,5 +508,217 @@ async fn a_peer_asking_too_often_is_rate_limited() {
     assert_eq!(stats.inbound_rate_limited, 16);
     // The attacker could place at most 4 shuffles' worth of entries.
     assert_eq!(s.victim.behaviour().view_len(), 4 * SHUFFLE_LENGTH);
+    assert_still_shuffles(&mut s).await;
+}
+
+/// An honest peer's key, whose records the attacker captures or forges, and its peer id.
+fn honest_signer() -> (Keypair, PeerId) {
+    let key = Keypair::generate_ed25519();
+    let id = key.public().to_peer_id();
+    (key, id)
+}
+
+/// The standard signed peer record of `key` for `addresses`, as its owner signs it.
+fn record(key: &Keypair, addresses: &[Multiaddr], seq: u64) -> Vec<u8> {
+    SignedPeerRecord::sign(key, addresses, seq)
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+/// Sends each request over `protocol` and waits until the victim answered them all.
+async fn send_requests(
+    s: &mut Setup,
+    protocol: libp2p::StreamProtocol,
+    requests: Vec<Vec<proto::Entry>>,
+) {
+    let answered = s.victim.behaviour().stats().inbound_answered;
+    let count = requests.len() as u64;
+    for entries in requests {
+        let reply = drive(
+            &mut s.victim,
+            Box::pin(send_raw(
+                s.attacker.clone(),
+                s.victim_id,
+                protocol.clone(),
+                frame(&request(entries)),
+            )),
+        )
+        .await;
+        assert!(decode_response(&reply).is_some(), "answered");
+    }
+    drive_until(&mut s.victim, |b| {
+        b.stats().inbound_answered == answered + count
+    })
+    .await;
+    assert_no_junk(&s.victim);
+}
+
+/// The payload of a peer record (RFC 0003) naming `peer`, for forging one by hand.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RecordPayload {
+    #[prost(bytes = "vec", tag = "1")]
+    peer_id: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    seq: u64,
+}
+
+#[tokio::test]
+async fn forged_records_are_dropped_by_reason() {
+    let mut s = setup(victim_config()).await;
+    let (honest, h) = honest_signer();
+    let valid = record(&honest, &[addr(11)], 5);
+
+    // Broken after signing: one byte of the signed payload (its last address byte, just
+    // before the 66-byte signature field), and one bit of the signature.
+    let mut payload_changed = valid.clone();
+    let at = payload_changed.len() - 67;
+    payload_changed[at] ^= 0x01;
+    let mut signature_changed = valid.clone();
+    *signature_changed.last_mut().unwrap() ^= 0x80;
+    // The honest peer's valid record inside an entry for another peer.
+    let x = PeerId::random();
+    // A record naming the honest peer, signed with the attacker's own key.
+    let attacker_key = Keypair::generate_ed25519();
+    let payload = RecordPayload {
+        peer_id: h.to_bytes(),
+        seq: 6,
+    }
+    .encode_to_vec();
+    let impostor = SignedEnvelope::new(
+        &attacker_key,
+        "libp2p-peer-record".into(),
+        vec![0x03, 0x01],
+        payload,
+    )
+    .unwrap()
+    .into_protobuf_encoding();
+    // Too large (100 addresses), garbage, and the legacy Rust-only format.
+    let many: Vec<Multiaddr> = (0..100).map(addr).collect();
+    let oversized = record(&honest, &many, 7);
+    assert!(oversized.len() > Config::default().max_record_size());
+    let legacy = PeerRecord::new(&honest, vec![addr(12)])
+        .unwrap()
+        .into_signed_envelope()
+        .into_protobuf_encoding();
+
+    send_requests(
+        &mut s,
+        PROTOCOL_NAME_V1_1,
+        vec![
+            vec![
+                signed_entry(&h, &payload_changed, 0),
+                signed_entry(&h, &signature_changed, 0),
+                signed_entry(&x, &valid, 0),
+            ],
+            vec![
+                signed_entry(&h, &impostor, 0),
+                signed_entry(&h, &oversized, 0),
+                signed_entry(&h, &[0xff; 40], 0),
+            ],
+            vec![signed_entry(&h, &legacy, 0)],
+        ],
+    )
+    .await;
+    let stats = s.victim.behaviour().stats().clone();
+    assert_eq!(stats.invalid.record_bad_signature, 2);
+    assert_eq!(stats.invalid.record_wrong_peer, 2);
+    assert_eq!(stats.invalid.record_too_large, 1);
+    assert_eq!(stats.invalid.record_malformed, 2);
+    assert_eq!(s.victim.behaviour().view_len(), 0, "no forged entry got in");
+
+    // The valid record, with the attacker's address beside it as an unsigned one: the entry
+    // is taken with the record's address only, and the record kept byte for byte.
+    let mut with_addrs = signed_entry(&h, &valid, 0);
+    with_addrs.addrs = vec![s.attacker_addr.to_vec()];
+    send_requests(&mut s, PROTOCOL_NAME_V1_1, vec![vec![with_addrs]]).await;
+    let held = s
+        .victim
+        .behaviour()
+        .get(&h)
+        .expect("the valid record is taken");
+    assert!(held.addresses().is_verified());
+    assert_eq!(held.addresses().as_slice(), &[addr(11)]);
+    assert_eq!(held.addresses().signed_record().unwrap().as_bytes(), valid);
+    assert_still_shuffles(&mut s).await;
+}
+
+#[tokio::test]
+async fn a_replayed_older_record_never_replaces_a_newer_one() {
+    let mut s = setup(victim_config()).await;
+    let (honest, h) = honest_signer();
+    // The honest peer signed three records over time; the attacker captured them all.
+    let [old, current, newer] =
+        [(3, 21), (7, 22), (9, 23)].map(|(seq, port)| record(&honest, &[addr(port)], seq));
+    // The held record's seq and addresses, the entry's age, and the duplicates counted.
+    let state = |s: &Setup| {
+        let behaviour = s.victim.behaviour();
+        let entry = behaviour.get(&h).unwrap();
+        let seq = entry.addresses().signed_record().unwrap().seq();
+        let duplicates = behaviour.stats().ignored.duplicate;
+        (seq, entry.addresses().to_vec(), entry.age(), duplicates)
+    };
+    let first = vec![vec![signed_entry(&h, &current, 4)]];
+    send_requests(&mut s, PROTOCOL_NAME_V1_1, first).await;
+    let (seq, addresses, age, duplicates) = state(&s);
+    assert_eq!((seq, addresses, age), (7, vec![addr(22)], 4));
+
+    // Replaying the older record (or an unsigned entry) changes nothing: two duplicates.
+    let replays = vec![
+        vec![signed_entry(&h, &old, 0)],
+        vec![entry(&h, &[addr(99)], 0)],
+    ];
+    send_requests(&mut s, PROTOCOL_NAME_V1_1, replays).await;
+    assert_eq!(state(&s), (7, vec![addr(22)], 4, duplicates + 2));
+
+    // The newer one updates the entry's addresses and keeps its age (not a duplicate).
+    let update = vec![vec![signed_entry(&h, &newer, 0)]];
+    send_requests(&mut s, PROTOCOL_NAME_V1_1, update).await;
+    assert_eq!(state(&s), (9, vec![addr(23)], 4, duplicates + 2));
+    assert_still_shuffles(&mut s).await;
+}
+
+#[tokio::test]
+async fn a_record_sent_over_1_0_0_is_ignored() {
+    let mut s = setup(victim_config()).await;
+    let (honest, h) = honest_signer();
+    let mut smuggled = signed_entry(&h, &record(&honest, &[addr(31)], 1), 0);
+    smuggled.addrs = vec![addr(32).to_vec()];
+    send_requests(&mut s, PROTOCOL_NAME, vec![vec![smuggled]]).await;
+    let held = s.victim.behaviour().get(&h).unwrap();
+    assert!(
+        !held.addresses().is_verified(),
+        "/cyclon/1.0.0 verifies nothing"
+    );
+    assert_eq!(held.addresses().as_slice(), &[addr(32)]);
+    assert_eq!(s.victim.behaviour().stats().exchanges_v1_0, 1);
+    assert_still_shuffles(&mut s).await;
+}
+
+#[tokio::test]
+async fn a_strict_victim_takes_only_verified_entries() {
+    let mut s = setup(victim_config().with_require_signed_records(true)).await;
+    let (honest, h) = honest_signer();
+    let (x, y) = (PeerId::random(), PeerId::random());
+    send_requests(
+        &mut s,
+        PROTOCOL_NAME_V1_1,
+        vec![vec![
+            entry(&x, &[addr(41)], 0),
+            signed_entry(&h, &record(&honest, &[addr(42)], 1), 0),
+        ]],
+    )
+    .await;
+    send_requests(&mut s, PROTOCOL_NAME, vec![vec![entry(&y, &[addr(43)], 0)]]).await;
+    let stats = s.victim.behaviour().stats().clone();
+    assert_eq!(stats.invalid.unsigned, 2);
+    let view: HashSet<PeerId> = s.victim.behaviour().view().map(|e| *e.peer_id()).collect();
+    assert_eq!(view, HashSet::from([h]));
+    assert!(
+        s.victim
+            .behaviour()
+            .view()
+            .all(|e| e.addresses().is_verified())
+    );
     assert_still_shuffles(&mut s).await;
 }

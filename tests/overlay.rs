@@ -1,17 +1,17 @@
-//! A network of 30 real swarms (memory transport) bootstrapped as a ring: the overlay must
+//! Networks of 30 real swarms (memory transport) bootstrapped as a ring: the overlay must
 //! converge to full views and one connected component, and heal after a third of the peers
-//! are killed.
+//! are killed; a mixed network of `/cyclon/1.1.0` and `/cyclon/1.0.0`-only peers converges too.
+
+mod support;
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     time::Duration,
 };
 
-use libp2p::{PeerId, Swarm};
+use libp2p::{PeerId, Swarm, identity::Keypair};
 use libp2p_cyclon::{Behaviour, Config};
 use libp2p_swarm_test::SwarmExt;
-
-mod support;
 use support::Network;
 
 const NODES: usize = 30;
@@ -70,18 +70,21 @@ fn assert_views_sane(net: &Network) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ring_converges_to_a_random_like_overlay_and_heals_after_failures() {
-    let config = Config::default()
+fn config() -> Config {
+    Config::default()
         .with_view_size(VIEW_SIZE)
         .with_shuffle_length(SHUFFLE_LENGTH)
         .with_shuffle_interval(INTERVAL)
-        .with_request_timeout(Duration::from_secs(2));
+        .with_request_timeout(Duration::from_secs(2))
+}
+
+/// `NODES` peers, peer `i` made by `behaviour(i, key)`, bootstrapped as a ring and shuffling.
+async fn ring(behaviour: impl Fn(usize, Keypair) -> Behaviour) -> Network {
     let mut swarms = Vec::new();
     let mut addresses = Vec::new();
-    for _ in 0..NODES {
+    for i in 0..NODES {
         let mut swarm = Swarm::new_ephemeral_tokio(|key| {
-            let mut behaviour = Behaviour::new(key.public().to_peer_id(), config.clone());
+            let mut behaviour = behaviour(i, key);
             behaviour.pause(); // until every peer listens
             behaviour
         });
@@ -97,11 +100,16 @@ async fn ring_converges_to_a_random_like_overlay_and_heals_after_failures() {
             .add_address(&ids[next], addresses[next].clone());
         swarm.behaviour_mut().resume();
     }
-    let mut net = Network {
+    Network {
         ids,
         swarms: swarms.into_iter().map(Some).collect(),
         interval: INTERVAL,
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ring_converges_to_a_random_like_overlay_and_heals_after_failures() {
+    let mut net = ring(|_, key| Behaviour::new(key.public().to_peer_id(), config())).await;
 
     // Phase 1: from a ring to full views and one connected overlay.
     let rounds = net
@@ -135,4 +143,71 @@ async fn ring_converges_to_a_random_like_overlay_and_heals_after_failures() {
         net.live().all(|s| s.behaviour().view_len() > 0),
         "no survivor is isolated"
     );
+}
+
+/// A third of the peers speak only `/cyclon/1.0.0`, a third speak `/cyclon/1.1.0` and sign
+/// their entries, a third speak `/cyclon/1.1.0` without a key. The overlay converges as the
+/// plain one does; entries are verified only where a signed entry travelled over
+/// `/cyclon/1.1.0` all the way, and a verified entry always names a signing peer at the address
+/// it signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_network_of_1_0_and_1_1_peers_converges() {
+    let kind = |i: usize| i % 3; // 0: 1.0.0 only, 1: 1.1.0 signing, 2: 1.1.0 unsigned
+    let mut net = ring(|i, key| match kind(i) {
+        0 => Behaviour::new(
+            key.public().to_peer_id(),
+            config().with_signed_records(false),
+        ),
+        1 => Behaviour::with_keypair(key, config()),
+        _ => Behaviour::new(key.public().to_peer_id(), config()),
+    })
+    .await;
+    let rounds = net
+        .run_until(MAX_ROUNDS_TO_CONVERGE, |net| {
+            net.live().all(|s| s.behaviour().view_len() == VIEW_SIZE) && connected(net)
+        })
+        .await;
+    println!("mixed network converged in {rounds} rounds");
+    assert_views_sane(&net);
+
+    let index: HashMap<PeerId, usize> = net.ids.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let mut verified = 0;
+    for (i, swarm) in net.live().enumerate() {
+        let stats = swarm.behaviour().stats();
+        if kind(i) == 0 {
+            assert_eq!(stats.exchanges_v1_1, 0, "peer {i} speaks only 1.0.0");
+        }
+        for entry in swarm.behaviour().view() {
+            if !entry.addresses().is_verified() {
+                continue;
+            }
+            verified += 1;
+            assert_ne!(kind(i), 0, "a 1.0.0-only peer holds a verified entry");
+            let j = index[entry.peer_id()];
+            assert_eq!(kind(j), 1, "verified entry of a peer that does not sign");
+            let own: Vec<_> = net.swarms[j]
+                .as_ref()
+                .unwrap()
+                .external_addresses()
+                .cloned()
+                .collect();
+            assert_eq!(entry.addresses().as_slice(), own.as_slice());
+        }
+    }
+    assert!(verified > 0, "no signed entry travelled over 1.1.0");
+    let v1_0: u64 = net
+        .live()
+        .map(|s| s.behaviour().stats().exchanges_v1_0)
+        .sum();
+    let v1_1: u64 = net
+        .live()
+        .map(|s| s.behaviour().stats().exchanges_v1_1)
+        .sum();
+    println!("verified entries held: {verified}; messages over 1.0.0: {v1_0}, over 1.1.0: {v1_1}");
+    assert!(v1_0 > 0 && v1_1 > 0);
+    let failed: u64 = net
+        .live()
+        .map(|s| s.behaviour().stats().shuffles_failed.total())
+        .sum();
+    assert_eq!(failed, 0, "every pair of versions shuffles");
 }

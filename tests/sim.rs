@@ -3,7 +3,8 @@
 use libp2p_cyclon::ShuffleMode;
 use libp2p_cyclon::ShuffleParams;
 use libp2p_cyclon::sim::{
-    Attack, AttackTarget, Bootstrap, Experiment, Kill, NodeState, Report, Scenario, Simulation,
+    Attack, AttackTarget, Bootstrap, Experiment, Kill, NodeState, Partition, Report, Scenario,
+    Simulation,
 };
 
 fn scenario(nodes: usize, cycles: u64) -> Scenario {
@@ -558,5 +559,121 @@ fn invalid_attacks_are_errors() {
             ..Scenario::default()
         };
         assert!(Experiment::new(scenario).is_err(), "{attack:?}");
+    }
+}
+
+fn partitioned(rejoin: Option<libp2p_cyclon::Rejoin>) -> Scenario {
+    Scenario {
+        partition: Some(Partition {
+            at_cycle: 30,
+            heal_cycle: 70,
+        }),
+        rejoin,
+        robustness_trials: 0,
+        ..scenario(2_000, 100)
+    }
+}
+
+#[test]
+fn plain_cyclon_never_reconnects_after_a_long_partition() {
+    let (report, _) = run(partitioned(None));
+    let outcome = report.partition.expect("a partition outcome");
+    assert!(outcome.cross_links_before > 10_000);
+    assert_eq!(outcome.cross_links_at_heal, 0, "each side purged the other");
+    assert_eq!(outcome.cycles_to_connected, None);
+    let last = report.faults.last().unwrap();
+    assert_eq!((last.components, last.cross_links), (2, 0));
+    assert_eq!(report.counters.probes, 0);
+}
+
+#[test]
+fn the_rejoin_rule_reconnects_within_a_few_cycles_of_the_heal() {
+    let (report, _) = run(partitioned(Some(libp2p_cyclon::Rejoin::new(20, 5))));
+    let outcome = report.partition.unwrap();
+    assert_eq!(outcome.cross_links_at_heal, 0, "probes across the cut fail");
+    assert!(outcome.cycles_to_connected.unwrap() <= 2, "{outcome:?}");
+    assert!(outcome.cycles_to_mixed.unwrap() <= 10, "{outcome:?}");
+    assert!(report.faults.last().unwrap().cross_share() > 0.45);
+}
+
+#[test]
+fn the_rejoin_rule_changes_nothing_without_failures() {
+    let plain = run(scenario(1_000, 40)).0;
+    let rejoin = run(Scenario {
+        rejoin: Some(libp2p_cyclon::Rejoin::default()),
+        ..scenario(1_000, 40)
+    })
+    .0;
+    assert_eq!(
+        csv(&plain),
+        csv(&rejoin),
+        "no failure, no lost peer, no probe"
+    );
+    assert_eq!(rejoin.counters.probes, 0);
+}
+
+#[test]
+fn at_20_percent_loss_views_stay_90_percent_full_and_connected() {
+    let make = || Scenario {
+        loss: 0.2,
+        robustness_trials: 0,
+        ..scenario(2_000, 100)
+    };
+    let (report, _) = run(make());
+    let c = report.scenario.params.view_size;
+    let half = &report.faults[50..];
+    let fill = half.iter().map(|f| f.view_fill(c)).sum::<f64>() / half.len() as f64;
+    assert!(fill >= 0.9, "{fill}");
+    assert!(half.iter().all(|f| f.components == 1));
+    let lost = report.counters.lost as f64 / report.counters.initiated() as f64;
+    assert!(
+        (0.3..0.42).contains(&lost),
+        "1 - 0.8^2 = 36 % of shuffles lose a message: {lost}"
+    );
+    // Reproducible, faults included.
+    let faults_csv = |report: &Report| {
+        let mut out = Vec::new();
+        report.write_faults_csv(&mut out).unwrap();
+        out
+    };
+    assert_eq!(faults_csv(&report), faults_csv(&run(make()).0));
+}
+
+#[test]
+fn fault_scenarios_are_validated() {
+    let bad = [
+        Scenario {
+            loss: 1.5,
+            ..scenario(100, 10)
+        },
+        Scenario {
+            partition: Some(Partition {
+                at_cycle: 5,
+                heal_cycle: 5,
+            }),
+            ..scenario(100, 10)
+        },
+        Scenario {
+            partition: Some(Partition {
+                at_cycle: 5,
+                heal_cycle: 11,
+            }),
+            ..scenario(100, 10)
+        },
+        Scenario {
+            rejoin: Some(libp2p_cyclon::Rejoin::new(5, 0)),
+            ..scenario(100, 10)
+        },
+        Scenario {
+            loss: 0.1,
+            attack: Some(Attack {
+                start: 5,
+                ..Attack::default()
+            }),
+            ..scenario(100, 10)
+        },
+    ];
+    for scenario in bad {
+        assert!(Experiment::new(scenario.clone()).is_err(), "{scenario:?}");
     }
 }

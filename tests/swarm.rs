@@ -86,7 +86,7 @@ async fn two_peers_shuffle_and_the_link_reverses() {
     let entry = b.behaviour().get(&a_id).expect("B learned A");
     assert_eq!(entry.age(), 0);
     assert_eq!(
-        entry.addresses(),
+        entry.addresses().as_slice(),
         &a.external_addresses().cloned().collect::<Vec<_>>()
     );
 
@@ -129,9 +129,9 @@ async fn entries_are_exchanged_both_ways() {
     );
 }
 
-#[tokio::test]
-async fn unsupported_protocol_fails_the_shuffle_and_drops_the_peer() {
-    let (mut a, _) = paused_peer().await;
+/// A shuffles with a peer that does not speak Cyclon: the shuffle fails with
+/// `UnsupportedProtocol` and the peer stays out of A's view.
+async fn assert_unsupported_protocol_reported(mut a: Swarm<Behaviour>) {
     let mut other = Swarm::new_ephemeral_tokio(|_| dummy::Behaviour);
     let (other_addr, _) = other.listen().with_memory_addr_external().await;
     let other_id = *other.local_peer_id();
@@ -157,6 +157,37 @@ async fn unsupported_protocol_fails_the_shuffle_and_drops_the_peer() {
     );
     assert!(!knows(&a, &other_id));
     assert_eq!(a.behaviour().shuffles_in_flight(), 0);
+}
+
+#[tokio::test]
+async fn unsupported_protocol_fails_the_shuffle_and_drops_the_peer() {
+    let (a, _) = paused_peer().await;
+    assert_unsupported_protocol_reported(a).await;
+}
+
+/// With optimistic negotiation (multistream-select `V1Lazy`, a swarm setting that saves the
+/// initiator a round trip) the request leaves before the peer refuses the protocol; the
+/// refusal is still reported as such.
+#[tokio::test]
+async fn unsupported_protocol_is_reported_with_lazy_negotiation() {
+    use libp2p::{
+        Transport,
+        core::{transport::MemoryTransport, upgrade::Version},
+        identity, plaintext, yamux,
+    };
+    let key = identity::Keypair::generate_ed25519();
+    let peer_id = key.public().to_peer_id();
+    let transport = MemoryTransport::default()
+        .upgrade(Version::V1)
+        .authenticate(plaintext::Config::new(&key))
+        .multiplex(yamux::Config::default())
+        .boxed();
+    let mut behaviour = Behaviour::new(peer_id, Config::default());
+    behaviour.pause();
+    let config = libp2p::swarm::Config::with_tokio_executor()
+        .with_substream_upgrade_protocol_override(Version::V1Lazy);
+    let a = Swarm::new(transport, behaviour, peer_id, config);
+    assert_unsupported_protocol_reported(a).await;
 }
 
 #[tokio::test]

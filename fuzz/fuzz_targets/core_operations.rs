@@ -1,17 +1,32 @@
 //! The sans-IO core fed with arbitrary sequences of shuffle starts, requests, responses,
-//! timeouts, adds and removes across a few nodes; the invariants (size <= c, no self, no
-//! duplicate, ages <= max) are checked after every step.
+//! timeouts, adds and removes across a few nodes, with payloads that may carry a signed
+//! record's seq; the invariants (size <= c, no self, no duplicate, ages <= max, and a peer in
+//! a view before and after a step never holds an older record) are checked after every step.
 
 #![no_main]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use libp2p_cyclon::{Entry, OutgoingShuffle, PartialView, ShuffleMode, ShuffleParams};
+use libp2p_cyclon::{
+    Entry, EntryPayload, OutgoingShuffle, PartialView, ShuffleMode, ShuffleParams,
+};
 use rand::{SeedableRng, rngs::StdRng};
 
 const NODES: u8 = 5;
+
+/// A payload that may carry a signed record's seq.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+struct Seq(Option<u16>);
+
+impl EntryPayload for Seq {
+    fn record_seq(&self) -> Option<u64> {
+        self.0.map(u64::from)
+    }
+}
+
+type View = PartialView<u16, Seq>;
 
 #[derive(Arbitrary, Debug)]
 enum Operation {
@@ -25,12 +40,20 @@ enum Operation {
     Request {
         node: u8,
         from: u16,
-        entries: Vec<(u16, u32)>,
+        entries: Vec<(u16, u32, Seq)>,
     },
     /// An arbitrary response arrives for the k-th in-flight shuffle.
-    Response { k: u8, entries: Vec<(u16, u32)> },
+    Response {
+        k: u8,
+        entries: Vec<(u16, u32, Seq)>,
+    },
     /// A node learns of another node.
-    Add { node: u8, id: u16, age: u32 },
+    Add {
+        node: u8,
+        id: u16,
+        age: u32,
+        seq: Seq,
+    },
     /// A node forgets another node.
     Remove { node: u8, id: u16 },
 }
@@ -44,13 +67,19 @@ struct Input {
     operations: Vec<Operation>,
 }
 
-fn entries(list: Vec<(u16, u32)>) -> Vec<Entry<u16>> {
+fn entries(list: Vec<(u16, u32, Seq)>) -> Vec<Entry<u16, Seq>> {
     list.into_iter()
-        .map(|(id, age)| Entry::new(id, (), age))
+        .map(|(id, age, seq)| Entry::new(id, seq, age))
         .collect()
 }
 
-fn check(view: &PartialView<u16>) {
+fn seqs(view: &View) -> HashMap<u16, Option<u64>> {
+    view.iter()
+        .map(|e| (*e.id(), e.addresses().record_seq()))
+        .collect()
+}
+
+fn check(view: &View) {
     let params = view.params();
     assert!(view.len() <= params.view_size);
     let ids: HashSet<u16> = view.iter().map(|e| *e.id()).collect();
@@ -71,15 +100,20 @@ fuzz_target!(|input: Input| {
         .with_mode(mode)
         .with_max_age(100);
     let mut rng = StdRng::seed_from_u64(input.seed);
-    let mut views: Vec<PartialView<u16>> = (0..u16::from(NODES))
+    let mut views: Vec<View> = (0..u16::from(NODES))
         .map(|id| PartialView::new(id, params).unwrap())
         .collect();
-    let mut in_flight: Vec<(usize, OutgoingShuffle<u16, ()>)> = Vec::new();
+    let mut in_flight: Vec<(usize, OutgoingShuffle<u16, Seq>)> = Vec::new();
+    let mut own_seq = [0u16; NODES as usize];
     let node = |n: u8| usize::from(n % NODES);
     for operation in input.operations {
+        let before: Vec<_> = views.iter().map(seqs).collect();
+        let is_remove = matches!(operation, Operation::Remove { .. });
         match operation {
             Operation::Start { node: n } => {
-                if let Ok(shuffle) = views[node(n)].start_shuffle(&mut rng, ()) {
+                own_seq[node(n)] = own_seq[node(n)].saturating_add(1);
+                let own = Seq(Some(own_seq[node(n)]));
+                if let Ok(shuffle) = views[node(n)].start_shuffle(&mut rng, own) {
                     assert!(shuffle.request.len() <= shuffle_length);
                     in_flight.push((node(n), shuffle));
                 }
@@ -120,8 +154,13 @@ fuzz_target!(|input: Input| {
                         .is_some()
                 );
             }
-            Operation::Add { node: n, id, age } => {
-                views[node(n)].insert(Entry::new(id, (), age));
+            Operation::Add {
+                node: n,
+                id,
+                age,
+                seq,
+            } => {
+                views[node(n)].insert(Entry::new(id, seq, age));
             }
             Operation::Remove { node: n, id } => {
                 views[node(n)].remove(&id);
@@ -129,6 +168,17 @@ fuzz_target!(|input: Input| {
             _ => {}
         }
         views.iter().for_each(check);
+        // A removal may drop a record; nothing else brings an older one back for a peer that
+        // stayed.
+        if !is_remove {
+            for (view, before) in views.iter().zip(&before) {
+                for (id, seq) in seqs(view) {
+                    if let Some(old) = before.get(&id) {
+                        assert!(seq >= *old, "{id}: {old:?} -> {seq:?}");
+                    }
+                }
+            }
+        }
     }
     for (n, shuffle) in in_flight {
         assert!(views[n].fail_shuffle(shuffle.id).is_some());

@@ -1,6 +1,7 @@
-//! Arbitrary bytes on an inbound `/cyclon/1.0.0` stream: framing, size limit, protobuf
-//! decoding, validation of entries, then the merge into a view. Nothing may panic, and the
-//! view keeps its invariants.
+//! Arbitrary bytes on an inbound stream, read as `/cyclon/1.0.0` and as `/cyclon/1.1.0`
+//! (whose entries may carry signed peer records, verified): framing, size limit, protobuf
+//! decoding, validation of entries and records, then the merge into a view. Nothing may panic,
+//! and the view keeps its invariants.
 
 #![no_main]
 
@@ -12,10 +13,19 @@ use libp2p_identity::PeerId;
 use rand::{SeedableRng, rngs::StdRng};
 
 fuzz_target!(|data: &[u8]| {
+    for signed_records in [false, true] {
+        read_and_merge(data, signed_records);
+    }
+});
+
+fn read_and_merge(data: &[u8], signed_records: bool) {
     let config = Config::default().with_max_message_size(4096);
-    let Ok((entries, invalid)) = fuzzing::read_request(data, &config) else {
+    let Ok((entries, invalid)) = fuzzing::read_request(data, &config, signed_records) else {
         return;
     };
+    // At most l records are verified, and nothing verifies over 1.0.0.
+    assert!(invalid.records_refused() + entries.len() <= config.shuffle_length());
+    assert!(signed_records || entries.iter().all(|e| !e.addresses().is_verified()));
     assert!(entries.len() <= config.shuffle_length());
     assert!(invalid.entries_dropped() <= usize::MAX);
     for entry in &entries {
@@ -34,4 +44,4 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(ids.len(), view.len());
     assert!(!ids.contains(&local));
     assert!(view.len() <= config.view_size());
-});
+}

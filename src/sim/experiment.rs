@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 
 use super::graph::{ComponentStats, DegreeStats, Graph, PathStats, Undirected};
-use super::{Attack, AttackSnapshot, AttackTarget, Bootstrap, ShuffleCounters, SimRng, Simulation};
-use crate::config::{ParamsError, ShuffleParams};
+use super::{
+    Attack, AttackSnapshot, AttackTarget, Bootstrap, FaultSnapshot, Partition, PartitionOutcome,
+    ShuffleCounters, SimRng, Simulation,
+};
+use crate::config::{ParamsError, Rejoin, ShuffleParams};
 
 /// Seed offsets of the independent random streams of a run, so that measuring more or less
 /// often never changes the simulated overlay, nor the reference graph.
@@ -59,6 +62,14 @@ pub struct Scenario {
     pub robustness_trials: usize,
     /// A coalition of malicious nodes (see [`Attack`]); its progress is measured every cycle.
     pub attack: Option<Attack>,
+    /// Probability that one shuffle message (request or reply) is lost, in `[0, 1]`.
+    pub loss: f64,
+    /// A network partition splitting the overlay 50/50 for a while.
+    pub partition: Option<Partition>,
+    /// Every node runs this [`Rejoin`] rule (`None`: plain Cyclon).
+    pub rejoin: Option<Rejoin>,
+    /// With [`rejoin`](Self::rejoin): nodes `0..seeds` are every node's seeds.
+    pub seeds: usize,
 }
 
 impl Default for Scenario {
@@ -79,6 +90,10 @@ impl Default for Scenario {
             bfs_sources: 100,
             robustness_trials: 5,
             attack: None,
+            loss: 0.0,
+            partition: None,
+            rejoin: None,
+            seeds: 0,
         }
     }
 }
@@ -127,6 +142,25 @@ pub enum ScenarioError {
     /// A focused attack without victims.
     #[error("a focused attack needs at least one victim")]
     NoVictims,
+    /// A loss probability outside `[0, 1]`.
+    #[error("the loss probability must be within [0, 1], got {0}")]
+    Loss(f64),
+    /// A partition that does not heal after it starts, or heals after the last cycle.
+    #[error(
+        "the partition must heal after it starts and by the last cycle {cycles}, got \
+         {at_cycle}..{heal_cycle}"
+    )]
+    PartitionCycles {
+        /// The cycle after which it starts.
+        at_cycle: u64,
+        /// The cycle after which it heals.
+        heal_cycle: u64,
+        /// Cycles in the run.
+        cycles: u64,
+    },
+    /// Faults (loss, partition, rejoin) together with an attack.
+    #[error("an attack cannot be combined with loss, a partition or the rejoin rule")]
+    AttackWithFaults,
 }
 
 impl Scenario {
@@ -169,8 +203,32 @@ impl Scenario {
             if attack.target == (AttackTarget::Focused { victims: 0 }) {
                 return Err(ScenarioError::NoVictims);
             }
+            if self.has_faults() {
+                return Err(ScenarioError::AttackWithFaults);
+            }
+        }
+        if !(0.0..=1.0).contains(&self.loss) {
+            return Err(ScenarioError::Loss(self.loss));
+        }
+        if let Some(p) = self.partition
+            && (p.heal_cycle <= p.at_cycle || p.heal_cycle > self.cycles)
+        {
+            return Err(ScenarioError::PartitionCycles {
+                at_cycle: p.at_cycle,
+                heal_cycle: p.heal_cycle,
+                cycles: self.cycles,
+            });
+        }
+        if let Some(rejoin) = self.rejoin {
+            rejoin.validate()?;
         }
         Ok(())
+    }
+
+    /// Whether the scenario has loss, a partition or the rejoin rule: then the overlay is
+    /// measured every cycle into [`Report::faults`].
+    pub fn has_faults(&self) -> bool {
+        self.loss > 0.0 || self.partition.is_some() || self.rejoin.is_some()
     }
 }
 
@@ -322,6 +380,11 @@ pub struct Report {
     /// Under an attack, the malicious nodes' progress after every cycle (`attack[t]`: after
     /// cycle `t`); empty without one.
     pub attack: Vec<AttackSnapshot>,
+    /// With loss, a partition or the rejoin rule ([`Scenario::has_faults`]), the overlay after
+    /// every cycle (`faults[t]`: after cycle `t`); empty otherwise.
+    pub faults: Vec<FaultSnapshot>,
+    /// How the overlay went through the scenario's partition, if it had one.
+    pub partition: Option<PartitionOutcome>,
     /// Wall time per phase (the only part of a report that is not reproducible).
     pub timing: Timing,
 }
@@ -338,6 +401,37 @@ impl Report {
         malicious_entries,malicious_share,eclipsed,victim_entries,victim_malicious_entries,\
         victim_share,victims_eclipsed,pushes,refused,answered,honest_components,\
         honest_largest_component";
+
+    /// The header of [`write_faults_csv`](Self::write_faults_csv).
+    pub const FAULTS_CSV_HEADER: &'static str = "cycle,partitioned,nodes,entries,view_fill,\
+        dead_links,full_views,links,cross_links,cross_share,components,largest_component";
+
+    /// Writes [`FAULTS_CSV_HEADER`](Self::FAULTS_CSV_HEADER) and one row per cycle of
+    /// [`faults`](Self::faults) (nothing but the header without faults). The same seed gives
+    /// the same bytes.
+    pub fn write_faults_csv(&self, mut out: impl Write) -> io::Result<()> {
+        writeln!(out, "{}", Self::FAULTS_CSV_HEADER)?;
+        let c = self.scenario.params.view_size;
+        for row in &self.faults {
+            writeln!(
+                out,
+                "{},{},{},{},{:.6},{},{},{},{},{:.6},{},{}",
+                row.cycle,
+                u8::from(row.partitioned),
+                row.nodes,
+                row.entries,
+                row.view_fill(c),
+                row.dead_links,
+                row.full_views,
+                row.links,
+                row.cross_links,
+                row.cross_share(),
+                row.components,
+                row.largest_component,
+            )?;
+        }
+        out.flush()
+    }
 
     /// The final measured overlay.
     pub fn last(&self) -> &Snapshot {
@@ -464,6 +558,10 @@ impl Experiment {
         if let Some(attack) = scenario.attack {
             sim.set_attack(attack, scenario.seed);
         }
+        sim.set_loss(scenario.loss);
+        if let Some(rejoin) = scenario.rejoin {
+            sim.set_rejoin(rejoin, scenario.seeds);
+        }
         Ok(Self { scenario, sim })
     }
 
@@ -490,6 +588,9 @@ impl Experiment {
         rows.push(first);
         let mut dead_links = vec![self.sim.dead_links()];
         let mut attack: Vec<AttackSnapshot> = self.sim.attack_snapshot(true).into_iter().collect();
+        let mut faults = Vec::new();
+        let mut partition = None;
+        self.track_faults(&mut faults, &mut partition);
         timing.metrics += started.elapsed();
         self.maybe_kill(&mut kill);
 
@@ -514,6 +615,7 @@ impl Experiment {
                 last_undirected = undirected;
             }
             attack.extend(self.sim.attack_snapshot(measured));
+            self.track_faults(&mut faults, &mut partition);
             timing.metrics += started.elapsed();
             self.maybe_kill(&mut kill);
             progress(Progress::Cycle {
@@ -572,7 +674,54 @@ impl Experiment {
             counters: self.sim.counters(),
             malicious_nodes: self.sim.malicious_nodes().len(),
             attack,
+            faults,
+            partition,
             timing,
+        }
+    }
+
+    /// With faults, measures the overlay after this cycle, then splits or heals it if the
+    /// partition is scheduled right after this cycle.
+    fn track_faults(
+        &mut self,
+        faults: &mut Vec<FaultSnapshot>,
+        outcome: &mut Option<PartitionOutcome>,
+    ) {
+        if !self.scenario.has_faults() {
+            return;
+        }
+        let now = self.sim.fault_snapshot();
+        faults.push(now);
+        let Some(partition) = self.scenario.partition else {
+            return;
+        };
+        let cycle = self.sim.cycle();
+        if let Some(outcome) = outcome.as_mut()
+            && cycle > partition.heal_cycle
+        {
+            let since = cycle - partition.heal_cycle;
+            if outcome.cycles_to_connected.is_none() && now.components == 1 {
+                outcome.cycles_to_connected = Some(since);
+            }
+            if outcome.cycles_to_mixed.is_none() && now.cross_share() >= 0.25 {
+                outcome.cycles_to_mixed = Some(since);
+            }
+        }
+        if cycle == partition.at_cycle {
+            self.sim.partition();
+            *outcome = Some(PartitionOutcome {
+                partition,
+                cross_links_before: self.sim.fault_snapshot().cross_links,
+                cross_links_at_heal: 0,
+                cycles_to_connected: None,
+                cycles_to_mixed: None,
+            });
+        }
+        if cycle == partition.heal_cycle {
+            self.sim.heal();
+            if let Some(outcome) = outcome.as_mut() {
+                outcome.cross_links_at_heal = now.cross_links;
+            }
         }
     }
 

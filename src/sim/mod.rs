@@ -35,6 +35,7 @@
 
 mod attack;
 mod experiment;
+mod faults;
 pub mod graph;
 
 use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus, seq::SliceRandom};
@@ -45,8 +46,10 @@ pub use self::experiment::{
     Experiment, Kill, KillOutcome, Metrics, Progress, Report, RobustnessRow, Scenario,
     ScenarioError, Snapshot, Timing, robustness_fractions,
 };
+use self::faults::Faults;
+pub use self::faults::{FaultSnapshot, Partition, PartitionOutcome};
 use self::graph::Graph;
-use crate::config::{ShuffleMode, ShuffleParams};
+use crate::config::{Rejoin, ShuffleMode, ShuffleParams};
 use crate::view::{Entry, PartialView, ShuffleId};
 
 /// A node's identifier in the simulator: its index, `0..` in order of creation.
@@ -91,12 +94,17 @@ pub enum NodeState {
 pub struct ShuffleCounters {
     /// Shuffles that completed (the target answered).
     pub completed: u64,
-    /// Shuffles whose target had failed: the target left the initiator's view.
+    /// Shuffles that failed: the target had failed, was across a partition, or a message was
+    /// lost. The target of a regular shuffle left the initiator's view.
     pub failed: u64,
+    /// Of the failed shuffles, those that failed because the request or the reply was lost.
+    pub lost: u64,
     /// Initiations skipped because the node's view was empty.
     pub idle: u64,
     /// Entries honest nodes sent: in their requests (own entry included) and replies.
     pub entries_sent: u64,
+    /// [`Rejoin`] probes made (their outcomes are counted in `completed` and `failed`).
+    pub probes: u64,
 }
 
 impl ShuffleCounters {
@@ -152,6 +160,11 @@ pub struct Simulation {
     attack: Option<Box<AttackState>>,
     /// Draws the private keys of each new view's defence.
     defence_rng: SimRng,
+    /// Message loss and partitions.
+    faults: Faults,
+    /// The rule every node runs, and how many seeds (nodes `0..seeds`) each keeps
+    /// ([`Simulation::set_rejoin`]).
+    rejoin: Option<(Rejoin, usize)>,
 }
 
 impl Simulation {
@@ -187,6 +200,8 @@ impl Simulation {
             counters: ShuffleCounters::default(),
             attack: None,
             defence_rng,
+            faults: Faults::new(seed),
+            rejoin: None,
         };
         let n = nodes as NodeId;
         let c = params.view_size;
@@ -277,6 +292,66 @@ impl Simulation {
         };
     }
 
+    /// Each message (request or reply) is lost with this probability, in `[0, 1]` (clamped).
+    /// A lost request fails the initiator's shuffle before the target sees it; a lost reply
+    /// fails it after the target has merged the request, as a timeout would.
+    pub fn set_loss(&mut self, probability: f64) {
+        self.faults.set_loss(probability);
+    }
+
+    /// The probability that a message is lost.
+    pub fn loss(&self) -> f64 {
+        self.faults.loss()
+    }
+
+    /// Splits the live nodes 50/50 at random: from now on until [`heal`](Self::heal), a
+    /// shuffle across the cut fails as one with a dead target does.
+    pub fn partition(&mut self) {
+        self.faults.partition(self.views.len(), &self.live);
+    }
+
+    /// Ends the partition.
+    pub fn heal(&mut self) {
+        self.faults.heal();
+    }
+
+    /// Whether a partition is in force.
+    pub fn is_partitioned(&self) -> bool {
+        self.faults.is_partitioned()
+    }
+
+    /// The side of node `id` in the last partition (`false` before any).
+    pub fn side(&self, id: NodeId) -> bool {
+        self.faults.side(id)
+    }
+
+    /// Every node, present and future, runs the [`Rejoin`] rule and keeps nodes
+    /// `0..seeds` as its seeds (the local node excepted); every cycle, after its regular
+    /// shuffle, each live node makes the probe the rule asks for, if any.
+    ///
+    /// # Panics
+    ///
+    /// If `rejoin` is invalid ([`Scenario::validate`] checks it).
+    pub fn set_rejoin(&mut self, rejoin: Rejoin, seeds: usize) {
+        self.rejoin = Some((rejoin, seeds));
+        for id in 0..self.views.len() {
+            self.apply_rejoin(id as NodeId);
+        }
+    }
+
+    fn apply_rejoin(&mut self, id: NodeId) {
+        let Some((rejoin, seeds)) = self.rejoin else {
+            return;
+        };
+        let view = &mut self.views[id as usize];
+        view.set_rejoin(rejoin).expect("a valid rejoin rule");
+        view.set_probe_phase(self.faults.probe_phase(rejoin.probe_every));
+        let seeds = seeds.min(self.state.len());
+        for seed in 0..seeds as NodeId {
+            view.add_seed(Entry::new(seed, (), 0));
+        }
+    }
+
     /// Runs one cycle: joins (growing bootstrap), churn, then one shuffle initiated by every
     /// live node in a random order (under an [`Attack`], the malicious nodes initiate
     /// [`Attack::pushes`] shuffles each instead).
@@ -302,6 +377,8 @@ impl Simulation {
                 view.set_receive_limit(self.receive_limit());
                 self.views.push(view);
                 self.state.push(NodeState::Absent);
+                self.apply_rejoin(id);
+                self.faults.on_new_node(id);
                 self.join(id);
             }
         }
@@ -345,8 +422,28 @@ impl Simulation {
                 }
             }
             self.shuffle_from(p);
+            if self.rejoin.is_some() {
+                self.probe_from(p);
+            }
         }
         self.order = order;
+    }
+
+    /// Node `p` makes the [`Rejoin`] probe of this round, if the rule asks for one.
+    fn probe_from(&mut self, p: NodeId) {
+        let Some((id, target)) =
+            self.views[p as usize].periodic_probe_into(&mut self.rng, (), &mut self.request)
+        else {
+            return;
+        };
+        self.counters.probes += 1;
+        let q = *target.id();
+        if self.state[q as usize] != NodeState::Live || self.faults.cut(p, q) {
+            self.views[p as usize].fail_shuffle(id);
+            self.counters.failed += 1;
+            return;
+        }
+        self.answer_shuffle(p, q, id);
     }
 
     /// Node `p` initiates one shuffle with its oldest neighbour (or a random one in basic
@@ -373,7 +470,7 @@ impl Simulation {
         };
         let q = *target.id();
         self.counters.entries_sent += self.request.len() as u64;
-        if self.state[q as usize] != NodeState::Live {
+        if self.state[q as usize] != NodeState::Live || self.faults.cut(p, q) {
             self.views[p as usize].fail_shuffle(id);
             self.counters.failed += 1;
             return None;
@@ -382,16 +479,34 @@ impl Simulation {
     }
 
     /// Live node `q` answers `p`'s shuffle `id` (the request in `self.request`) as the
-    /// protocol says, and `p` merges the reply.
+    /// protocol says, and `p` merges the reply. With message loss, a lost request fails the
+    /// shuffle before `q` sees it, and a lost reply fails it after `q` has merged the request.
     fn answer_shuffle(&mut self, p: NodeId, q: NodeId, id: ShuffleId) {
+        if self.faults.lose_message() {
+            self.request.clear();
+            self.lose(p, id);
+            return;
+        }
         let [initiator, responder] = self
             .views
             .get_disjoint_mut([p as usize, q as usize])
             .expect("a view never holds its own node");
         responder.answer_shuffle_into(&mut self.rng, &p, self.request.drain(..), &mut self.reply);
         self.counters.entries_sent += self.reply.len() as u64;
+        if self.faults.lose_message() {
+            self.reply.clear();
+            self.lose(p, id);
+            return;
+        }
         initiator.complete_shuffle_counted(id, self.reply.drain(..));
         self.counters.completed += 1;
+    }
+
+    /// `p`'s shuffle `id` fails because a message was lost.
+    fn lose(&mut self, p: NodeId, id: ShuffleId) {
+        self.views[p as usize].fail_shuffle(id);
+        self.counters.failed += 1;
+        self.counters.lost += 1;
     }
 
     /// Node `id` joins through one random live contact.
@@ -470,6 +585,38 @@ impl Simulation {
             ids,
             dead_links,
             full_views,
+        }
+    }
+
+    /// The live overlay under faults: entries, links across the partition's sides and
+    /// connected components, after cycle [`cycle`](Self::cycle).
+    pub fn fault_snapshot(&self) -> FaultSnapshot {
+        let overlay = self.overlay();
+        let mut cross_links = 0;
+        let mut entries = 0;
+        for &id in &self.live {
+            let view = &self.views[id as usize];
+            entries += view.len() as u64;
+            cross_links += view
+                .iter()
+                .filter(|e| {
+                    self.state[*e.id() as usize] == NodeState::Live
+                        && self.faults.side(id) != self.faults.side(*e.id())
+                })
+                .count() as u64;
+        }
+        let components = overlay.graph.undirected().components();
+        FaultSnapshot {
+            cycle: self.cycle,
+            partitioned: self.faults.is_partitioned(),
+            nodes: overlay.ids.len(),
+            entries,
+            dead_links: overlay.dead_links,
+            full_views: overlay.full_views,
+            cross_links,
+            links: overlay.graph.link_count() as u64,
+            components: components.count,
+            largest_component: components.largest,
         }
     }
 

@@ -14,7 +14,7 @@
 use std::hash::Hash;
 
 use super::{
-    Entry, MergeRecord,
+    Entry, EntryPayload, MergeRecord,
     rank::{DeadRing, Keys, rank},
 };
 use crate::config::AnchoredParams;
@@ -55,7 +55,7 @@ impl<I, A> Anchored<I, A> {
     }
 }
 
-impl<I: Clone + PartialEq + Hash, A: Clone> Anchored<I, A> {
+impl<I: Clone + PartialEq + Hash, A: EntryPayload> Anchored<I, A> {
     pub(super) fn new<R: rand::Rng + ?Sized>(params: AnchoredParams, rng: &mut R) -> Self {
         let keys = Keys::draw(rng);
         let samplers = (0..params.samplers)
@@ -223,12 +223,10 @@ mod tests {
 
     #[test]
     fn parameters_are_checked() {
-        let mut p = AnchoredParams::default();
-        p.anchors = 4;
+        let p = AnchoredParams::default().with_anchors(4);
         let params = ShuffleParams::new(4, 2).with_defence(Defence::Anchored(p));
         assert!(params.validate().is_err(), "no Cyclon entry left");
-        p.anchors = 2;
-        p.samplers = 1;
+        let p = p.with_anchors(2).with_samplers(1);
         let params = ShuffleParams::new(4, 2).with_defence(Defence::Anchored(p));
         assert!(params.validate().is_err(), "fewer samplers than anchors");
     }
@@ -277,8 +275,7 @@ mod tests {
     #[test]
     fn inbound_shuffles_beyond_the_budget_are_answered_but_not_merged() {
         let mut rng = StdRng::seed_from_u64(2);
-        let mut p = AnchoredParams::default();
-        p.push_budget = 2;
+        let p = AnchoredParams::default().with_push_budget(2);
         let mut v = view(6, 3, p, 2);
         v.insert(Entry::new(1, (), 0));
         v.start_shuffle(&mut rng, ()).unwrap();
@@ -301,9 +298,7 @@ mod tests {
     #[test]
     fn a_failed_anchor_leaves_and_its_samplers_start_afresh() {
         let mut rng = StdRng::seed_from_u64(3);
-        let mut p = AnchoredParams::default();
-        p.anchors = 1;
-        p.samplers = 1;
+        let p = AnchoredParams::default().with_anchors(1).with_samplers(1);
         let mut v = view(4, 2, p, 3);
         v.insert(Entry::new(1, (), 0));
         let shuffle = v.start_shuffle(&mut rng, ()).unwrap();

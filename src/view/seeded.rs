@@ -28,7 +28,7 @@ use std::hash::Hash;
 use rand::{Rng, RngExt};
 
 use super::{
-    DefenceState, Entry, MergeRecord, PartialView, PendingShuffle, ShuffleId,
+    DefenceState, Entry, EntryPayload, MergeRecord, PartialView, PendingShuffle, ShuffleId,
     rank::{DeadRing, Keys, SeenFilter, rank},
 };
 use crate::config::{SeededParams, ShuffleMode};
@@ -66,7 +66,7 @@ struct Meta {
     hash: u64,
 }
 
-impl<I: Clone + PartialEq + Hash, A: Clone> Seeded<I, A> {
+impl<I: Clone + PartialEq + Hash, A: EntryPayload> Seeded<I, A> {
     pub(super) fn new<R: Rng + ?Sized>(params: SeededParams, slots: usize, rng: &mut R) -> Self {
         let keys = Keys::draw(rng);
         let seeds = (0..slots).map(|_| rng.next_u64()).collect();
@@ -140,8 +140,14 @@ impl<I: Clone + PartialEq + Hash, A: Clone> Seeded<I, A> {
         record: &mut impl MergeRecord<I>,
     ) {
         let hash = self.keys.hash(&entry.id);
-        if entries.iter().any(|e| e.id == entry.id) {
-            record.ignored().duplicate += 1;
+        if let Some(held) = entries.iter_mut().find(|e| e.id == entry.id) {
+            // The signed-record rule of every merge: a newer record replaces the held one.
+            if entry.addresses.supersedes(&held.addresses) {
+                held.addresses = entry.addresses;
+                record.updated(&held.id);
+            } else {
+                record.ignored().duplicate += 1;
+            }
             return;
         }
         self.remember(&entry, hash);
@@ -312,7 +318,7 @@ impl<I: Clone + PartialEq + Hash, A: Clone> Seeded<I, A> {
 impl<I, A> PartialView<I, A>
 where
     I: Clone + PartialEq + Hash,
-    A: Clone,
+    A: EntryPayload,
 {
     /// Starts a shuffle with the oldest entry (or a random one in basic mode), which stays in
     /// its slot, or with a random news item (one shuffle in `probe_every` probes the slots).
@@ -369,6 +375,8 @@ where
             id,
             target: target.id.clone(),
             sent,
+            probe: false,
+            lost_entry: self.rejoin.is_some().then(|| target.clone()),
         });
         (id, target)
     }
@@ -481,8 +489,7 @@ mod tests {
             PartialView::<u32>::new(0, p).unwrap_err(),
             crate::ParamsError::DefenceNeedsRng
         );
-        let mut bad = SeededParams::default();
-        bad.extra_entries = 5;
+        let mut bad = SeededParams::default().with_extra_entries(5);
         let too_many = ShuffleParams::new(4, 2).with_defence(Defence::Seeded(bad));
         assert!(too_many.validate().is_err());
         bad.extra_entries = 2;
@@ -593,10 +600,10 @@ mod tests {
     #[test]
     fn messages_carry_view_entries_and_news() {
         let mut rng = StdRng::seed_from_u64(5);
-        let mut seeded = SeededParams::default();
-        seeded.extra_entries = 3;
-        seeded.from_view = 2;
-        seeded.relay_age = 10;
+        let seeded = SeededParams::default()
+            .with_extra_entries(3)
+            .with_from_view(2)
+            .with_relay_age(10);
         let mut v = view(0, params(4, 2, seeded), 5);
         for id in 1..=4 {
             v.insert(Entry::new(id, (), 0));
@@ -629,8 +636,7 @@ mod tests {
     #[test]
     fn shuffles_between_probes_explore_news_peers() {
         let mut rng = StdRng::seed_from_u64(6);
-        let mut seeded = SeededParams::default();
-        seeded.probe_every = 2;
+        let seeded = SeededParams::default().with_probe_every(2);
         let mut v = view(0, params(3, 2, seeded), 6);
         for id in 1..=3 {
             v.insert(Entry::new(id, (), 0));

@@ -1,9 +1,6 @@
-//! Helpers shared by the integration tests that drive real swarms: the wire format written
-//! by hand ([`wire`]) and a network of Cyclon swarms driven together ([`Network`]). Each test
-//! uses a part.
+//! A network of Cyclon swarms driven together ([`Network`]), shared by the integration tests
+//! that run many real swarms.
 #![allow(dead_code)]
-
-pub mod wire;
 
 use std::{task::Poll, time::Duration};
 

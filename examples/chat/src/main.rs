@@ -26,7 +26,7 @@ use std::{collections::HashSet, io::BufRead, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use cyclon_examples::{
-    cli::{BootstrapPeer, CyclonFlags, PeerFlags},
+    cli::{self, BootstrapPeer, CyclonFlags, PeerFlags},
     peer,
 };
 use futures::StreamExt;
@@ -86,7 +86,8 @@ fn build_swarm(
                 .validation_mode(gossipsub::ValidationMode::Strict)
                 .build()?;
             Ok(ChatBehaviour {
-                cyclon: cyclon::Behaviour::try_new(key.public().to_peer_id(), config)?,
+                // With the key, the peer's own entry carries its signed peer record.
+                cyclon: cyclon::Behaviour::try_with_keypair(key.clone(), config)?,
                 gossipsub: gossipsub::Behaviour::new(
                     gossipsub::MessageAuthenticity::Signed(key.clone()),
                     gossipsub_config,
@@ -126,7 +127,7 @@ fn printable(data: &[u8]) -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     match peer::start(cyclon_config, "warn") {
-        Ok((args, config)) => peer::exit_status(run(args, config).await),
+        Ok((args, config)) => cli::exit_status(run(args, config).await),
         Err(code) => code,
     }
 }
@@ -231,8 +232,13 @@ impl Chat {
     /// Follows the Cyclon view: connects to every peer that enters it.
     fn on_cyclon_event(&mut self, event: cyclon::Event) {
         match event {
-            cyclon::Event::PeerAdded { peer_id, addresses } => {
-                tracing::debug!(%peer_id, ?addresses, "view: peer added");
+            cyclon::Event::PeerAdded {
+                peer_id,
+                addresses,
+                verified,
+                ..
+            } => {
+                tracing::debug!(%peer_id, ?addresses, verified, "view: peer added");
                 if !self.swarm.is_connected(&peer_id) {
                     // By peer id only: Cyclon gives the swarm the addresses from its view.
                     if let Err(error) = self.swarm.dial(peer_id) {

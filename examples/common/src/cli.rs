@@ -1,13 +1,14 @@
 //! The flags the example programs share, with one name and one meaning each, and the one way
 //! they all handle bad flags: one line on stderr, exit status 2.
 
-use std::{process::ExitCode, str::FromStr, time::Duration};
+use std::{error::Error, process::ExitCode, str::FromStr, time::Duration};
 
 use clap::{Parser, ValueEnum};
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
 use libp2p_cyclon::{
-    self as cyclon, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH,
-    DEFAULT_VIEW_SIZE, Defence, ShuffleMode, ShuffleParams,
+    self as cyclon, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, Defence, ENTRY_OVERHEAD, Rejoin,
+    ShuffleMode, ShuffleParams,
 };
 
 /// Exit status for bad flags and unusable settings (as clap uses).
@@ -39,6 +40,17 @@ pub fn parse<A: Parser>() -> Result<A, ExitCode> {
 pub fn usage_error(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(USAGE_ERROR)
+}
+
+/// The exit status for how a program ended: 0, or 1 with the error on stderr.
+pub fn exit_status(result: Result<(), Box<dyn Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Enhanced (Cyclon's oldest-first target) or basic (random target) shuffling.
@@ -160,6 +172,29 @@ impl ShuffleFlags {
     }
 }
 
+/// The flags of the opt-in rejoin rule (`node`, `simulate`): `--rejoin-every`,
+/// `--rejoin-memory`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RejoinFlags {
+    /// Rejoin rule: every K shuffle rounds (and every round while the view is empty), also
+    /// shuffle with one remembered peer not in the view: a seed (node: the --bootstrap peers)
+    /// or a peer lost to a failed shuffle. Heals partitions. 0: off (plain Cyclon).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub rejoin_every: u32,
+    /// Rejoin rule: how many peers lost to failed shuffles are remembered [default: the view
+    /// size].
+    #[arg(long, value_name = "N")]
+    pub rejoin_memory: Option<usize>,
+}
+
+impl RejoinFlags {
+    /// The rule these flags ask for, with views of `view_size` entries; `None` when off.
+    pub fn rule(&self, view_size: usize) -> Option<Rejoin> {
+        (self.rejoin_every > 0)
+            .then(|| Rejoin::new(self.rejoin_memory.unwrap_or(view_size), self.rejoin_every))
+    }
+}
+
 /// The flags of programs that run real peers: the shuffle rules and `--interval-ms`,
 /// `--request-timeout-ms`.
 #[derive(Debug, Clone, clap::Args)]
@@ -180,7 +215,8 @@ impl CyclonFlags {
         Duration::from_millis(self.interval_ms)
     }
 
-    /// The behaviour's configuration these flags ask for (not validated).
+    /// The behaviour's configuration these flags ask for (not validated), with room for
+    /// signed records ([`message_size_for`]).
     pub fn config(&self) -> cyclon::Config {
         let shuffle = &self.shuffle;
         cyclon::Config::default()
@@ -190,7 +226,17 @@ impl CyclonFlags {
             .with_defence(shuffle.params().defence)
             .with_shuffle_interval(self.interval())
             .with_request_timeout(Duration::from_millis(self.request_timeout_ms))
+            .with_max_message_size(message_size_for(shuffle.shuffle_length))
     }
+}
+
+/// The message size the programs use for shuffle length `l`: the default, or more when `l`
+/// entries with signed records of the default maximum size need more (`l` > 14), so that any
+/// valid `l` works without a message-size flag.
+pub fn message_size_for(shuffle_length: usize) -> usize {
+    shuffle_length
+        .saturating_mul(DEFAULT_MAX_RECORD_SIZE + ENTRY_OVERHEAD)
+        .max(DEFAULT_MAX_MESSAGE_SIZE)
 }
 
 /// A duration in whole milliseconds, for flag defaults.
@@ -206,8 +252,12 @@ pub struct PeerFlags {
     /// /ip4/0.0.0.0/udp/0/quic-v1.
     #[arg(long = "listen", value_name = "MULTIADDR")]
     pub listen: Vec<Multiaddr>,
-    /// A peer to bootstrap from, ending in /p2p/<peer id>; repeatable.
-    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    /// A peer to bootstrap from, ending in `/p2p/<peer id>`; repeatable.
+    #[arg(
+        long = "bootstrap",
+        value_name = "MULTIADDR",
+        help = "A peer to bootstrap from, ending in /p2p/<peer id>; repeatable"
+    )]
     pub bootstrap: Vec<BootstrapPeer>,
     /// Derive a deterministic ed25519 identity from this number (0-255) instead of a random
     /// one, as rust-libp2p's examples do.

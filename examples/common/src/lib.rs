@@ -2,9 +2,6 @@
 //! handle bad ones ([`cli`]), start-up of one-peer-per-process programs ([`peer`]), logs
 //! ([`logs`]), and, with the feature `testing`, helpers for their process tests ([`testing`]).
 
-// Flag docs are clap help texts, which show placeholders such as `<peer id>` verbatim.
-#![allow(rustdoc::invalid_html_tags)]
-
 pub mod cli;
 pub mod logs;
 pub mod peer;

@@ -31,17 +31,6 @@ pub fn start<A: Parser>(
     Ok((args, config))
 }
 
-/// The exit status for how the peer ended: 0, or 1 with the error on stderr.
-pub fn exit_status(result: Result<(), Box<dyn Error>>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 /// A deterministic ed25519 identity from `--secret-key-seed` (as rust-libp2p's examples
 /// derive it), or a random one.
 pub fn keypair(seed: Option<u8>) -> identity::Keypair {

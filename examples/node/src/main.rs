@@ -8,13 +8,15 @@
 //!     --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X
 //! ```
 //!
-//! The node speaks Cyclon (`/cyclon/1.0.0`), identify and ping over TCP and QUIC (noise, yamux).
+//! The node speaks Cyclon (`/cyclon/1.1.0`, falling back to `/cyclon/1.0.0`), identify and ping
+//! over TCP and QUIC (noise, yamux). Its own entry carries its signed peer record; with
+//! `--require-signed-records` it drops every received entry without a verified record.
 //! It prints one JSON object per line on stdout for every event, each with an `"event"` field
 //! and peer ids in base58:
 //!
 //! ```text
 //! {"event":"listening","peer_id":"12D3…","addresses":["/ip4/127.0.0.1/tcp/4001/p2p/12D3…"]}
-//! {"event":"peer_added","peer_id":"12D3…","addresses":["/ip4/127.0.0.1/tcp/4001"]}
+//! {"event":"peer_added","peer_id":"12D3…","addresses":["/ip4/127.0.0.1/tcp/4001"],"signed":true}
 //! {"event":"peer_removed","peer_id":"12D3…","reason":"shuffle_target"}
 //! {"event":"shuffle_completed","id":3,"peer_id":"12D3…","sent":5,"received":5}
 //! {"event":"shuffle_failed","id":4,"peer_id":"12D3…","error":"the shuffle timed out"}
@@ -23,15 +25,27 @@
 //!
 //! `listening` is printed once every listener has an address, then again whenever the set of
 //! listen addresses changes; each one carries all current addresses. `peer_removed` reasons are
-//! `shuffle_target`, `replaced` and `manual`. Logs go to stderr (level from `RUST_LOG`, default
+//! `shuffle_target`, `replaced` and `manual`. `signed` in `peer_added` says whether the
+//! addresses come from the peer's own signed peer record that verified (`false`: entries of
+//! `/cyclon/1.0.0` peers, unsigned entries, bootstrap addresses). Logs go to stderr (level from `RUST_LOG`, default
 //! `info`). Ctrl-C or SIGTERM stops the node with exit status 0; bad flags exit with status 2
 //! and a one-line message.
+//!
+//! `--state-file PATH` keeps the view across restarts: restored at start (one `peer_added` per
+//! entry), saved when it changed (at most once per interval) and on exit, atomically. A file
+//! that is not a view snapshot, or is another peer's, stops the node with status 2 and a
+//! one-line message, and is left untouched. `--rejoin-every K` turns on the rejoin rule: the
+//! `--bootstrap` peers are kept as seeds, and every K rounds the node also shuffles with a seed
+//! or a peer it lost to a failed shuffle, so that the overlay finds itself again after a
+//! partition.
 
-use std::{collections::HashSet, io::Write, process::ExitCode};
+mod state;
+
+use std::{collections::HashSet, io::Write, path::PathBuf, process::ExitCode};
 
 use clap::Parser;
 use cyclon_examples::{
-    cli::{BootstrapPeer, CyclonFlags, PeerFlags},
+    cli::{self, BootstrapPeer, CyclonFlags, PeerFlags, RejoinFlags},
     peer,
 };
 use futures::StreamExt;
@@ -57,6 +71,16 @@ struct Args {
     peer: PeerFlags,
     #[command(flatten)]
     cyclon: CyclonFlags,
+    /// Drop every received entry that does not carry a signed peer record that verifies (all
+    /// entries of /cyclon/1.0.0 peers); the swarm hears only verified addresses.
+    #[arg(long)]
+    require_signed_records: bool,
+    #[command(flatten)]
+    rejoin: RejoinFlags,
+    /// Keep the view in FILE across restarts: read at start, written when it changed (at most
+    /// once per interval) and on exit, atomically.
+    #[arg(long, value_name = "FILE")]
+    state_file: Option<PathBuf>,
 }
 
 #[derive(NetworkBehaviour)]
@@ -67,7 +91,14 @@ struct NodeBehaviour {
 }
 
 fn cyclon_config(args: &Args) -> cyclon::Config {
-    args.cyclon.config()
+    let config = args
+        .cyclon
+        .config()
+        .with_require_signed_records(args.require_signed_records);
+    match args.rejoin.rule(args.cyclon.shuffle.view_size) {
+        Some(rule) => config.with_rejoin(rule),
+        None => config,
+    }
 }
 
 fn build_swarm(
@@ -83,9 +114,9 @@ fn build_swarm(
         )?
         .with_quic()
         .with_behaviour(|key| {
-            let peer_id = key.public().to_peer_id();
             Ok(NodeBehaviour {
-                cyclon: cyclon::Behaviour::try_new(peer_id, config)?,
+                // With the key, the node's own entry carries its signed peer record.
+                cyclon: cyclon::Behaviour::try_with_keypair(key.clone(), config)?,
                 identify: identify::Behaviour::new(
                     identify::Config::new(
                         format!("/libp2p-cyclon/{}", env!("CARGO_PKG_VERSION")),
@@ -114,6 +145,7 @@ enum Output {
     PeerAdded {
         peer_id: String,
         addresses: Vec<String>,
+        signed: bool,
     },
     PeerRemoved {
         peer_id: String,
@@ -162,9 +194,15 @@ impl Output {
     /// The line for a Cyclon event; `None` for kinds of events this version does not print.
     fn of(event: cyclon::Event) -> Option<Self> {
         Some(match event {
-            cyclon::Event::PeerAdded { peer_id, addresses } => Output::PeerAdded {
+            cyclon::Event::PeerAdded {
+                peer_id,
+                addresses,
+                verified,
+                ..
+            } => Output::PeerAdded {
                 peer_id: peer_id.to_base58(),
                 addresses: strings(&addresses),
+                signed: verified,
             },
             cyclon::Event::PeerRemoved { peer_id, reason } => Output::PeerRemoved {
                 peer_id: peer_id.to_base58(),
@@ -207,14 +245,33 @@ impl Output {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match peer::start(cyclon_config, "info") {
-        Ok((args, config)) => peer::exit_status(run(args, config).await),
-        Err(code) => code,
-    }
+    let (mut args, config) = match peer::start(cyclon_config, "info") {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let interval = config.shuffle_interval();
+    let mut swarm = match build_swarm(peer::keypair(args.peer.secret_key_seed), config) {
+        Ok(swarm) => swarm,
+        Err(error) => return cli::exit_status(Err(error)),
+    };
+    // The saved view enters before anything else happens; an unusable file stops the node
+    // before it could be overwritten.
+    let state = match args.state_file.take() {
+        Some(path) => match state::StateFile::restore(path, &mut swarm.behaviour_mut().cyclon) {
+            Ok(state) => Some(state),
+            Err(message) => return cli::usage_error(message),
+        },
+        None => None,
+    };
+    cli::exit_status(run(args, swarm, state, interval).await)
 }
 
-async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::error::Error>> {
-    let mut swarm = build_swarm(peer::keypair(args.peer.secret_key_seed), config)?;
+async fn run(
+    args: Args,
+    mut swarm: Swarm<NodeBehaviour>,
+    mut state: Option<state::StateFile>,
+    interval: std::time::Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
     let local_peer_id = *swarm.local_peer_id();
     tracing::info!(%local_peer_id, "starting");
 
@@ -228,20 +285,49 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
     // The bootstrap peers enter the view once we listen: a shuffle before that would send
     // them our entry without an address, which they drop, and leave us unknown to anyone.
     let mut bootstrap = Some(args.peer.bootstrap);
+    let seeds = args.rejoin.rejoin_every > 0;
+
+    // The state file is written when the view changed, at most once per interval.
+    let mut save_timer = tokio::time::interval(interval);
+    save_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut view_changed = false;
 
     let shutdown = peer::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let event = tokio::select! {
+            // The signal handlers are installed when this branch is first polled: before
+            // anything is printed, so a script that reacts to our output can always stop us.
+            biased;
             signal = &mut shutdown => {
                 let signal = signal.map_err(|e| format!("cannot wait for signals: {e}"))?;
                 tracing::info!(signal, "shutting down");
+                if let Some(state) = state.as_mut() {
+                    state
+                        .save(&swarm.behaviour().cyclon)
+                        .map_err(|e| format!("cannot write the state file: {e}"))?;
+                }
                 return Ok(());
+            }
+            _ = save_timer.tick(), if state.is_some() && view_changed => {
+                if let Some(state) = state.as_mut()
+                    && let Err(error) = state.save(&swarm.behaviour().cyclon)
+                {
+                    tracing::warn!(%error, "cannot write the state file");
+                }
+                view_changed = false;
+                continue;
             }
             event = swarm.select_next_some() => event,
         };
         let output = match event {
-            SwarmEvent::Behaviour(NodeBehaviourEvent::Cyclon(event)) => Output::of(event),
+            SwarmEvent::Behaviour(NodeBehaviourEvent::Cyclon(event)) => {
+                view_changed |= matches!(
+                    event,
+                    cyclon::Event::PeerAdded { .. } | cyclon::Event::PeerRemoved { .. }
+                );
+                Output::of(event)
+            }
             SwarmEvent::Behaviour(NodeBehaviourEvent::Identify(event)) => {
                 tracing::debug!(?event, "identify");
                 None
@@ -319,14 +405,19 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
         if starting.is_empty()
             && let Some(peers) = bootstrap.take()
         {
-            add_bootstrap_peers(&mut swarm.behaviour_mut().cyclon, peers);
+            add_bootstrap_peers(&mut swarm.behaviour_mut().cyclon, peers, seeds);
         }
     }
 }
 
-fn add_bootstrap_peers(cyclon: &mut cyclon::Behaviour, peers: Vec<BootstrapPeer>) {
+/// Bootstraps the view from `peers`; with the rejoin rule (`seeds`), also keeps them as seeds.
+fn add_bootstrap_peers(cyclon: &mut cyclon::Behaviour, peers: Vec<BootstrapPeer>, seeds: bool) {
     for BootstrapPeer { peer_id, address } in peers {
-        let result = cyclon.add_address(&peer_id, address.clone());
+        let result = if seeds {
+            cyclon.add_seed(&peer_id, address.clone())
+        } else {
+            cyclon.add_address(&peer_id, address.clone())
+        };
         tracing::debug!(%address, ?result, "bootstrap");
         if matches!(
             result,

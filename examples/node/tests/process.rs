@@ -1,6 +1,7 @@
 //! The `node` example as processes on 127.0.0.1: eight nodes bootstrapped from the first form
-//! full views without a hub, forget nodes killed with SIGKILL, and stop cleanly on signals;
-//! bad flags are one-line errors.
+//! full views without a hub, with entries verified by the nodes' signed records, forget nodes
+//! killed with SIGKILL, and stop cleanly on signals; a node with `--require-signed-records`
+//! takes a signing node's entry and drops an unsigned peer's; bad flags are one-line errors.
 //!
 //! Each node's view is replayed from its `peer_added` / `peer_removed` events, checking on the
 //! way that the event stream itself is consistent (no self, no duplicate, never more than `c`).
@@ -16,7 +17,7 @@ use std::{
 use cyclon_examples::testing::{Group, Output, assert_bad_flags_rejected, assert_help_mentions};
 use futures::StreamExt;
 use libp2p::{
-    Multiaddr, identify, noise, ping,
+    Multiaddr, Swarm, identify, identity, noise, ping,
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
@@ -87,6 +88,11 @@ fn replay(output: &Output, own_id: &str) -> Replayed {
                 assert!(
                     event["addresses"].as_array().is_some_and(|a| !a.is_empty()),
                     "peer_added without addresses:\n{}",
+                    context()
+                );
+                assert!(
+                    event["signed"].is_boolean(),
+                    "peer_added without \"signed\":\n{}",
                     context()
                 );
                 assert!(
@@ -197,6 +203,22 @@ fn eight_nodes_converge_without_a_hub_and_forget_killed_nodes() {
         "views full after {:?}; in-degrees {degrees:?}",
         start.elapsed()
     );
+    // Every node signs its own entry: entries learned by shuffling are verified; only the
+    // bootstrap address (given on the command line) is not.
+    group.with_outputs(|o| {
+        let added: Vec<Value> = o
+            .iter()
+            .flat_map(events)
+            .filter(|e| e["event"] == "peer_added")
+            .collect();
+        let unsigned = added.iter().filter(|e| e["signed"] == false).count();
+        assert!(added.iter().any(|e| e["signed"] == true));
+        assert!(
+            unsigned < NODES,
+            "{unsigned} unsigned entries, more than the {} bootstrap ones",
+            NODES - 1
+        );
+    });
 
     // SIGKILL three nodes, the bootstrap node among them: within a bounded time no survivor's
     // view holds them, and the survivors' views still connect them all.
@@ -248,6 +270,22 @@ fn eight_nodes_converge_without_a_hub_and_forget_killed_nodes() {
     }
 }
 
+/// An in-process libp2p peer over TCP (noise, yamux), to talk to the node; needs a tokio
+/// runtime.
+fn tcp_peer<B: NetworkBehaviour>(behaviour: impl FnOnce(&identity::Keypair) -> B) -> Swarm<B> {
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .expect("tcp")
+        .with_behaviour(behaviour)
+        .expect("behaviour")
+        .build()
+}
+
 /// What a generic libp2p peer runs to talk to the node.
 #[derive(NetworkBehaviour)]
 struct Probe {
@@ -267,23 +305,13 @@ fn answers_identify_and_ping() {
 
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let (identified, info) = runtime.block_on(async {
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .expect("tcp")
-            .with_behaviour(|key| Probe {
-                identify: identify::Behaviour::new(identify::Config::new(
-                    "/probe/1.0.0".to_string(),
-                    key.public(),
-                )),
-                ping: ping::Behaviour::default(),
-            })
-            .expect("behaviour")
-            .build();
+        let mut swarm = tcp_peer(|key| Probe {
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/probe/1.0.0".to_string(),
+                key.public(),
+            )),
+            ping: ping::Behaviour::default(),
+        });
         swarm.dial(address.clone()).expect("dial");
         let (mut identified, mut pinged) = (None, false);
         let answered = async {
@@ -312,6 +340,7 @@ fn answers_identify_and_ping() {
     assert_eq!(identified.to_base58(), peer_id);
     for protocol in [
         libp2p_cyclon::PROTOCOL_NAME.as_ref(),
+        libp2p_cyclon::PROTOCOL_NAME_V1_1.as_ref(),
         "/ipfs/id/1.0.0",
         "/ipfs/ping/1.0.0",
     ] {
@@ -360,7 +389,96 @@ fn help_documents_the_flags() {
             "--view-size",
             "--shuffle-length",
             "--interval-ms",
+            "--require-signed-records",
+            "--state-file",
+            "--rejoin-every",
+            "--rejoin-memory",
             "RUST_LOG",
         ],
     );
+}
+
+#[test]
+fn a_node_requiring_signed_records_takes_signed_entries_only() {
+    let mut group = Group::new();
+    let mut strict = node("/ip4/127.0.0.1/tcp/0", None);
+    strict.arg("--require-signed-records");
+    let strict = group.spawn("strict node", strict);
+    let (strict_id, strict_addresses) =
+        group.wait_until("the strict node to listen", Duration::from_secs(10), |o| {
+            listening(&o[strict])
+        });
+    let signer = group.spawn(
+        "signing node",
+        node("/ip4/127.0.0.1/tcp/0", Some(&strict_addresses[0])),
+    );
+    let (signer_id, _) = group.wait_until("the node to listen", Duration::from_secs(10), |o| {
+        listening(&o[signer])
+    });
+
+    // A peer that does not sign (no key given to the behaviour) shuffles with the strict node
+    // until two shuffles completed: its own entry is refused each time.
+    let address: Multiaddr = strict_addresses[0].parse().unwrap();
+    let strict_peer: libp2p::PeerId = strict_id.parse().unwrap();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let unsigned_id = runtime.block_on(async {
+        let config = libp2p_cyclon::Config::default()
+            .with_view_size(VIEW_SIZE)
+            .with_shuffle_length(2);
+        let mut swarm = tcp_peer(|key| {
+            let mut cyclon = libp2p_cyclon::Behaviour::new(key.public().to_peer_id(), config);
+            cyclon.pause();
+            cyclon
+        });
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        let mut completed = 0;
+        let shuffles = async {
+            while completed < 2 {
+                if swarm.behaviour().get(&strict_peer).is_none() {
+                    swarm
+                        .behaviour_mut()
+                        .add_address(&strict_peer, address.clone());
+                }
+                if swarm.behaviour().shuffles_in_flight() == 0 && swarm.listeners().count() > 0 {
+                    swarm.behaviour_mut().shuffle_now().unwrap();
+                }
+                match swarm.select_next_some().await {
+                    SwarmEvent::Behaviour(libp2p_cyclon::Event::ShuffleCompleted {
+                        peer_id,
+                        ..
+                    }) if peer_id == strict_peer => completed += 1,
+                    SwarmEvent::Behaviour(libp2p_cyclon::Event::ShuffleFailed {
+                        error, ..
+                    }) => {
+                        panic!("shuffle with the strict node failed: {error}")
+                    }
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), shuffles)
+            .await
+            .expect("two shuffles within 20 s");
+        swarm.local_peer_id().to_base58()
+    });
+
+    // The signing node's entry arrives verified; the unsigned peer never enters.
+    group.wait_until(
+        "the strict node to take the signing node",
+        Duration::from_secs(20),
+        |o| {
+            events(&o[strict])
+                .any(|e| e["event"] == "peer_added" && e["peer_id"] == signer_id.as_str())
+                .then_some(())
+        },
+    );
+    group.with_outputs(|o| {
+        let added: Vec<Value> = events(&o[strict])
+            .filter(|e| e["event"] == "peer_added")
+            .collect();
+        assert!(added.iter().all(|e| e["signed"] == true), "{added:?}");
+        assert!(added.iter().all(|e| e["peer_id"] != unsigned_id.as_str()));
+    });
 }

@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use cyclon_examples::cli::{DefenceKind, Mode, ShuffleFlags, Topology};
-use libp2p_cyclon::sim::{Attack, AttackTarget, Bootstrap, Kill, Scenario, ScenarioError};
+use cyclon_examples::cli::{DefenceKind, Mode, RejoinFlags, ShuffleFlags, Topology};
+use libp2p_cyclon::sim::{
+    Attack, AttackTarget, Bootstrap, Kill, Partition, Scenario, ScenarioError,
+};
 use libp2p_cyclon::{AnchoredParams, Defence, SeededParams};
 
 use crate::tables::significant;
@@ -51,6 +53,28 @@ pub struct Args {
     /// as many new nodes joining through one random live contact.
     #[arg(long, default_value_t = 0.0)]
     pub churn: f64,
+    /// Message loss: each shuffle request and each reply is lost with this probability
+    /// (0..=1). A lost request or reply fails the initiator's shuffle as a timeout does (after
+    /// a lost reply, the target has merged the request).
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub loss: f64,
+    /// Partition: right after this cycle the live nodes split 50/50 at random, and shuffles
+    /// across the cut fail as with dead targets, until --heal-at.
+    #[arg(long, value_name = "CYCLE", requires = "heal_at")]
+    pub partition_at: Option<u64>,
+    /// The partition heals right after this cycle.
+    #[arg(long, value_name = "CYCLE", requires = "partition_at")]
+    pub heal_at: Option<u64>,
+    #[command(flatten)]
+    pub rejoin: RejoinFlags,
+    /// Rejoin rule: nodes 0..S are every node's seeds (kept forever and probed like lost
+    /// peers).
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seeds: usize,
+    /// With --loss, --partition-at or --rejoin-every: write the overlay after every cycle
+    /// (view fill, dead links, links across the partition, components) as CSV to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub faults_csv: Option<PathBuf>,
     /// Full metrics every K cycles (cycle 0 and the last are always measured; 0: only those).
     /// Dead links are counted every cycle.
     #[arg(long, default_value_t = 10)]
@@ -208,6 +232,16 @@ impl Args {
             bfs_sources: self.bfs_sources,
             robustness_trials: self.robustness_trials,
             attack: None,
+            loss: self.loss,
+            partition: self
+                .partition_at
+                .zip(self.heal_at)
+                .map(|(at_cycle, heal_cycle)| Partition {
+                    at_cycle,
+                    heal_cycle,
+                }),
+            rejoin: self.rejoin.rule(self.shuffle.view_size),
+            seeds: self.seeds,
         }
     }
 

@@ -6,6 +6,8 @@
 //! cargo run --release --bin simulate -- --nodes 10000 --compare-basic --plot docs/figures
 //! cargo run --release --bin simulate -- --nodes 10000 --kill-fraction 0.5 --kill-at 50
 //! cargo run --release --bin simulate -- --malicious 0.01,0.1,0.2 --compare-caps --cycles 150
+//! cargo run --release --bin simulate -- --partition-at 50 --heal-at 90 --rejoin-every 5
+//! cargo run --release --bin simulate -- --loss 0.2 --cycles 200
 //! ```
 
 mod args;
@@ -44,10 +46,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// The faults part of the header line: empty without loss, partition and rejoin rule.
+fn faults_header(args: &Args) -> String {
+    let mut header = String::new();
+    if args.loss > 0.0 {
+        header.push_str(&format!(" loss={}%", args.loss * 100.0));
+    }
+    if let (Some(at), Some(heal)) = (args.partition_at, args.heal_at) {
+        header.push_str(&format!(
+            " partition after cycle {at}, healed after cycle {heal}"
+        ));
+    }
+    if let Some(rule) = args.rejoin.rule(args.shuffle.view_size) {
+        header.push_str(&format!(
+            " rejoin every {} rounds (memory {}, seeds {})",
+            rule.probe_every, rule.remember, args.seeds
+        ));
+    }
+    header
+}
+
 /// Runs the variants, prints the tables and writes the files the flags ask for.
 fn simulate(args: &Args, variants: Vec<Variant>) -> Result<(), AnyError> {
     println!(
-        "Cyclon simulation: N={} c={} l={} cycles={} bootstrap={:?} seed={}{}{}",
+        "Cyclon simulation: N={} c={} l={} cycles={} bootstrap={:?} seed={}{}{}{}",
         args.nodes,
         args.shuffle.view_size,
         args.shuffle.shuffle_length,
@@ -66,6 +88,7 @@ fn simulate(args: &Args, variants: Vec<Variant>) -> Result<(), AnyError> {
         } else {
             String::new()
         },
+        faults_header(args),
     );
 
     let mut runs: Vec<Run> = Vec::new();
@@ -77,12 +100,19 @@ fn simulate(args: &Args, variants: Vec<Variant>) -> Result<(), AnyError> {
     if !args.malicious.is_empty() {
         tables::print_attack(&runs);
     }
+    tables::print_faults(&runs);
 
     let first = &runs[0];
     if let Some(path) = &args.csv {
         first
             .report
             .write_csv(BufWriter::new(File::create(path)?))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.faults_csv {
+        first
+            .report
+            .write_faults_csv(BufWriter::new(File::create(path)?))?;
         println!("wrote {}", path.display());
     }
     if let Some(path) = &args.attack_csv {

@@ -230,6 +230,101 @@ pub fn print_attack(runs: &[Run]) {
     print_table(&table);
 }
 
+/// Loss, partition and rejoin runs: the overlay cycle by cycle (view fill, dead links, links
+/// across the partition, components) and how it went through the partition.
+pub fn print_faults(runs: &[Run]) {
+    for run in runs {
+        let r = &run.report;
+        if r.faults.is_empty() {
+            continue;
+        }
+        let s = &r.scenario;
+        let c = s.params.view_size;
+        let rejoin = match s.rejoin {
+            Some(rule) => format!(
+                "rejoin every {} rounds, {} lost peers remembered, {} seeds",
+                rule.probe_every, rule.remember, s.seeds
+            ),
+            None => "no rejoin rule (plain Cyclon)".to_owned(),
+        };
+        println!(
+            "\nFaults ({}): loss {}% per message, {}; {} of {} shuffles lost a message, {} \
+             probes:",
+            run.label,
+            significant(s.loss * 100.0, 3),
+            rejoin,
+            r.counters.lost,
+            r.counters.initiated(),
+            r.counters.probes,
+        );
+        let mut cycles: Vec<u64> = (0..=s.cycles)
+            .filter(|t| s.metrics_every > 0 && t % s.metrics_every == 0)
+            .collect();
+        if let Some(p) = s.partition {
+            cycles.extend([p.at_cycle, p.at_cycle + 1]);
+            cycles.extend((p.heal_cycle..=p.heal_cycle + 10).filter(|&t| t <= s.cycles));
+        }
+        cycles.push(s.cycles);
+        cycles.sort_unstable();
+        cycles.dedup();
+        let mut table = vec![
+            [
+                "cycle",
+                "partitioned",
+                "view fill",
+                "full views",
+                "dead links",
+                "links across the cut",
+                "components",
+                "largest",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        for &t in &cycles {
+            let f = &r.faults[t as usize];
+            table.push(vec![
+                t.to_string(),
+                if f.partitioned { "yes" } else { "no" }.to_owned(),
+                format!("{:.2}%", 100.0 * f.view_fill(c)),
+                format!("{} of {}", f.full_views, f.nodes),
+                f.dead_links.to_string(),
+                format!("{} ({:.1}%)", f.cross_links, 100.0 * f.cross_share()),
+                f.components.to_string(),
+                f.largest_component.to_string(),
+            ]);
+        }
+        print_table(&table);
+        let half = &r.faults[r.faults.len() / 2..];
+        let mean_fill = half.iter().map(|f| f.view_fill(c)).sum::<f64>() / half.len() as f64;
+        let connected = half.iter().filter(|f| f.components == 1).count();
+        println!(
+            "  second half of the run: mean view fill {:.2}%, one component in {} of {} cycles",
+            100.0 * mean_fill,
+            connected,
+            half.len()
+        );
+        if let Some(p) = r.partition {
+            println!(
+                "  partition after cycle {} ({} links crossed the cut), healed after cycle {} \
+                 ({} left); {}; {}",
+                p.partition.at_cycle,
+                p.cross_links_before,
+                p.partition.heal_cycle,
+                p.cross_links_at_heal,
+                match p.cycles_to_connected {
+                    Some(k) => format!("one component again {k} cycles after the heal"),
+                    None => "never one component again within the run".to_owned(),
+                },
+                match p.cycles_to_mixed {
+                    Some(k) => format!("a quarter of the links across after {k} cycles"),
+                    None => "never a quarter of the links across within the run".to_owned(),
+                },
+            );
+        }
+    }
+}
+
 /// `x` in decimal notation with `digits` significant digits.
 pub fn significant(x: f64, digits: i32) -> String {
     if x == 0.0 || !x.is_finite() {

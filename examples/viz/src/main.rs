@@ -81,13 +81,7 @@ fn main() -> ExitCode {
     }
     logs::init("error");
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    match runtime.block_on(serve(args, options)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_status(runtime.block_on(serve(args, options)))
 }
 
 async fn serve(args: Args, options: network::Options) -> Result<(), Box<dyn std::error::Error>> {

@@ -4,7 +4,13 @@
 //! The core decides what the view becomes and whom to shuffle with; this adapter turns its
 //! outcomes into [`Event`]s and [`ToSwarm`] actions, and owns what the core has no notion of:
 //! connections, dials, the shuffle timer, deadlines, the addresses the local peer advertises
-//! and the per-peer inbound rate limit's clock.
+//! (and its signed record of them, re-signed when they change) and the clocks of the per-peer
+//! inbound rate limit and of the record's sequence number.
+
+mod event;
+mod recovery;
+
+pub use self::event::{AddAddressResult, Event, RemovalReason};
 
 use std::{
     collections::VecDeque,
@@ -15,7 +21,7 @@ use std::{
 use futures::FutureExt;
 use futures_timer::Delay;
 use libp2p_core::{Endpoint, Multiaddr, transport::PortUse};
-use libp2p_identity::PeerId;
+use libp2p_identity::{Keypair, PeerId};
 use libp2p_swarm::{
     ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, NotifyHandler, THandler,
     THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::NewExternalAddrOfPeer,
@@ -29,95 +35,16 @@ use crate::{
         Command, Handler, HandlerSettings, InEvent, InboundId, OutEvent, OutboundShuffle, Report,
         ShuffleError,
     },
-    local_addresses::LocalAddresses,
+    local_peer::LocalPeer,
     outbound::Outbound,
     protocol::{self, ViewEntry},
     rate_limit::{MAX_RATE_LIMITED_PEERS, RateLimiter},
+    record::{LocalRecord, PeerAddresses, SignedPeerRecord},
     stats::{Record, Stats},
     view::{
         InsertOutcome, MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
     },
 };
-
-/// Why a peer left the view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RemovalReason {
-    /// It was the target of one of our shuffles: our link to it turned into its link to us.
-    /// If the shuffle then fails ([`Event::ShuffleFailed`]), it is not put back: that is how
-    /// dead peers leave views. (Under a [`Defence`](crate::Defence) the target may stay in the
-    /// view while the shuffle runs; it leaves, with this reason, if the shuffle fails.)
-    ShuffleTarget,
-    /// It was sent to a shuffle partner and replaced by an entry received from it.
-    Replaced,
-    /// [`Behaviour::remove_peer`] removed it.
-    Manual,
-}
-
-/// What [`Behaviour::add_address`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AddAddressResult {
-    /// The peer entered the view.
-    PeerAdded,
-    /// The peer was in the view; the address was added to its entry.
-    AddressAdded,
-    /// The peer was in the view with this address (or its entry is full of addresses).
-    Unchanged,
-    /// The peer is not in the view and the view is full.
-    ViewFull,
-    /// The peer is the local peer, or the address ends in `/p2p/` of another peer.
-    Rejected,
-}
-
-/// Events of the Cyclon [`Behaviour`].
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Event {
-    /// A peer entered the view.
-    PeerAdded {
-        /// The peer.
-        peer_id: PeerId,
-        /// Its addresses, as stored in the view.
-        addresses: Vec<Multiaddr>,
-    },
-    /// A peer left the view.
-    PeerRemoved {
-        /// The peer.
-        peer_id: PeerId,
-        /// Why it left.
-        reason: RemovalReason,
-    },
-    /// A shuffle we initiated completed.
-    ShuffleCompleted {
-        /// The shuffle.
-        id: ShuffleId,
-        /// The peer we shuffled with.
-        peer_id: PeerId,
-        /// Entries sent, our own fresh entry included.
-        sent: usize,
-        /// Valid entries received.
-        received: usize,
-    },
-    /// A shuffle we initiated failed; its target stays out of the view.
-    ShuffleFailed {
-        /// The shuffle.
-        id: ShuffleId,
-        /// The peer we tried to shuffle with.
-        peer_id: PeerId,
-        /// Why it failed.
-        error: ShuffleError,
-    },
-    /// We answered a shuffle another peer initiated.
-    ShuffleAnswered {
-        /// The initiator.
-        peer_id: PeerId,
-        /// Valid entries received.
-        received: usize,
-        /// Entries sent back.
-        sent: usize,
-    },
-}
 
 /// The Cyclon [`NetworkBehaviour`].
 ///
@@ -126,9 +53,10 @@ pub enum Event {
 pub struct Behaviour {
     local_peer_id: PeerId,
     config: Config,
-    view: PartialView<PeerId, Vec<Multiaddr>>,
+    view: PartialView<PeerId, PeerAddresses>,
     rng: StdRng,
-    local_addresses: LocalAddresses,
+    /// The local peer's advertised addresses and signed record.
+    local: LocalPeer,
     /// Where the shuffles we started run, and until when.
     outbound: Outbound,
     handler_settings: HandlerSettings,
@@ -144,29 +72,58 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    /// Creates the behaviour for the local peer.
+    /// Creates the behaviour for the local peer, which sends its own entry unsigned (use
+    /// [`Behaviour::with_keypair`] to sign it). It still verifies and forwards the signed
+    /// records of others.
     ///
     /// # Panics
     ///
     /// If `config` is invalid (see [`Config::validate`]); use [`Behaviour::try_new`] to get an
     /// error instead.
     pub fn new(local_peer_id: PeerId, config: Config) -> Self {
-        match Self::try_new(local_peer_id, config) {
-            Ok(behaviour) => behaviour,
-            Err(error) => panic!("invalid Cyclon configuration: {error}"),
-        }
+        Self::try_new(local_peer_id, config).unwrap_or_else(|error| invalid(error))
     }
 
     /// Creates the behaviour for the local peer, or says why `config` is invalid.
     pub fn try_new(local_peer_id: PeerId, config: Config) -> Result<Self, ConfigError> {
+        Self::build(local_peer_id, None, config)
+    }
+
+    /// Creates the behaviour for the peer of `keypair` (its identity key, the one the swarm
+    /// authenticates connections with), which signs the local peer's own record: its entry in
+    /// a `/cyclon/1.1.0` shuffle carries a signed peer record of the addresses it advertises,
+    /// re-signed whenever they change, which other peers can verify.
+    ///
+    /// # Panics
+    ///
+    /// If `config` is invalid (see [`Config::validate`]); use
+    /// [`Behaviour::try_with_keypair`] to get an error instead.
+    pub fn with_keypair(keypair: Keypair, config: Config) -> Self {
+        Self::try_with_keypair(keypair, config).unwrap_or_else(|error| invalid(error))
+    }
+
+    /// [`Behaviour::with_keypair`], or says why `config` is invalid.
+    pub fn try_with_keypair(keypair: Keypair, config: Config) -> Result<Self, ConfigError> {
+        let local_peer_id = keypair.public().to_peer_id();
+        Self::build(local_peer_id, Some(LocalRecord::new(keypair)), config)
+    }
+
+    fn build(
+        local_peer_id: PeerId,
+        local_record: Option<LocalRecord>,
+        config: Config,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         // A defence's private keys come from the thread's cryptographically secure generator.
-        let view = PartialView::with_rng(local_peer_id, config.shuffle_params(), &mut rand::rng())?;
+        let mut view = PartialView::with_rng(local_peer_id, config.shuffle_params(), &mut rand::rng())?;
+        if let Some(rejoin) = config.rejoin() {
+            view.set_rejoin(rejoin)?;
+        }
         let mut behaviour = Self {
             local_peer_id,
             view,
             rng: StdRng::seed_from_u64(rand::random()),
-            local_addresses: LocalAddresses::default(),
+            local: LocalPeer::new(local_peer_id, config.max_addresses_per_entry, local_record),
             outbound: Outbound::default(),
             handler_settings: HandlerSettings::new(&config),
             events: VecDeque::new(),
@@ -193,8 +150,11 @@ impl Behaviour {
     }
 
     /// Adds `address` for `peer`: bootstraps the view, or teaches it an address. A peer new to
-    /// a view with room enters it with age 0 ([`Event::PeerAdded`]); the address is also
-    /// reported to the swarm so other behaviours can dial it.
+    /// a view with room enters it with age 0 ([`Event::PeerAdded`], unverified); the address is
+    /// also reported to the swarm so other behaviours can dial it (unless signed records are
+    /// required, [`Config::with_require_signed_records`]: then the swarm hears only verified
+    /// addresses). An entry whose addresses are verified takes no other address
+    /// ([`AddAddressResult::Unchanged`]).
     pub fn add_address(&mut self, peer: &PeerId, address: Multiaddr) -> AddAddressResult {
         if *peer == self.local_peer_id {
             return AddAddressResult::Rejected;
@@ -208,6 +168,7 @@ impl Behaviour {
                 self.emit(Event::PeerAdded {
                     peer_id: *peer,
                     addresses: vec![address.clone()],
+                    verified: false,
                 });
                 AddAddressResult::PeerAdded
             }
@@ -215,10 +176,7 @@ impl Behaviour {
             InsertOutcome::ViewFull => return AddAddressResult::ViewFull,
             _ => return AddAddressResult::Unchanged,
         };
-        self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
-            peer_id: *peer,
-            address,
-        });
+        self.report_addresses(*peer, &[address], false);
         result
     }
 
@@ -254,7 +212,7 @@ impl Behaviour {
     /// outcome is reported as [`Event::ShuffleCompleted`] or [`Event::ShuffleFailed`] with the
     /// returned id. Fails at once, with nothing changed, when the view is empty.
     pub fn shuffle_now(&mut self) -> Result<ShuffleId, StartShuffleError> {
-        let own = self.advertised_addresses();
+        let own = self.local.payload();
         let shuffle = self.view.start_shuffle(&mut self.rng, own)?;
         Ok(self.send_shuffle(shuffle))
     }
@@ -323,8 +281,30 @@ impl Behaviour {
     /// The addresses the local peer advertises in its own entry: confirmed external addresses,
     /// or the listen addresses when there are none.
     pub fn advertised_addresses(&self) -> Vec<Multiaddr> {
-        let max = self.config.max_addresses_per_entry;
-        self.local_addresses.advertised(&self.local_peer_id, max)
+        self.local.advertised()
+    }
+
+    /// The local peer's signed record of its [advertised
+    /// addresses](Self::advertised_addresses), which its own entry carries over
+    /// `/cyclon/1.1.0`: `None` without the key ([`Behaviour::new`]) or while there is no
+    /// address to advertise. Re-signed, with a higher sequence number, whenever the advertised
+    /// addresses change.
+    pub fn local_record(&self) -> Option<&SignedPeerRecord> {
+        self.local.record()
+    }
+
+    /// Reports addresses of `peer` to the swarm, so other behaviours can dial it: all of them,
+    /// or only verified ones when signed records are required.
+    fn report_addresses(&mut self, peer: PeerId, addresses: &[Multiaddr], verified: bool) {
+        if self.config.require_signed_records && !verified {
+            return;
+        }
+        for address in addresses {
+            self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
+                peer_id: peer,
+                address: address.clone(),
+            });
+        }
     }
 
     fn emit(&mut self, event: Event) {
@@ -349,23 +329,30 @@ impl Behaviour {
 
     /// Sends a shuffle the core started to its target: on a connection if there is one,
     /// otherwise after dialling it with the view's addresses.
-    fn send_shuffle(&mut self, shuffle: OutgoingShuffle<PeerId, Vec<Multiaddr>>) -> ShuffleId {
+    fn send_shuffle(&mut self, shuffle: OutgoingShuffle<PeerId, PeerAddresses>) -> ShuffleId {
         let id = shuffle.id;
         let (peer, addresses, _) = shuffle.target.into_parts();
         self.record(Record::ShuffleStarted);
-        tracing::debug!(%peer, %id, "starting a shuffle");
-        // Under a defence the target may stay in the view (it leaves if the shuffle fails).
-        if !self.view.contains(&peer) {
-            self.emit(Event::PeerRemoved {
-                peer_id: peer,
-                reason: RemovalReason::ShuffleTarget,
-            });
+        if shuffle.probe {
+            // A probe's target is a seed or a lost peer: it was not in the view.
+            self.record(Record::ProbeStarted);
+            tracing::debug!(%peer, %id, "probing a seed or a lost peer");
+        } else {
+            tracing::debug!(%peer, %id, "starting a shuffle");
+            // Under a defence the target may stay in the view (it leaves if the shuffle fails).
+            if !self.view.contains(&peer) {
+                self.emit(Event::PeerRemoved {
+                    peer_id: peer,
+                    reason: RemovalReason::ShuffleTarget,
+                });
+            }
         }
-        let max_addresses = self.config.max_addresses_per_entry;
-        let outbound = OutboundShuffle::new(id, &shuffle.request, max_addresses);
+        let outbound = OutboundShuffle::new(id, shuffle.request);
         // A shuffle that needs a dial gets one timeout for the dial and one for the exchange.
         let timeout = 2 * self.config.request_timeout;
-        let action = self.outbound.send(peer, addresses, outbound, timeout);
+        let action = self
+            .outbound
+            .send(peer, addresses.to_vec(), outbound, timeout);
         self.events.push_back(action);
         id
     }
@@ -437,19 +424,20 @@ impl Behaviour {
         let received = entries.len();
         let (reply, merge) = self.view.answer_shuffle(&mut self.rng, &peer, entries);
         self.record(Record::InboundAnswered);
-        let entries = protocol::encode_entries(&reply, self.config.max_addresses_per_entry);
+        let sent = reply.len();
         self.events
-            .push_back(notify(Command::Answer { id, entries }));
+            .push_back(notify(Command::Answer { id, entries: reply }));
         self.report_merge(merge);
         self.emit(Event::ShuffleAnswered {
             peer_id: peer,
             received,
-            sent: reply.len(),
+            sent,
         });
     }
 
     /// Reports how a merge changed the view: events for the peers that left and entered it,
-    /// and the addresses of the entries it took to the swarm.
+    /// and the addresses of the entries it took or updated to the swarm (only verified ones
+    /// when signed records are required).
     fn report_merge(&mut self, merge: MergeOutcome<PeerId>) {
         self.record(Record::Ignored(&merge.ignored));
         for peer_id in merge.removed {
@@ -459,20 +447,20 @@ impl Behaviour {
             });
         }
         let taken = merge.added.iter().map(|peer| (peer, true));
-        let refreshed = merge.refreshed.iter().map(|peer| (peer, false));
-        for (&peer_id, entered) in taken.chain(refreshed) {
+        let kept = merge.refreshed.iter().chain(&merge.updated);
+        for (&peer_id, entered) in taken.chain(kept.map(|peer| (peer, false))) {
             let Some(entry) = self.view.get(&peer_id) else {
                 continue;
             };
-            let addresses = entry.addresses().clone();
-            for address in &addresses {
-                self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
-                    peer_id,
-                    address: address.clone(),
-                });
-            }
+            let verified = entry.addresses().is_verified();
+            let addresses = entry.addresses().to_vec();
+            self.report_addresses(peer_id, &addresses, verified);
             if entered {
-                self.emit(Event::PeerAdded { peer_id, addresses });
+                self.emit(Event::PeerAdded {
+                    peer_id,
+                    addresses,
+                    verified,
+                });
             }
         }
     }
@@ -482,15 +470,24 @@ impl Behaviour {
         Handler::new(self.handler_settings.clone(), preloaded)
     }
 
-    /// The periodic shuffle, when the timer fires: the core decides whether this round runs.
+    /// The periodic shuffle, when the timer fires: the core decides whether this round runs,
+    /// and whether a [`Rejoin`](crate::Rejoin) probe follows it.
     fn periodic_shuffle(&mut self) {
-        let own = self.advertised_addresses();
+        let own = self.local.payload();
         let own = (!own.is_empty()).then_some(own);
-        match self.view.periodic_shuffle(&mut self.rng, own) {
+        match self.view.periodic_shuffle(&mut self.rng, own.clone()) {
             Ok(shuffle) => _ = self.send_shuffle(shuffle),
             Err(reason) => tracing::debug!(%reason, "no periodic shuffle"),
         }
+        if let Some(probe) = self.view.periodic_probe(&mut self.rng, own) {
+            self.send_shuffle(probe);
+        }
     }
+}
+
+/// The panic of the constructors that take a configuration as valid.
+fn invalid(error: ConfigError) -> ! {
+    panic!("invalid Cyclon configuration: {error}")
 }
 
 impl NetworkBehaviour for Behaviour {
@@ -517,7 +514,10 @@ impl NetworkBehaviour for Behaviour {
         let Some(peer) = maybe_peer else {
             return Ok(Vec::new());
         };
-        let known = self.view.get(&peer).map_or(&[][..], |e| e.addresses());
+        let known = self
+            .view
+            .get(&peer)
+            .map_or(&[][..], |e| e.addresses().as_slice());
         Ok(self.outbound.dial_addresses(&peer, known))
     }
 
@@ -533,7 +533,7 @@ impl NetworkBehaviour for Behaviour {
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
-        self.local_addresses.on_swarm_event(&event);
+        self.local.on_swarm_event(&event);
         for (id, error) in self.outbound.on_swarm_event(&event) {
             self.fail_shuffle(id, error);
         }
@@ -558,7 +558,9 @@ impl NetworkBehaviour for Behaviour {
                 id,
                 entries,
                 invalid,
+                version,
             } => {
+                self.record(Record::Exchange(version));
                 self.record(Record::Invalid(&invalid));
                 self.complete_shuffle(id, entries);
             }
@@ -567,7 +569,9 @@ impl NetworkBehaviour for Behaviour {
                 id,
                 entries,
                 invalid,
+                version,
             } => {
+                self.record(Record::Exchange(version));
                 self.record(Record::Invalid(&invalid));
                 self.answer_shuffle(peer_id, connection_id, id, entries);
             }
@@ -615,9 +619,11 @@ mod tests {
     use futures::task::noop_waker_ref;
 
     use super::*;
+    use crate::snapshot::SnapshotError;
 
     fn entry(peer: PeerId, age: u32) -> ViewEntry {
-        ViewEntry::new(peer, vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()], age)
+        let addresses = vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()];
+        ViewEntry::new(peer, PeerAddresses::unverified(addresses), age)
     }
 
     /// The behaviour's events so far, as the view changes they report.
@@ -646,6 +652,7 @@ mod tests {
                 id,
                 entries,
                 invalid: Default::default(),
+                version: crate::protocol::Version::V1_1,
             }),
         );
     }
@@ -690,6 +697,151 @@ mod tests {
         replay(&mut behaviour);
         assert!(behaviour.get(&x).is_some());
         assert!(behaviour.get(&y).is_none());
+    }
+
+    #[test]
+    fn only_verified_addresses_reach_the_swarm_when_records_are_required() {
+        let unverified: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        let signed: Multiaddr = "/ip4/127.0.0.1/tcp/2".parse().unwrap();
+        for strict in [false, true] {
+            let config = Config::default()
+                .with_view_size(4)
+                .with_shuffle_length(2)
+                .with_require_signed_records(strict);
+            let mut behaviour = Behaviour::new(PeerId::random(), config);
+            behaviour.pause();
+            let q = PeerId::random();
+            behaviour.add_address(&q, unverified.clone());
+            let id = behaviour.shuffle_now().unwrap();
+            let key = Keypair::generate_ed25519();
+            let v = key.public().to_peer_id();
+            let record = SignedPeerRecord::sign(&key, std::slice::from_ref(&signed), 1).unwrap();
+            let payload = PeerAddresses::signed(record, vec![signed.clone()]);
+            respond(&mut behaviour, q, id, vec![ViewEntry::new(v, payload, 0)]);
+
+            let mut cx = Context::from_waker(noop_waker_ref());
+            let (mut reported, mut added) = (Vec::new(), Vec::new());
+            while let Poll::Ready(event) = behaviour.poll(&mut cx) {
+                match event {
+                    ToSwarm::NewExternalAddrOfPeer { peer_id, address } => {
+                        reported.push((peer_id, address))
+                    }
+                    ToSwarm::GenerateEvent(Event::PeerAdded {
+                        peer_id, verified, ..
+                    }) => added.push((peer_id, verified)),
+                    _ => {}
+                }
+            }
+            assert_eq!(added, vec![(q, false), (v, true)]);
+            let mut expected = vec![(v, signed.clone())];
+            if !strict {
+                expected.insert(0, (q, unverified.clone()));
+            }
+            assert_eq!(reported, expected, "strict: {strict}");
+        }
+    }
+
+    #[test]
+    fn a_behaviour_with_a_key_signs_its_own_entry() {
+        let key = Keypair::generate_ed25519();
+        let mut behaviour = Behaviour::with_keypair(key.clone(), Config::default());
+        assert_eq!(behaviour.local_peer_id(), &key.public().to_peer_id());
+        assert!(behaviour.local_record().is_none());
+        let address: Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse().unwrap();
+        behaviour.on_swarm_event(FromSwarm::NewListenAddr(
+            libp2p_swarm::behaviour::NewListenAddr {
+                listener_id: libp2p_core::transport::ListenerId::next(),
+                addr: &address,
+            },
+        ));
+        let record = behaviour.local_record().expect("signed").clone();
+        let own = behaviour.local.payload();
+        assert_eq!(own.signed_record(), Some(&record));
+        let mut unkeyed = Behaviour::new(PeerId::random(), Config::default());
+        unkeyed.on_swarm_event(FromSwarm::NewListenAddr(
+            libp2p_swarm::behaviour::NewListenAddr {
+                listener_id: libp2p_core::transport::ListenerId::next(),
+                addr: &address,
+            },
+        ));
+        assert_eq!(unkeyed.local.payload().to_vec(), vec![address]);
+        assert!(!unkeyed.local.payload().is_verified());
+    }
+
+    #[test]
+    fn a_view_exported_and_imported_comes_back_with_its_ages() {
+        let local = PeerId::random();
+        let mut behaviour = Behaviour::new(local, Config::default());
+        behaviour.pause();
+        let peers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
+        for peer in &peers {
+            behaviour.add_address(peer, "/ip4/10.0.0.1/tcp/1".parse().unwrap());
+        }
+        let first = behaviour.shuffle_now().unwrap(); // ages the other two
+        respond(&mut behaviour, peers[0], first, Vec::new());
+        let saved = behaviour.export_view();
+
+        let mut restarted = Behaviour::new(local, Config::default());
+        let imported = restarted.import_view(&saved).unwrap();
+        assert_eq!(imported.added, behaviour.view_len());
+        let ages = |b: &Behaviour| {
+            let mut v: Vec<(PeerId, u32)> = b.view().map(|e| (*e.peer_id(), e.age())).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ages(&restarted), ages(&behaviour));
+        assert_eq!(
+            view_events(&mut restarted).len(),
+            imported.added,
+            "one PeerAdded per entry"
+        );
+        // Again: nothing new. Another peer's snapshot or garbage: an error, nothing changed.
+        assert_eq!(
+            restarted.import_view(&saved).unwrap().not_taken,
+            imported.added
+        );
+        let mut other = Behaviour::new(PeerId::random(), Config::default());
+        assert!(matches!(
+            other.import_view(&saved),
+            Err(SnapshotError::ForeignPeer { .. })
+        ));
+        assert!(other.import_view(b"garbage").is_err());
+        assert_eq!(other.view_len(), 0);
+    }
+
+    #[test]
+    fn a_probe_takes_nobody_out_of_the_view() {
+        use crate::Rejoin;
+        let config = Config::default().with_rejoin(Rejoin::new(4, 1));
+        let mut behaviour = Behaviour::new(PeerId::random(), config);
+        behaviour.pause();
+        let seed = PeerId::random();
+        assert_eq!(
+            behaviour.add_seed(&seed, "/ip4/10.0.0.1/tcp/1".parse().unwrap()),
+            AddAddressResult::PeerAdded
+        );
+        assert_eq!(behaviour.seeds().count(), 1);
+        let id = behaviour.shuffle_now().unwrap();
+        behaviour.fail_shuffle(id, ShuffleError::Timeout);
+        assert_eq!(behaviour.view_len(), 0);
+        assert_eq!(behaviour.lost_peers().count(), 0, "a seed is not lost");
+        view_events(&mut behaviour);
+        // No address to advertise: no probe; with one, the empty view probes the seed.
+        behaviour.periodic_shuffle();
+        assert_eq!(behaviour.stats().probes_started, 0);
+        behaviour
+            .local
+            .on_swarm_event(&FromSwarm::NewListenAddr(libp2p_swarm::NewListenAddr {
+                listener_id: libp2p_core::transport::ListenerId::next(),
+                addr: &"/ip4/10.0.0.2/tcp/1".parse().unwrap(),
+            }));
+        behaviour.periodic_shuffle();
+        assert_eq!(behaviour.stats().probes_started, 1);
+        assert!(
+            view_events(&mut behaviour).is_empty(),
+            "no PeerRemoved for a probe's target"
+        );
+        assert_eq!(behaviour.shuffles_in_flight(), 1);
     }
 
     #[test]

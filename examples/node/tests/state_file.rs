@@ -1,0 +1,108 @@
+//! `node --state-file` on 127.0.0.1: the view is saved on exit and restored at the next start;
+//! a corrupt or foreign file stops the node with status 2 and a one-line message, and is left
+//! as it was.
+
+#![cfg(unix)]
+
+use std::{path::Path, process::Command, time::Duration};
+
+use cyclon_examples::testing::{Group, Output, run_to_exit};
+use serde_json::Value;
+
+const PROGRAM: &str = env!("CARGO_BIN_EXE_node");
+const WAIT: Duration = Duration::from_secs(20);
+
+fn node(seed: u8, state_file: &Path) -> Command {
+    let mut command = Command::new(PROGRAM);
+    command.args(["--listen", "/ip4/127.0.0.1/tcp/0", "--interval-ms", "200"]);
+    command.args(["--secret-key-seed", &seed.to_string()]);
+    command.arg("--state-file").arg(state_file);
+    command
+}
+
+fn events(output: &Output) -> Vec<Value> {
+    output
+        .stdout
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect()
+}
+
+fn listening(output: &Output) -> Option<(String, String)> {
+    let event = events(output)
+        .into_iter()
+        .find(|e| e["event"] == "listening")?;
+    Some((
+        event["peer_id"].as_str()?.to_owned(),
+        event["addresses"][0].as_str()?.to_owned(),
+    ))
+}
+
+fn added(output: &Output) -> Vec<String> {
+    events(output)
+        .iter()
+        .filter(|e| e["event"] == "peer_added")
+        .map(|e| e["peer_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs `command` to its end and checks the refusal: status 2, one error line on stderr.
+fn assert_refused(command: Command, mentions: &str) {
+    let (status, stdout, stderr) = run_to_exit(command, WAIT);
+    assert_eq!(status.code(), Some(2), "{status}: {stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    // Logs may come first; the error is one line, the last.
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "not one error line: {stderr}");
+    let line = stderr.trim().lines().last().unwrap_or_default();
+    assert_eq!(line, errors[0], "{stderr}");
+    assert!(line.starts_with("error: state file "), "{line}");
+    assert!(line.contains(mentions), "{line}");
+    assert!(!line.contains("panicked"), "{line}");
+}
+
+#[test]
+fn the_view_survives_a_restart_and_bad_files_are_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("view.pb");
+    let other_state = dir.path().join("other.pb");
+
+    // Node 1 learns node 2 and saves its view on SIGTERM.
+    let mut group = Group::new();
+    let two = group.spawn("node 2", node(2, &other_state));
+    let (two_id, two_address) = group.wait_until("node 2 listening", WAIT, |o| listening(&o[two]));
+    let mut first = node(1, &state);
+    first.args(["--bootstrap", &two_address]);
+    let one = group.spawn("node 1", first);
+    group.wait_until("node 1 to add node 2", WAIT, |o| {
+        added(&o[one]).contains(&two_id).then_some(())
+    });
+    group.signal(one, "TERM");
+    assert!(group.wait_exit(one, WAIT).success());
+    let saved = std::fs::read(&state).expect("the state file was written on exit");
+    assert!(!saved.is_empty());
+
+    // Restarted without --bootstrap, node 1 starts with node 2 in its view.
+    let again = group.spawn("node 1 again", node(1, &state));
+    group.wait_until("node 1 to restore node 2", WAIT, |o| {
+        added(&o[again]).contains(&two_id).then_some(())
+    });
+    group.signal(again, "TERM");
+    assert!(group.wait_exit(again, WAIT).success());
+    drop(group);
+
+    // Another peer's file: refused, untouched.
+    let before = std::fs::read(&state).unwrap();
+    assert_refused(node(3, &state), "not of this peer");
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+
+    // Garbage and an empty file: refused, untouched.
+    for garbage in [&b"{\"view\": [1, 2, 3]}\n"[..], &[0xff; 40], b""] {
+        std::fs::write(&state, garbage).unwrap();
+        assert_refused(node(1, &state), "not a Cyclon view snapshot");
+        assert_eq!(std::fs::read(&state).unwrap(), garbage);
+    }
+
+    // A directory in place of the file: refused.
+    assert_refused(node(1, dir.path()), "cannot be read");
+}
