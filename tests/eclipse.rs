@@ -51,11 +51,12 @@ fn config(defence: Defence) -> Config {
 /// The seeded defence scaled to 20 peers: 2 extra entries per message (twice `l`), news and
 /// a filter small enough to wrap around during the test.
 fn seeded() -> Defence {
-    let mut params = SeededParams::default();
-    params.extra_entries = 2;
-    params.news = 8;
-    params.seen_memory = 64;
-    Defence::Seeded(params)
+    Defence::Seeded(
+        SeededParams::default()
+            .with_extra_entries(2)
+            .with_news(8)
+            .with_seen_memory(64),
+    )
 }
 
 /// Raw `/cyclon/1.0.0` streams, plus an address book to dial the honest peers.

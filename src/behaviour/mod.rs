@@ -115,7 +115,8 @@ impl Behaviour {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         // A defence's private keys come from the thread's cryptographically secure generator.
-        let mut view = PartialView::with_rng(local_peer_id, config.shuffle_params(), &mut rand::rng())?;
+        let mut view =
+            PartialView::with_rng(local_peer_id, config.shuffle_params(), &mut rand::rng())?;
         if let Some(rejoin) = config.rejoin() {
             view.set_rejoin(rejoin)?;
         }

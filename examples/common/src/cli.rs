@@ -6,9 +6,9 @@ use std::{error::Error, process::ExitCode, str::FromStr, time::Duration};
 use clap::{Parser, ValueEnum};
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
 use libp2p_cyclon::{
-    self as cyclon, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE, DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, Defence, ENTRY_OVERHEAD, Rejoin,
-    ShuffleMode, ShuffleParams,
+    self as cyclon, AnchoredParams, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE,
+    Defence, ENTRY_OVERHEAD, Rejoin, SeededParams, ShuffleMode, ShuffleParams,
 };
 
 /// Exit status for bad flags and unusable settings (as clap uses).
@@ -82,11 +82,22 @@ pub enum DefenceKind {
     Anchored,
 }
 
-impl From<DefenceKind> for Defence {
-    fn from(kind: DefenceKind) -> Self {
-        match kind {
-            DefenceKind::Seeded => Defence::seeded(),
-            DefenceKind::Anchored => Defence::anchored(),
+impl DefenceKind {
+    /// The defence with its recommended parameters, fitted to a view of `view_size` entries:
+    /// the seeded defence sends at most `view_size` extra entries, the anchored one keeps at
+    /// most `view_size - 1` anchors.
+    pub fn defence(self, view_size: usize) -> Defence {
+        match self {
+            DefenceKind::Seeded => {
+                let params = SeededParams::default();
+                let extra = params.extra_entries.min(view_size);
+                Defence::Seeded(params.with_extra_entries(extra))
+            }
+            DefenceKind::Anchored => {
+                let params = AnchoredParams::default();
+                let anchors = params.anchors.min(view_size.saturating_sub(1));
+                Defence::Anchored(params.with_anchors(anchors))
+            }
         }
     }
 }
@@ -168,7 +179,10 @@ impl ShuffleFlags {
     pub fn params(&self) -> ShuffleParams {
         ShuffleParams::new(self.view_size, self.shuffle_length)
             .with_mode(self.mode.into())
-            .with_defence(self.defence.map_or(Defence::Off, Defence::from))
+            .with_defence(
+                self.defence
+                    .map_or(Defence::Off, |kind| kind.defence(self.view_size)),
+            )
     }
 }
 
@@ -226,15 +240,16 @@ impl CyclonFlags {
             .with_defence(shuffle.params().defence)
             .with_shuffle_interval(self.interval())
             .with_request_timeout(Duration::from_millis(self.request_timeout_ms))
-            .with_max_message_size(message_size_for(shuffle.shuffle_length))
+            .with_max_message_size(message_size_for(shuffle.params().message_length()))
     }
 }
 
-/// The message size the programs use for shuffle length `l`: the default, or more when `l`
-/// entries with signed records of the default maximum size need more (`l` > 14), so that any
+/// The message size the programs use for messages of `entries` entries (the shuffle length
+/// `l`, plus the seeded defence's extra entries): the default, or more when that many entries
+/// with signed records of the default maximum size need more (more than 14), so that any
 /// valid `l` works without a message-size flag.
-pub fn message_size_for(shuffle_length: usize) -> usize {
-    shuffle_length
+pub fn message_size_for(entries: usize) -> usize {
+    entries
         .saturating_mul(DEFAULT_MAX_RECORD_SIZE + ENTRY_OVERHEAD)
         .max(DEFAULT_MAX_MESSAGE_SIZE)
 }
