@@ -873,6 +873,13 @@ where
             .nth(pick)
             .expect("counted")
             .clone();
+        if matches!(self.defence.as_deref(), Some(DefenceState::Seeded(_))) {
+            // The seeded slots keep the view's order: the request is built without moving it.
+            // Nothing leaves the view, so no sent entry needs remembering.
+            self.seeded_request(rng, local_addresses, (None, &target.id), request);
+            let id = self.push_pending(target.id.clone(), 0, true, None);
+            return Some((id, target));
+        }
         let others = self.fill_request(rng, local_addresses, request);
         let id = self.push_pending(target.id.clone(), others, true, None);
         Some((id, target))

@@ -353,19 +353,7 @@ where
                 (self.entries[index].clone(), Some(index))
             }
         };
-        request.push(Entry::new(self.local.clone(), local_addresses, 0));
-        let total = self.params.message_length();
-        let (_, entries, seeded) = self.seeded();
-        // The local node's own entry counts as one of the view's.
-        let from_view = seeded.params.from_view.saturating_sub(1);
-        seeded.fill(
-            rng,
-            entries,
-            (target_index, &target.id),
-            total,
-            from_view,
-            request,
-        );
+        self.seeded_request(rng, local_addresses, (target_index, &target.id), request);
 
         let id = ShuffleId(self.next_shuffle_id);
         self.next_shuffle_id += 1;
@@ -379,6 +367,30 @@ where
             lost_entry: self.rejoin.is_some().then(|| target.clone()),
         });
         (id, target)
+    }
+
+    /// A request to `target` (at `target_index` in the view, if there): the local node's fresh
+    /// entry, view entries and news, never the target's own entry. The view's order is kept.
+    pub(super) fn seeded_request<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: A,
+        (target_index, target): (Option<usize>, &I),
+        request: &mut Vec<Entry<I, A>>,
+    ) {
+        request.push(Entry::new(self.local.clone(), local_addresses, 0));
+        let total = self.params.message_length();
+        let (_, entries, seeded) = self.seeded();
+        // The local node's own entry counts as one of the view's.
+        let from_view = seeded.params.from_view.saturating_sub(1);
+        seeded.fill(
+            rng,
+            entries,
+            (target_index, target),
+            total,
+            from_view,
+            request,
+        );
     }
 
     /// Answers `from`: view entries and news (never `from`'s own entry), then every received
@@ -652,5 +664,54 @@ mod tests {
             v.complete_shuffle(shuffle.id, Vec::new()).unwrap();
         }
         assert!(explored >= 4, "{explored}");
+    }
+
+    /// Every entry sits in the slot that names it, and every occupied slot names its entry.
+    fn assert_slots_consistent(v: &mut PartialView<u32>) {
+        let (_, entries, seeded) = v.seeded();
+        assert_eq!(seeded.meta.len(), entries.len());
+        for (k, meta) in seeded.meta.iter().enumerate() {
+            assert_eq!(seeded.occupant[meta.slot as usize], k as u32, "entry {k}");
+            assert_eq!(meta.hash, seeded.keys.hash(&entries[k].id), "entry {k}");
+        }
+        let occupied = seeded.occupant.iter().filter(|&&k| k != EMPTY).count();
+        assert_eq!(occupied, entries.len());
+    }
+
+    /// A rejoin probe under the seeded defence builds its request without reordering the view
+    /// (the slots index it), and a failed shuffle's target is remembered as lost.
+    #[test]
+    fn rejoin_probes_keep_the_slots_consistent() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut v = view(0, params(6, 3, SeededParams::default()), 7);
+        v.set_rejoin(crate::config::Rejoin::new(10, 1)).unwrap();
+        v.add_seed(Entry::new(100, (), 0));
+        for id in 1..=6 {
+            v.insert(Entry::new(id, (), 0));
+        }
+        v.answer_shuffle(&mut rng, &50, entries(50..60));
+        assert_slots_consistent(&mut v);
+        let shuffle = v.start_shuffle(&mut rng, ()).unwrap();
+        let target = *shuffle.target.id();
+        v.fail_shuffle(shuffle.id).unwrap();
+        assert!(!v.contains(&target));
+        assert!(v.lost_peers().iter().any(|e| e.id == target));
+        assert_slots_consistent(&mut v);
+        let mut probes = 0;
+        for _ in 0..10 {
+            if let Some(probe) = v.periodic_probe(&mut rng, Some(())) {
+                probes += 1;
+                assert!(probe.probe);
+                assert!(!v.contains(probe.target.id()));
+                assert!(probe.request.len() > 1, "the request carries entries");
+                assert_slots_consistent(&mut v);
+                v.complete_shuffle(probe.id, entries(60..63)).unwrap();
+                assert_slots_consistent(&mut v);
+            }
+            let shuffle = v.start_shuffle(&mut rng, ()).unwrap();
+            v.complete_shuffle(shuffle.id, entries(70..72)).unwrap();
+            assert_slots_consistent(&mut v);
+        }
+        assert!(probes > 0);
     }
 }
