@@ -50,6 +50,174 @@ pub enum ShuffleMode {
     Basic,
 }
 
+/// An opt-in defence against colluding peers that flood views with entries naming themselves
+/// (eclipse and hub attacks; see `SECURITY.md`). [`Defence::Off`], the default, is the paper's
+/// Cyclon.
+///
+/// Both defences keep private random keys drawn from the random number generator given to
+/// [`PartialView::with_rng`](crate::PartialView::with_rng); nothing about them goes on the
+/// wire, and the messages are those of `/cyclon/1.0.0`.
+///
+/// ```
+/// use libp2p_cyclon::{Defence, ShuffleParams};
+///
+/// let params = ShuffleParams::new(20, 5).with_defence(Defence::seeded());
+/// assert!(params.validate().is_ok());
+/// assert_eq!(params.message_length(), 10); // l plus 5 extra entries per message
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Defence {
+    /// No defence: the paper's Cyclon.
+    #[default]
+    Off,
+    /// Seeded slots, after Basalt (Auvolat et al., 2023): every view slot has a private random
+    /// seed and keeps, of all the peers the node has heard of, the one whose keyed hash ranks
+    /// lowest under that seed. Hearing of a peer again changes nothing, so flooding buys an
+    /// attacker nothing beyond showing each of its identities once. Shuffles copy entries
+    /// instead of swapping them: the target stays in its slot (the shuffle checks it is alive),
+    /// a peer that fails to answer leaves and is not taken back for a while.
+    Seeded(SeededParams),
+    /// Anchored samplers, after Brahms (Bortnikov et al., 2009): the view runs Cyclon's rules,
+    /// except for a few *anchor* entries filled from private min-wise samplers over the peers
+    /// heard of directly (partners and their replies), and a per-cycle budget of inbound
+    /// shuffles whose entries are merged ("limited push").
+    Anchored(AnchoredParams),
+}
+
+impl Defence {
+    /// Seeded slots with the recommended parameters ([`SeededParams::default`]).
+    pub fn seeded() -> Self {
+        Defence::Seeded(SeededParams::default())
+    }
+
+    /// Anchored samplers with the recommended parameters ([`AnchoredParams::default`]).
+    pub fn anchored() -> Self {
+        Defence::Anchored(AnchoredParams::default())
+    }
+
+    /// Whether a defence is on.
+    pub fn is_on(&self) -> bool {
+        !matches!(self, Defence::Off)
+    }
+}
+
+/// The parameters of [`Defence::Seeded`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SeededParams {
+    /// Entries sent beyond the shuffle length `l` in every request and reply, so that nodes
+    /// hear of more peers per shuffle (the slots keep the best-ranked peer *heard of*). The
+    /// receiver considers up to `l + extra_entries`. Default: 5 (with `l` = 5, twice the
+    /// entries of a plain shuffle).
+    pub extra_entries: usize,
+    /// Entries of a message taken from the view (the local node's own entry in a request
+    /// counts as one); the others are news. Default: 2.
+    pub from_view: usize,
+    /// News remembered to be passed on: entries received lately for peers the node had not
+    /// heard of (a ring). 0: every entry sent comes from the view. Default: 40.
+    pub news: usize,
+    /// Peers remembered as heard of, in each of the two generations of a Bloom filter
+    /// (10 bits per peer): only peers not heard of lately are news. 0: no filter (a peer is
+    /// news unless it is in the news ring already). Default: 4,096 (10 KiB).
+    pub seen_memory: usize,
+    /// One shuffle in this many contacts the oldest view entry (checking it is alive); the
+    /// others contact a random peer from the news, so that a node does not only talk to its
+    /// fixed slots. 1: every shuffle contacts the oldest entry. Default: 1.
+    pub probe_every: u32,
+    /// Entries older than this (cycles since the holder last reached the peer, or since it
+    /// was heard of) are not passed on, so entries for failed peers stop spreading; a peer
+    /// that failed to answer is not taken back for as many cycles. Default: 40.
+    pub relay_age: u32,
+    /// Failed peers remembered (a ring), each for `relay_age` cycles. Default: 100.
+    pub dead_memory: usize,
+}
+
+impl Default for SeededParams {
+    fn default() -> Self {
+        Self {
+            extra_entries: 5,
+            from_view: 2,
+            news: 40,
+            seen_memory: 4096,
+            probe_every: 1,
+            relay_age: 40,
+            dead_memory: 100,
+        }
+    }
+}
+
+/// The parameters of [`Defence::Anchored`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct AnchoredParams {
+    /// View entries held by samplers instead of by Cyclon's swaps. Default: 2.
+    pub anchors: usize,
+    /// Private min-wise samplers (the first `anchors` fill the anchor entries). Default: 20.
+    pub samplers: usize,
+    /// Inbound shuffles per cycle (between two shuffles the node starts) whose entries are
+    /// merged; later ones are answered but their entries are ignored. 0: no budget. Default: 3.
+    pub push_budget: u32,
+    /// Failed peers remembered (a ring), each kept out of the samplers for 40 cycles.
+    /// Default: 100.
+    pub dead_memory: usize,
+}
+
+impl SeededParams {
+    /// Sets [`extra_entries`](Self::extra_entries).
+    pub fn with_extra_entries(mut self, extra_entries: usize) -> Self {
+        self.extra_entries = extra_entries;
+        self
+    }
+
+    /// Sets [`from_view`](Self::from_view).
+    pub fn with_from_view(mut self, from_view: usize) -> Self {
+        self.from_view = from_view;
+        self
+    }
+
+    /// Sets [`news`](Self::news).
+    pub fn with_news(mut self, news: usize) -> Self {
+        self.news = news;
+        self
+    }
+
+    /// Sets [`seen_memory`](Self::seen_memory).
+    pub fn with_seen_memory(mut self, seen_memory: usize) -> Self {
+        self.seen_memory = seen_memory;
+        self
+    }
+
+    /// Sets [`probe_every`](Self::probe_every).
+    pub fn with_probe_every(mut self, probe_every: u32) -> Self {
+        self.probe_every = probe_every;
+        self
+    }
+
+    /// Sets [`relay_age`](Self::relay_age).
+    pub fn with_relay_age(mut self, relay_age: u32) -> Self {
+        self.relay_age = relay_age;
+        self
+    }
+
+    /// Sets [`dead_memory`](Self::dead_memory).
+    pub fn with_dead_memory(mut self, dead_memory: usize) -> Self {
+        self.dead_memory = dead_memory;
+        self
+    }
+}
+
+impl Default for AnchoredParams {
+    fn default() -> Self {
+        Self {
+            anchors: 2,
+            samplers: 20,
+            push_budget: 3,
+            dead_memory: 100,
+        }
+    }
+}
+
 /// The parameters of the shuffle rules, as the sans-IO core
 /// ([`PartialView`](crate::PartialView)) takes them.
 ///
@@ -71,6 +239,34 @@ pub struct ShuffleParams {
     pub mode: ShuffleMode,
     /// Ages are clamped to this value, both when growing and when received.
     pub max_age: u32,
+    /// The eclipse defence, if any.
+    pub defence: Defence,
+}
+
+impl AnchoredParams {
+    /// Sets [`anchors`](Self::anchors).
+    pub fn with_anchors(mut self, anchors: usize) -> Self {
+        self.anchors = anchors;
+        self
+    }
+
+    /// Sets [`samplers`](Self::samplers).
+    pub fn with_samplers(mut self, samplers: usize) -> Self {
+        self.samplers = samplers;
+        self
+    }
+
+    /// Sets [`push_budget`](Self::push_budget).
+    pub fn with_push_budget(mut self, push_budget: u32) -> Self {
+        self.push_budget = push_budget;
+        self
+    }
+
+    /// Sets [`dead_memory`](Self::dead_memory).
+    pub fn with_dead_memory(mut self, dead_memory: usize) -> Self {
+        self.dead_memory = dead_memory;
+        self
+    }
 }
 
 impl Default for ShuffleParams {
@@ -80,6 +276,7 @@ impl Default for ShuffleParams {
             shuffle_length: DEFAULT_SHUFFLE_LENGTH,
             mode: ShuffleMode::Enhanced,
             max_age: DEFAULT_MAX_AGE,
+            defence: Defence::Off,
         }
     }
 }
@@ -102,6 +299,13 @@ pub enum ParamsError {
         /// The configured view size.
         view_size: usize,
     },
+    /// The defence's parameters cannot work with this view size.
+    #[error("invalid defence parameters: {0}")]
+    Defence(&'static str),
+    /// A defence needs private keys: create the view with
+    /// [`PartialView::with_rng`](crate::PartialView::with_rng).
+    #[error("a defence needs private keys: create the view with PartialView::with_rng")]
+    DefenceNeedsRng,
     /// [`Rejoin::probe_every`] is 0.
     #[error("rejoin probes need an interval of at least one round")]
     ZeroProbeInterval,
@@ -130,7 +334,22 @@ impl ShuffleParams {
         self
     }
 
-    /// Checks `1 <= l <= c`.
+    /// Sets the eclipse defence.
+    pub fn with_defence(mut self, defence: Defence) -> Self {
+        self.defence = defence;
+        self
+    }
+
+    /// The most entries one request or reply carries and a receiver considers: `l`, plus
+    /// [`SeededParams::extra_entries`] under [`Defence::Seeded`].
+    pub fn message_length(&self) -> usize {
+        match self.defence {
+            Defence::Seeded(seeded) => self.shuffle_length.saturating_add(seeded.extra_entries),
+            _ => self.shuffle_length,
+        }
+    }
+
+    /// Checks `1 <= l <= c` and the defence's parameters.
     pub fn validate(&self) -> Result<(), ParamsError> {
         if self.view_size == 0 {
             return Err(ParamsError::ZeroViewSize);
@@ -144,10 +363,38 @@ impl ShuffleParams {
                 view_size: self.view_size,
             });
         }
+        match self.defence {
+            Defence::Off => {}
+            Defence::Seeded(seeded) => {
+                if seeded.extra_entries > self.view_size {
+                    return Err(ParamsError::Defence("extra entries exceed the view size"));
+                }
+                if seeded.probe_every == 0 {
+                    return Err(ParamsError::Defence("probe_every must be at least 1"));
+                }
+                if self.view_size > MAX_DEFENDED_VIEW_SIZE {
+                    return Err(ParamsError::Defence("view size above 1024"));
+                }
+            }
+            Defence::Anchored(anchored) => {
+                if anchored.anchors >= self.view_size {
+                    return Err(ParamsError::Defence("anchors must leave Cyclon entries"));
+                }
+                if anchored.samplers < anchored.anchors {
+                    return Err(ParamsError::Defence("fewer samplers than anchors"));
+                }
+                if anchored.samplers > MAX_DEFENDED_VIEW_SIZE {
+                    return Err(ParamsError::Defence("more than 1024 samplers"));
+                }
+            }
+        }
         Ok(())
     }
 }
 
+/// The largest view (seeded slots) or sampler set a defence supports: it keeps a few words
+/// of private state per slot or sampler.
+pub const MAX_DEFENDED_VIEW_SIZE: usize = 1024;
 /// Default [`Rejoin::probe_every`]: one probe every 5 periodic rounds.
 pub const DEFAULT_REJOIN_PROBE_EVERY: u32 = 5;
 
@@ -379,6 +626,19 @@ impl Config {
         self
     }
 
+    /// Turns on an eclipse defence (see [`Defence`] and `SECURITY.md`). Default:
+    /// [`Defence::Off`], the paper's Cyclon. Under [`Defence::Seeded`], requests and replies
+    /// carry up to `l + extra_entries` entries, and as many are read from a peer's message.
+    pub fn with_defence(mut self, defence: Defence) -> Self {
+        self.params.defence = defence;
+        self
+    }
+
+    /// The eclipse defence in force.
+    pub fn defence(&self) -> Defence {
+        self.params.defence
+    }
+
     /// Sets the largest age kept; received ages are clamped to it. Default: 1000.
     pub fn with_max_age(mut self, max_age: u32) -> Self {
         self.params.max_age = max_age;
@@ -569,11 +829,12 @@ impl Config {
             return Err(ConfigError::RecordSizeTooSmall(self.max_record_size));
         }
         let budget = self
-            .shuffle_length()
+            .params
+            .message_length()
             .saturating_mul(self.max_record_size.saturating_add(ENTRY_OVERHEAD));
         if self.signed_records && budget > self.max_message_size {
             return Err(ConfigError::RecordsExceedMessageSize {
-                shuffle_length: self.shuffle_length(),
+                shuffle_length: self.params.message_length(),
                 max_record_size: self.max_record_size,
                 max_message_size: self.max_message_size,
             });

@@ -2,7 +2,7 @@
 //! style of `libp2p-metrics`: the names and labels are listed in the [crate docs](crate#metrics).
 //! Each counter is recorded where its event happens ([`Record`]).
 
-use std::sync::atomic::AtomicU64;
+use std::{hash::Hash, sync::atomic::AtomicU64};
 
 use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge},
@@ -176,12 +176,14 @@ impl Metrics {
                 add(family, "local", ignored.local);
                 add(family, "duplicate", ignored.duplicate);
                 add(family, "no_room", ignored.no_room);
+                add(family, "dead", ignored.dead);
+                add(family, "over_budget", ignored.over_budget);
             }
         }
     }
 
     /// Sets the gauges: entries in `view`, their mean age, shuffles in flight.
-    pub(crate) fn sample<I: Clone + PartialEq, A: EntryPayload>(
+    pub(crate) fn sample<I: Clone + PartialEq + Hash, A: EntryPayload>(
         &self,
         view: &PartialView<I, A>,
         in_flight: usize,

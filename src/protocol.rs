@@ -187,7 +187,8 @@ where
 /// Bounds applied to the entries a remote peer sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EntryLimits {
-    /// Entries beyond this count are ignored (the shuffle length `l`).
+    /// Entries beyond this count are ignored (the shuffle length `l`, plus the seeded
+    /// defence's extra entries).
     pub(crate) max_entries: usize,
     /// Addresses beyond this count, per entry, are ignored.
     pub(crate) max_addresses: usize,
@@ -203,7 +204,7 @@ impl EntryLimits {
     /// The bounds `config` sets.
     pub(crate) fn new(config: &Config) -> Self {
         Self {
-            max_entries: config.shuffle_length(),
+            max_entries: config.shuffle_params().message_length(),
             max_addresses: config.max_addresses_per_entry(),
             max_age: config.shuffle_params().max_age,
             max_record_size: config.max_record_size(),

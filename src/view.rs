@@ -30,6 +30,9 @@
 //! In [`ShuffleMode::Basic`] the target is chosen uniformly at random instead of by age, as in
 //! the paper's "basic shuffling" baseline.
 //!
+//! An opt-in [`Defence`] against colluding peers changes these rules: see the `seeded` and
+//! `anchored` submodules.
+//!
 //! # Signed records: which payload wins
 //!
 //! An address payload may carry a signed record with a sequence number; which of two payloads
@@ -42,11 +45,16 @@
 //! [`PartialView::periodic_probe`] shuffles with one of them every few rounds (every round
 //! while the view is empty). Without failures and seeds it never probes.
 
-use std::fmt;
+mod anchored;
+mod rank;
+mod seeded;
+
+use std::{fmt, hash::Hash};
 
 use rand::{Rng, RngExt};
 
-use crate::config::{ParamsError, Rejoin, ShuffleMode, ShuffleParams};
+use self::{anchored::Anchored, seeded::Seeded};
+use crate::config::{Defence, ParamsError, Rejoin, ShuffleMode, ShuffleParams};
 
 /// What the core needs to know of an entry's address payload `A`: whether it carries a signed
 /// record, and that record's sequence number.
@@ -221,19 +229,10 @@ impl<I> Default for MergeOutcome<I> {
 }
 
 impl<I: PartialEq> MergeOutcome<I> {
-    /// Turns what the merge did step by step (in `added` and `removed`) into the net change:
-    /// a peer both removed and added again stayed in the view; a peer updated in the same
-    /// merge that added, removed or refreshed it is reported as that only.
+    /// Finishes the net change (added, removed and refreshed are recorded net as the merge
+    /// goes): a peer updated in the same merge that added, removed or refreshed it is reported
+    /// as that only.
     fn into_net_change(mut self) -> Self {
-        let mut i = 0;
-        while i < self.removed.len() {
-            if let Some(again) = self.added.iter().position(|id| *id == self.removed[i]) {
-                self.added.remove(again);
-                self.refreshed.push(self.removed.remove(i));
-            } else {
-                i += 1;
-            }
-        }
         let (added, removed, refreshed) = (&self.added, &self.removed, &self.refreshed);
         self.updated
             .retain(|id| !added.contains(id) && !removed.contains(id) && !refreshed.contains(id));
@@ -251,14 +250,19 @@ pub struct IgnoredEntries {
     pub duplicate: usize,
     /// Entries beyond the shuffle length `l`.
     pub excess: usize,
-    /// Entries that found neither an empty slot nor a sent entry to replace.
+    /// Entries that found neither an empty slot nor a sent entry to replace (under
+    /// [`Defence::Seeded`]: entries that ranked above every slot's occupant).
     pub no_room: usize,
+    /// Entries for peers a defence saw fail to answer recently.
+    pub dead: usize,
+    /// Entries of inbound shuffles beyond [`Defence::Anchored`]'s per-cycle budget.
+    pub over_budget: usize,
 }
 
 impl IgnoredEntries {
     /// All ignored entries.
     pub fn total(&self) -> usize {
-        self.local + self.duplicate + self.excess + self.no_room
+        self.local + self.duplicate + self.excess + self.no_room + self.dead + self.over_budget
     }
 
     /// Adds `other`'s counts to `self`.
@@ -267,6 +271,8 @@ impl IgnoredEntries {
         self.duplicate += other.duplicate;
         self.excess += other.excess;
         self.no_room += other.no_room;
+        self.dead += other.dead;
+        self.over_budget += other.over_budget;
     }
 }
 
@@ -294,12 +300,24 @@ trait MergeRecord<I> {
     fn ignored(&mut self) -> &mut IgnoredEntries;
 }
 
+/// Records the net change as the merge goes: a peer removed and taken back was refreshed; a
+/// peer taken and removed again by the same merge (a defence's slot can be won twice) did not
+/// change the view.
 impl<I: Clone + PartialEq> MergeRecord<I> for MergeOutcome<I> {
     fn added(&mut self, id: &I) {
-        self.added.push(id.clone());
+        match self.removed.iter().position(|r| r == id) {
+            Some(k) => self.refreshed.push(self.removed.remove(k)),
+            None => self.added.push(id.clone()),
+        }
     }
     fn replaced(&mut self, id: I) {
-        self.removed.push(id);
+        if let Some(k) = self.added.iter().position(|a| *a == id) {
+            self.added.remove(k);
+        } else if let Some(k) = self.refreshed.iter().position(|r| *r == id) {
+            self.removed.push(self.refreshed.remove(k));
+        } else {
+            self.removed.push(id);
+        }
     }
     fn updated(&mut self, id: &I) {
         if !self.updated.contains(id) {
@@ -394,6 +412,13 @@ struct RejoinState<I, A> {
     countdown: u32,
 }
 
+/// The private state of an eclipse defence.
+#[derive(Debug, Clone)]
+enum DefenceState<I, A> {
+    Seeded(Seeded<I, A>),
+    Anchored(Anchored<I, A>),
+}
+
 /// A node's partial view of the overlay and the Cyclon shuffle rules over it.
 ///
 /// Invariants, kept whatever the input: at most `view_size` entries, never an entry for the
@@ -411,28 +436,63 @@ pub struct PartialView<I, A = ()> {
     /// The most received entries a merge considers (`l` unless changed). A `u32`, so that
     /// it fits in padding: the simulator keeps a million views in memory.
     receive_limit: u32,
+    /// The eclipse defence's state (`None` without one: the paper's Cyclon).
+    defence: Option<Box<DefenceState<I, A>>>,
     /// The [`Rejoin`] rule's lists, boxed so that a view without it stays small.
     rejoin: Option<Box<RejoinState<I, A>>>,
 }
 
 impl<I, A> PartialView<I, A>
 where
-    I: Clone + PartialEq,
+    I: Clone + PartialEq + Hash,
     A: EntryPayload,
 {
-    /// Creates an empty view for the node `local`.
+    /// Creates an empty view for the node `local`. A [`Defence`] needs private keys: with one,
+    /// this fails with [`ParamsError::DefenceNeedsRng`]; use [`with_rng`](Self::with_rng).
     pub fn new(local: I, params: ShuffleParams) -> Result<Self, ParamsError> {
         params.validate()?;
-        Ok(Self {
+        if params.defence.is_on() {
+            return Err(ParamsError::DefenceNeedsRng);
+        }
+        Ok(Self::build(local, params, None))
+    }
+
+    /// Creates an empty view for the node `local`, drawing the private keys of the
+    /// [`Defence`], if any, from `rng` (nothing is drawn without one). The keys decide which
+    /// peers the defence prefers; they must stay secret, so draw them from a secure source
+    /// in a real node.
+    pub fn with_rng<R: Rng + ?Sized>(
+        local: I,
+        params: ShuffleParams,
+        rng: &mut R,
+    ) -> Result<Self, ParamsError> {
+        params.validate()?;
+        let defence = match params.defence {
+            Defence::Off => None,
+            Defence::Seeded(seeded) => Some(DefenceState::Seeded(Seeded::new(
+                seeded,
+                params.view_size,
+                rng,
+            ))),
+            Defence::Anchored(anchored) => {
+                Some(DefenceState::Anchored(Anchored::new(anchored, rng)))
+            }
+        };
+        Ok(Self::build(local, params, defence.map(Box::new)))
+    }
+
+    fn build(local: I, params: ShuffleParams, defence: Option<Box<DefenceState<I, A>>>) -> Self {
+        Self {
             local,
             params,
             entries: Vec::with_capacity(params.view_size),
             pending: Vec::new(),
             spare_sent: Vec::new(),
             next_shuffle_id: 0,
-            receive_limit: saturating_u32(params.shuffle_length),
+            receive_limit: saturating_u32(params.message_length()),
+            defence,
             rejoin: None,
-        })
+        }
     }
 
     /// Turns on the [`Rejoin`] rule (or changes it, keeping the seeds and lost peers; a smaller
@@ -574,24 +634,47 @@ where
     }
 
     /// Adds an entry if there is room and it is new (bootstrap, or a peer learned out of band).
-    /// Its age is clamped to `max_age`.
+    /// Its age is clamped to `max_age`. Under [`Defence::Seeded`] it takes an empty slot;
+    /// under [`Defence::Anchored`] the samplers hear of it too.
     pub fn insert(&mut self, entry: Entry<I, A>) -> InsertOutcome {
         if entry.id == self.local {
-            InsertOutcome::LocalNode
-        } else if self.contains(&entry.id) {
-            InsertOutcome::AlreadyPresent
-        } else if self.is_full() {
+            return InsertOutcome::LocalNode;
+        }
+        if self.contains(&entry.id) {
+            return InsertOutcome::AlreadyPresent;
+        }
+        let age = entry.age.min(self.params.max_age);
+        let entry = Entry { age, ..entry };
+        match self.defence.as_deref_mut() {
+            Some(DefenceState::Seeded(seeded)) => {
+                return if seeded.insert(&mut self.entries, entry) {
+                    InsertOutcome::Added
+                } else {
+                    InsertOutcome::ViewFull
+                };
+            }
+            Some(DefenceState::Anchored(anchored)) => anchored.observe(&self.local, &entry),
+            None => {}
+        }
+        if self.is_full() {
             InsertOutcome::ViewFull
         } else {
-            let age = entry.age.min(self.params.max_age);
-            self.entries.push(Entry { age, ..entry });
+            self.entries.push(entry);
             InsertOutcome::Added
         }
     }
 
     /// Removes the entry for `id`.
     pub fn remove(&mut self, id: &I) -> Option<Entry<I, A>> {
-        self.position(id).map(|i| self.entries.swap_remove(i))
+        let k = self.position(id)?;
+        Some(match self.defence.as_deref_mut() {
+            Some(DefenceState::Seeded(seeded)) => seeded.remove_at(&mut self.entries, k),
+            Some(DefenceState::Anchored(anchored)) => {
+                anchored.unpin(id);
+                self.entries.swap_remove(k)
+            }
+            None => self.entries.swap_remove(k),
+        })
     }
 
     /// Starts a shuffle (steps 1–3 of the protocol): ages the view, selects and removes the
@@ -649,6 +732,13 @@ where
         if self.entries.is_empty() {
             return None;
         }
+        match self.defence.as_deref_mut() {
+            Some(DefenceState::Seeded(_)) => {
+                return Some(self.seeded_start_into(rng, local_addresses, request));
+            }
+            Some(DefenceState::Anchored(anchored)) => anchored.start_cycle(&mut self.entries),
+            None => {}
+        }
         let max_age = self.params.max_age;
         for entry in &mut self.entries {
             entry.age = entry.age.saturating_add(1).min(max_age);
@@ -657,7 +747,16 @@ where
             ShuffleMode::Enhanced => self.oldest_index(rng),
             ShuffleMode::Basic => rng.random_range(0..self.entries.len()),
         };
-        let target = self.entries.swap_remove(target_index);
+        // An anchor (parked at the end) stays in the view when it is the target.
+        let target = if target_index >= self.swappable_len() {
+            self.entries[target_index].clone()
+        } else {
+            let target = self.entries.swap_remove(target_index);
+            if let Some(DefenceState::Anchored(anchored)) = self.defence.as_deref_mut() {
+                anchored.park(&mut self.entries);
+            }
+            target
+        };
         let others = self.fill_request(rng, local_addresses, request);
         let lost_entry = self.rejoin.is_some().then(|| target.clone());
         let id = self.push_pending(target.id.clone(), others, false, lost_entry);
@@ -665,15 +764,17 @@ where
     }
 
     /// Step 3: the request is a fresh entry for the local node and `l - 1` random view
-    /// entries, moved to the front of the view. Returns how many view entries it holds.
+    /// entries (never an anchor), moved to the front of the view. Returns how many view
+    /// entries it holds.
     fn fill_request<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
         local_addresses: A,
         request: &mut Vec<Entry<I, A>>,
     ) -> usize {
-        let others = (self.params.shuffle_length - 1).min(self.entries.len());
-        self.move_random_to_front(rng, others, self.entries.len());
+        let swappable = self.swappable_len();
+        let others = (self.params.shuffle_length - 1).min(swappable);
+        self.move_random_to_front(rng, others, swappable);
         request.push(Entry::new(self.local.clone(), local_addresses, 0));
         request.extend_from_slice(&self.entries[..others]);
         others
@@ -772,6 +873,13 @@ where
             .nth(pick)
             .expect("counted")
             .clone();
+        if matches!(self.defence.as_deref(), Some(DefenceState::Seeded(_))) {
+            // The seeded slots keep the view's order: the request is built without moving it.
+            // Nothing leaves the view, so no sent entry needs remembering.
+            self.seeded_request(rng, local_addresses, (None, &target.id), request);
+            let id = self.push_pending(target.id.clone(), 0, true, None);
+            return Some((id, target));
+        }
         let others = self.fill_request(rng, local_addresses, request);
         let id = self.push_pending(target.id.clone(), others, true, None);
         Some((id, target))
@@ -825,10 +933,35 @@ where
             // The probed peer answered: it is reachable and knows us again.
             state.lost.retain(|e| e.id != pending.target);
         }
-        // Only sent entries still in the view now may be replaced: a sent peer that left the
-        // view meanwhile and comes back in this very response is a new entry, not one we sent.
-        pending.sent.retain(|id| self.contains(id));
-        self.merge(response, pending.sent.iter(), record);
+        if matches!(self.defence.as_deref(), Some(DefenceState::Seeded(_))) {
+            self.seeded_complete(&pending.target, response, record);
+            self.recycle_sent(pending.sent);
+            return Some((pending.target, sent));
+        }
+        let mut state = self.defence.take();
+        match state.as_deref_mut() {
+            Some(DefenceState::Anchored(anchored)) => {
+                // A pinned target stayed; it answered, so it is young again.
+                if let Some(k) = self.position(&pending.target) {
+                    self.entries[k].age = 0;
+                }
+                pending.sent.retain(|id| self.contains(id));
+                let local = self.local.clone();
+                self.merge(response, pending.sent.iter(), record, |entry| {
+                    anchored.observe(&local, entry)
+                });
+                let (view_size, max_age) = (self.params.view_size, self.params.max_age);
+                anchored.refresh(&mut self.entries, view_size, max_age, record);
+            }
+            _ => {
+                // Only sent entries still in the view now may be replaced: a sent peer that
+                // left the view meanwhile and comes back in this very response is a new
+                // entry, not one we sent.
+                pending.sent.retain(|id| self.contains(id));
+                self.merge(response, pending.sent.iter(), record, |_| {});
+            }
+        }
+        self.defence = state;
         self.recycle_sent(pending.sent);
         Some((pending.target, sent))
     }
@@ -840,14 +973,25 @@ where
         }
     }
 
-    /// Ends the shuffle `id` without a reply (step 7): the target stays out of the view.
-    /// With [`Rejoin`], the target of a regular shuffle is remembered as lost (unless it is a
-    /// seed); a failed probe changes nothing. Returns the target, or `None` if `id` is not
-    /// pending.
+    /// Ends the shuffle `id` without a reply (step 7): the target stays out of the view (under
+    /// a [`Defence`], where it may have stayed, it leaves now and is not taken back for a
+    /// while). With [`Rejoin`], the target of a regular shuffle is remembered as lost (unless
+    /// it is a seed); a failed probe changes nothing. Returns the target, or `None` if `id` is
+    /// not pending.
     pub fn fail_shuffle(&mut self, id: ShuffleId) -> Option<I> {
         let index = self.pending.iter().position(|p| p.id == id)?;
         let pending = self.pending.swap_remove(index);
         self.recycle_sent(pending.sent);
+        match self.defence.as_deref_mut() {
+            Some(DefenceState::Seeded(seeded)) => seeded.fail(&mut self.entries, &pending.target),
+            Some(DefenceState::Anchored(anchored)) => {
+                anchored.fail(&pending.target);
+                if let Some(k) = self.entries.iter().position(|e| e.id == pending.target) {
+                    self.entries.swap_remove(k);
+                }
+            }
+            None => {}
+        }
         if let (Some(state), Some(lost)) = (self.rejoin.as_mut(), pending.lost_entry)
             && !state.seeds.iter().any(|s| s.id == lost.id)
             && state.rule.remember > 0
@@ -870,7 +1014,7 @@ where
         from: &I,
         request: impl IntoIterator<Item = Entry<I, A>>,
     ) -> (Vec<Entry<I, A>>, MergeOutcome<I>) {
-        let mut reply = Vec::with_capacity(self.params.shuffle_length);
+        let mut reply = Vec::with_capacity(self.params.message_length());
         let mut merge = MergeOutcome::default();
         self.answer(rng, from, request, &mut reply, &mut merge);
         (reply, merge.into_net_change())
@@ -900,9 +1044,19 @@ where
         reply: &mut Vec<Entry<I, A>>,
         record: &mut impl MergeRecord<I>,
     ) {
-        // Move `from`'s entry, if any, to the end so the random choice can skip it.
-        let mut eligible = self.entries.len();
-        if let Some(i) = self.position(from) {
+        if matches!(self.defence.as_deref(), Some(DefenceState::Seeded(_))) {
+            return self.seeded_answer(rng, from, request, reply, record);
+        }
+        let mut state = self.defence.take();
+        let mut over_budget = false;
+        if let Some(DefenceState::Anchored(anchored)) = state.as_deref_mut() {
+            anchored.park(&mut self.entries);
+            over_budget = anchored.over_budget();
+        }
+        // Move `from`'s entry, if any, to the end so the random choice can skip it (anchors
+        // are parked after the eligible entries and never chosen).
+        let mut eligible = self.entries.len() - parked(&state);
+        if let Some(i) = self.position(from).filter(|&i| i < eligible) {
             eligible -= 1;
             self.entries.swap(i, eligible);
         }
@@ -910,18 +1064,44 @@ where
         self.move_random_to_front(rng, count, eligible);
         reply.clear();
         reply.extend_from_slice(&self.entries[..count]);
-        self.merge(request, reply.iter().map(|e| &e.id), record);
+        match state.as_deref_mut() {
+            Some(DefenceState::Anchored(_)) if over_budget => {
+                let received = request.into_iter().count();
+                let limit = self.receive_limit as usize;
+                record.ignored().over_budget += received.min(limit);
+                record.ignored().excess += received.saturating_sub(limit);
+            }
+            Some(DefenceState::Anchored(anchored)) => {
+                let local = self.local.clone();
+                // The push stream: only the authenticated initiator's own entry.
+                self.merge(request, reply.iter().map(|e| &e.id), record, |entry| {
+                    if entry.id == *from {
+                        anchored.observe(&local, entry)
+                    }
+                });
+            }
+            _ => self.merge(request, reply.iter().map(|e| &e.id), record, |_| {}),
+        }
+        self.defence = state;
+    }
+
+    /// How many entries Cyclon's random choices run over: all of them, except the anchors of
+    /// [`Defence::Anchored`] (parked at the end).
+    fn swappable_len(&self) -> usize {
+        self.entries.len() - parked(&self.defence)
     }
 
     /// Merges received entries (rules 5–6): at most `l` (the receive limit) are considered;
     /// those naming the local node or already present are discarded (a held entry's payload
     /// is updated when the received one supersedes it); the rest fill empty slots first, then
     /// replace entries among `replaceable` that are still in the view.
+    /// Every considered entry is shown to `observe` first (the anchored defence's samplers).
     fn merge<'a>(
         &mut self,
         received: impl IntoIterator<Item = Entry<I, A>>,
         mut replaceable: impl Iterator<Item = &'a I>,
         outcome: &mut impl MergeRecord<I>,
+        mut observe: impl FnMut(&Entry<I, A>),
     ) where
         I: 'a,
     {
@@ -934,6 +1114,7 @@ where
                 outcome.ignored().excess += 1;
                 continue;
             }
+            observe(&entry);
             if entry.id == self.local {
                 outcome.ignored().local += 1;
                 continue;
@@ -1011,9 +1192,17 @@ where
     }
 }
 
+/// Anchors parked at the end of the entries under [`Defence::Anchored`] (0 otherwise).
+fn parked<I, A>(state: &Option<Box<DefenceState<I, A>>>) -> usize {
+    match state.as_deref() {
+        Some(DefenceState::Anchored(anchored)) => anchored.parked(),
+        _ => 0,
+    }
+}
+
 impl<I, A> PartialView<I, A>
 where
-    I: Clone + PartialEq,
+    I: Clone + PartialEq + Hash,
     A: AddressList,
 {
     /// Learns that `id` is reachable at `address`: adds it to the entry for `id` (unless the
@@ -1498,14 +1687,18 @@ mod tests {
     /// that requests, replies, targets, merge results and the views stay identical.
     #[test]
     fn allocation_free_variants_follow_the_same_rules() {
-        for mode in [ShuffleMode::Enhanced, ShuffleMode::Basic] {
+        let defences = [Defence::Off, Defence::seeded(), Defence::anchored()];
+        let modes = [ShuffleMode::Enhanced, ShuffleMode::Basic];
+        for (mode, defence) in modes.into_iter().flat_map(|m| defences.map(|d| (m, d))) {
             let p_params = ShuffleParams {
                 mode,
+                defence,
                 ..params(6, 3)
             };
+            let mut keys = StdRng::seed_from_u64(1);
             let mut a = [
-                PartialView::new(0u32, p_params).unwrap(),
-                PartialView::new(1u32, p_params).unwrap(),
+                PartialView::with_rng(0u32, p_params, &mut keys).unwrap(),
+                PartialView::with_rng(1u32, p_params, &mut keys).unwrap(),
             ];
             for (i, view) in a.iter_mut().enumerate() {
                 for id in 2..9u32 {
@@ -1528,30 +1721,13 @@ mod tests {
                 let counts =
                     b[j].answer_shuffle_into(&mut rng_b, &from, request.drain(..), &mut reply);
                 assert_eq!(reply_a, reply);
-                // Counts are step by step: a peer replaced and taken back counts in both.
-                let again = merge_a.refreshed.len();
-                assert_eq!(
-                    (
-                        merge_a.added.len() + again,
-                        merge_a.removed.len() + again,
-                        merge_a.ignored
-                    ),
-                    (counts.added, counts.replaced, counts.ignored)
-                );
+                assert_counts_match(&merge_a, counts);
                 if round % 7 == 3 {
                     assert_eq!(a[i].fail_shuffle(out.id), b[i].fail_shuffle(id));
                 } else {
                     let done = a[i].complete_shuffle(out.id, reply_a).unwrap();
                     let counts = b[i].complete_shuffle_counted(id, reply.drain(..)).unwrap();
-                    let again = done.merge.refreshed.len();
-                    assert_eq!(
-                        (
-                            done.merge.added.len() + again,
-                            done.merge.removed.len() + again
-                        ),
-                        (counts.added, counts.replaced)
-                    );
-                    assert_eq!(done.merge.ignored, counts.ignored);
+                    assert_counts_match(&done.merge, counts);
                 }
                 // Keep the views populated: the link to the partner reverses every round.
                 for k in 0..2 {
@@ -1567,6 +1743,18 @@ mod tests {
                     .is_none()
             );
         }
+    }
+
+    /// Counts are step by step, the outcome is the net change: a peer replaced and taken back
+    /// counts in both (and is refreshed); one taken and replaced again by the same merge (a
+    /// defence's slot won twice) counts in both (and is in neither net list).
+    fn assert_counts_match(merge: &MergeOutcome<u32>, counts: MergeCounts) {
+        let again = merge.refreshed.len();
+        let transient = counts.added - (merge.added.len() + again);
+        assert_eq!(
+            (merge.removed.len() + again + transient, merge.ignored),
+            (counts.replaced, counts.ignored)
+        );
     }
 
     #[test]

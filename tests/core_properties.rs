@@ -3,7 +3,8 @@
 use std::collections::{HashMap, HashSet};
 
 use libp2p_cyclon::{
-    Entry, EntryPayload, MergeOutcome, OutgoingShuffle, PartialView, ShuffleMode, ShuffleParams,
+    AnchoredParams, Defence, Entry, EntryPayload, MergeOutcome, OutgoingShuffle, PartialView,
+    SeededParams, ShuffleMode, ShuffleParams,
 };
 use proptest::prelude::*;
 use rand::{SeedableRng, rngs::StdRng};
@@ -12,6 +13,31 @@ type View = PartialView<u32>;
 
 fn params(c: usize, l: usize, mode: ShuffleMode) -> ShuffleParams {
     ShuffleParams::new(c, l).with_mode(mode).with_max_age(50)
+}
+
+/// No defence (0), seeded slots (1) or anchored samplers (2), sized for a view of `c`, with
+/// small memories so that they fill up and wrap around.
+fn defence(kind: u8, c: usize) -> Defence {
+    match kind {
+        0 => Defence::Off,
+        1 => {
+            let mut p = SeededParams::default();
+            p.extra_entries = c.min(2);
+            p.news = 4;
+            p.seen_memory = 8;
+            p.probe_every = 2;
+            p.dead_memory = 3;
+            Defence::Seeded(p)
+        }
+        _ => {
+            let mut p = AnchoredParams::default();
+            p.anchors = (c - 1).min(2);
+            p.samplers = 3;
+            p.push_budget = 2;
+            p.dead_memory = 3;
+            Defence::Anchored(p)
+        }
+    }
 }
 
 fn assert_invariants(view: &View) {
@@ -141,28 +167,35 @@ proptest! {
     })]
 
     /// Whatever the sequence of shuffles, failures, inserts, removals, deaths and forged
-    /// requests — including shuffles that overlap — every view keeps its invariants.
+    /// requests — including shuffles that overlap — every view keeps its invariants, with or
+    /// without a defence, and every merge reports the change it made.
     #[test]
     fn invariants_hold_under_arbitrary_operations(
         seed in any::<u64>(),
         c in 1usize..8,
         l_frac in 0.0f64..1.0,
         basic in any::<bool>(),
+        kind in 0u8..3,
         ops in prop::collection::vec(op(6), 1..120),
     ) {
         let l = 1 + ((c - 1) as f64 * l_frac) as usize;
         let mode = if basic { ShuffleMode::Basic } else { ShuffleMode::Enhanced };
+        let p = params(c, l, mode).with_defence(defence(kind, c));
+        let length = p.message_length();
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut views: Vec<View> =
-            (0..6).map(|i| PartialView::new(i as u32, params(c, l, mode)).unwrap()).collect();
+        let mut views: Vec<View> = (0..6)
+            .map(|i| PartialView::with_rng(i as u32, p, &mut rng).unwrap())
+            .collect();
         let mut alive = [true; 6];
         let mut pending: Vec<(usize, OutgoingShuffle<u32, ()>)> = Vec::new();
         for op in ops {
             match op {
                 Op::Start(n) => {
                     if let Ok(s) = views[n].start_shuffle(&mut rng, ()) {
-                        prop_assert!(!views[n].contains(s.target.id()));
-                        prop_assert!(s.request.len() <= l);
+                        if kind == 0 {
+                            prop_assert!(!views[n].contains(s.target.id()));
+                        }
+                        prop_assert!(s.request.len() <= length);
                         prop_assert_eq!(s.request[0].age(), 0);
                         pending.push((n, s));
                     }
@@ -174,7 +207,7 @@ proptest! {
                         let before = ids(&views[target]);
                         let (reply, merge) = views[target].answer_shuffle(&mut rng, &(n as u32), s.request);
                         assert_replays(&before, &views[target], &merge);
-                        prop_assert!(reply.len() <= l);
+                        prop_assert!(reply.len() <= length);
                         prop_assert!(reply.iter().all(|e| *e.id() != n as u32));
                         let before = ids(&views[n]);
                         let done = views[n].complete_shuffle(s.id, reply).unwrap();
@@ -187,6 +220,11 @@ proptest! {
                     let (n, s) = pending.remove(k);
                     let target = *s.target.id();
                     prop_assert_eq!(views[n].fail_shuffle(s.id), Some(target));
+                    if kind != 0 {
+                        // Under a defence the target may have stayed; it leaves now. (Without
+                        // one it left at the start, and may have come back since.)
+                        prop_assert!(!views[n].contains(&target), "a failed target is gone");
+                    }
                 }
                 Op::Insert(n, id, age) => { views[n].insert(Entry::new(id, (), age)); }
                 Op::Remove(n, id) => { views[n].remove(&id); }

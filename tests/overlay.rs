@@ -2,16 +2,17 @@
 //! converge to full views and one connected component, and heal after a third of the peers
 //! are killed; a mixed network of `/cyclon/1.1.0` and `/cyclon/1.0.0`-only peers converges too.
 
+mod support;
+
 use std::{
     collections::{HashMap, HashSet, VecDeque},
-    task::Poll,
     time::Duration,
 };
 
-use futures::StreamExt;
 use libp2p::{PeerId, Swarm, identity::Keypair};
 use libp2p_cyclon::{Behaviour, Config};
 use libp2p_swarm_test::SwarmExt;
+use support::Network;
 
 const NODES: usize = 30;
 const VIEW_SIZE: usize = 8;
@@ -20,69 +21,6 @@ const INTERVAL: Duration = Duration::from_millis(200);
 /// Generous bounds on the rounds (shuffles per node) each phase may take.
 const MAX_ROUNDS_TO_CONVERGE: u64 = 40;
 const MAX_ROUNDS_TO_HEAL: u64 = 60;
-
-struct Network {
-    ids: Vec<PeerId>,
-    swarms: Vec<Option<Swarm<Behaviour>>>,
-}
-
-impl Network {
-    fn live(&self) -> impl Iterator<Item = &Swarm<Behaviour>> {
-        self.swarms.iter().flatten()
-    }
-
-    /// Shuffles started by the live node that started the fewest.
-    fn min_rounds(&self) -> u64 {
-        self.live()
-            .map(|s| s.behaviour().stats().shuffles_started)
-            .min()
-            .unwrap_or(0)
-    }
-
-    /// Polls every live swarm until `done` holds (checked every interval) or `max_rounds`
-    /// rounds pass. Returns the rounds it took.
-    async fn run_until(&mut self, max_rounds: u64, done: impl Fn(&Network) -> bool) -> u64 {
-        let start = self.min_rounds();
-        let mut check = tokio::time::interval(INTERVAL);
-        // A hard wall-clock bound as well, in case shuffles stopped altogether.
-        let give_up = tokio::time::sleep(INTERVAL * (max_rounds as u32) * 3);
-        tokio::pin!(give_up);
-        loop {
-            tokio::select! {
-                _ = poll_all(&mut self.swarms) => {}
-                _ = check.tick() => {
-                    let rounds = self.min_rounds() - start;
-                    if done(self) {
-                        return rounds;
-                    }
-                    assert!(rounds <= max_rounds, "not done within {max_rounds} rounds");
-                }
-                _ = &mut give_up => panic!("not done within the time bound"),
-            }
-        }
-    }
-}
-
-/// Resolves once at least one live swarm made progress.
-async fn poll_all(swarms: &mut [Option<Swarm<Behaviour>>]) {
-    futures::future::poll_fn(|cx| {
-        let mut progressed = false;
-        for swarm in swarms.iter_mut().flatten() {
-            for _ in 0..64 {
-                match swarm.poll_next_unpin(cx) {
-                    Poll::Ready(Some(_)) => progressed = true,
-                    _ => break,
-                }
-            }
-        }
-        if progressed {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
-}
 
 /// Directed overlay among live peers: who is in whose view.
 fn edges(net: &Network) -> HashMap<PeerId, Vec<PeerId>> {
@@ -165,6 +103,7 @@ async fn ring(behaviour: impl Fn(usize, Keypair) -> Behaviour) -> Network {
     Network {
         ids,
         swarms: swarms.into_iter().map(Some).collect(),
+        interval: INTERVAL,
     }
 }
 

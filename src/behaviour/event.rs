@@ -12,7 +12,8 @@ use crate::{handler::ShuffleError, view::ShuffleId};
 pub enum RemovalReason {
     /// It was the target of one of our shuffles: our link to it turned into its link to us.
     /// If the shuffle then fails ([`Event::ShuffleFailed`]), it is not put back: that is how
-    /// dead peers leave views.
+    /// dead peers leave views. (Under a [`Defence`](crate::Defence) the target may stay in the
+    /// view while the shuffle runs; it leaves, with this reason, if the shuffle fails.)
     ShuffleTarget,
     /// It was sent to a shuffle partner and replaced by an entry received from it.
     Replaced,

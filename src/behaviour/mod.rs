@@ -114,7 +114,9 @@ impl Behaviour {
         config: Config,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let mut view = PartialView::new(local_peer_id, config.shuffle_params())?;
+        // A defence's private keys come from the thread's cryptographically secure generator.
+        let mut view =
+            PartialView::with_rng(local_peer_id, config.shuffle_params(), &mut rand::rng())?;
         if let Some(rejoin) = config.rejoin() {
             view.set_rejoin(rejoin)?;
         }
@@ -338,10 +340,13 @@ impl Behaviour {
             tracing::debug!(%peer, %id, "probing a seed or a lost peer");
         } else {
             tracing::debug!(%peer, %id, "starting a shuffle");
-            self.emit(Event::PeerRemoved {
-                peer_id: peer,
-                reason: RemovalReason::ShuffleTarget,
-            });
+            // Under a defence the target may stay in the view (it leaves if the shuffle fails).
+            if !self.view.contains(&peer) {
+                self.emit(Event::PeerRemoved {
+                    peer_id: peer,
+                    reason: RemovalReason::ShuffleTarget,
+                });
+            }
         }
         let outbound = OutboundShuffle::new(id, shuffle.request);
         // A shuffle that needs a dial gets one timeout for the dial and one for the exchange.
@@ -374,9 +379,19 @@ impl Behaviour {
     }
 
     fn fail_shuffle(&mut self, id: ShuffleId, error: ShuffleError) {
+        let stayed = self
+            .view
+            .pending_target(id)
+            .is_some_and(|peer| self.view.contains(peer));
         let Some(peer) = self.view.fail_shuffle(id) else {
             return; // Already ended.
         };
+        if stayed && !self.view.contains(&peer) {
+            self.emit(Event::PeerRemoved {
+                peer_id: peer,
+                reason: RemovalReason::ShuffleTarget,
+            });
+        }
         self.outbound.end(id, &peer);
         self.record(Record::ShuffleFailed(&error));
         tracing::debug!(%peer, %id, %error, "shuffle failed");

@@ -329,9 +329,17 @@ impl Simulation {
     /// The receive limit of every view: `l`, or `c` under an attack without caps.
     pub(super) fn receive_limit(&self) -> usize {
         match &self.attack {
-            Some(state) if !state.attack.caps => self.params.view_size,
-            _ => self.params.shuffle_length,
+            Some(state) if !state.attack.caps => {
+                self.params.view_size.max(self.params.message_length())
+            }
+            _ => self.params.message_length(),
         }
+    }
+
+    /// How many malicious entries an attacker sends in one message: `c`, or as many as an
+    /// honest node considers under a defence, if that is more.
+    fn malicious_message_length(&self) -> usize {
+        self.params.view_size.max(self.params.message_length())
     }
 
     /// The attack, if one was set.
@@ -426,7 +434,7 @@ impl Simulation {
             for entry in self.request.drain(..) {
                 attack.learn(*entry.id());
             }
-            attack.malicious_entries(None, self.params.view_size, &mut self.reply);
+            attack.malicious_entries(None, self.malicious_message_length(), &mut self.reply);
             self.views[p as usize].complete_shuffle_counted(id, self.reply.drain(..));
             attack.counters.answered += 1;
             self.counters.completed += 1;
@@ -455,7 +463,8 @@ impl Simulation {
             attack.counters.refused += 1;
             return;
         }
-        attack.malicious_entries(Some(m), self.params.view_size, &mut self.request);
+        let count = self.malicious_message_length();
+        attack.malicious_entries(Some(m), count, &mut self.request);
         self.views[t as usize].answer_shuffle_into(
             &mut self.rng,
             &m,

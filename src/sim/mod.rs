@@ -101,6 +101,8 @@ pub struct ShuffleCounters {
     pub lost: u64,
     /// Initiations skipped because the node's view was empty.
     pub idle: u64,
+    /// Entries honest nodes sent: in their requests (own entry included) and replies.
+    pub entries_sent: u64,
     /// [`Rejoin`] probes made (their outcomes are counted in `completed` and `failed`).
     pub probes: u64,
 }
@@ -110,7 +112,17 @@ impl ShuffleCounters {
     pub fn initiated(&self) -> u64 {
         self.completed + self.failed
     }
+
+    /// Entries honest nodes sent per shuffle they initiated (request and reply together):
+    /// the protocol's cost.
+    pub fn entries_per_shuffle(&self) -> f64 {
+        self.entries_sent as f64 / self.initiated().max(1) as f64
+    }
 }
+
+/// Seed offset of the defences' private keys, drawn for each view from their own stream so
+/// that the rest of a run's random choices start as in a run without a defence.
+const DEFENCE_STREAM: u64 = 0x6465_6665_6e63_6531;
 
 /// The live part of the overlay as a graph over dense indices.
 #[derive(Debug, Clone)]
@@ -146,6 +158,8 @@ pub struct Simulation {
     counters: ShuffleCounters,
     /// A coalition of malicious nodes ([`Simulation::set_attack`]).
     attack: Option<Box<AttackState>>,
+    /// Draws the private keys of each new view's defence.
+    defence_rng: SimRng,
     /// Message loss and partitions.
     faults: Faults,
     /// The rule every node runs, and how many seeds (nodes `0..seeds`) each keeps
@@ -164,8 +178,9 @@ impl Simulation {
         params.validate().expect("invalid shuffle parameters");
         assert!(u32::try_from(nodes).is_ok(), "too many nodes");
         let mut rng = SimRng::seed_from_u64(seed);
+        let mut defence_rng = SimRng::seed_from_u64(seed ^ DEFENCE_STREAM);
         let views: Vec<_> = (0..nodes as NodeId)
-            .map(|id| PartialView::new(id, params).expect("validated"))
+            .map(|id| new_view(id, params, &mut defence_rng))
             .collect();
         let mut sim = Self {
             params,
@@ -174,8 +189,8 @@ impl Simulation {
             state: vec![NodeState::Live; nodes],
             live: (0..nodes as NodeId).collect(),
             order: Vec::with_capacity(nodes),
-            request: Vec::with_capacity(params.shuffle_length),
-            reply: Vec::with_capacity(params.shuffle_length),
+            request: Vec::with_capacity(params.message_length().max(params.view_size)),
+            reply: Vec::with_capacity(params.message_length().max(params.view_size)),
             next_join: nodes,
             growing_to: nodes,
             joins_per_cycle: nodes.div_ceil(20).max(1),
@@ -184,6 +199,7 @@ impl Simulation {
             cycle: 0,
             counters: ShuffleCounters::default(),
             attack: None,
+            defence_rng,
             faults: Faults::new(seed),
             rejoin: None,
         };
@@ -357,7 +373,7 @@ impl Simulation {
             self.fail_random_count(leaving);
             for _ in 0..leaving {
                 let id = self.views.len() as NodeId;
-                let mut view = PartialView::new(id, self.params).expect("validated");
+                let mut view = new_view(id, self.params, &mut self.defence_rng);
                 view.set_receive_limit(self.receive_limit());
                 self.views.push(view);
                 self.state.push(NodeState::Absent);
@@ -453,6 +469,7 @@ impl Simulation {
             return None;
         };
         let q = *target.id();
+        self.counters.entries_sent += self.request.len() as u64;
         if self.state[q as usize] != NodeState::Live || self.faults.cut(p, q) {
             self.views[p as usize].fail_shuffle(id);
             self.counters.failed += 1;
@@ -475,6 +492,7 @@ impl Simulation {
             .get_disjoint_mut([p as usize, q as usize])
             .expect("a view never holds its own node");
         responder.answer_shuffle_into(&mut self.rng, &p, self.request.drain(..), &mut self.reply);
+        self.counters.entries_sent += self.reply.len() as u64;
         if self.faults.lose_message() {
             self.reply.clear();
             self.lose(p, id);
@@ -612,6 +630,11 @@ impl Simulation {
         }
         out.flush()
     }
+}
+
+/// A view for node `id`: its defence's keys, if any, come from `rng`.
+fn new_view(id: NodeId, params: ShuffleParams, rng: &mut SimRng) -> PartialView<NodeId> {
+    PartialView::with_rng(id, params, rng).expect("validated")
 }
 
 /// How many upcoming shuffles [`Simulation::step`] remembers likely targets for.

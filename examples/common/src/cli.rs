@@ -6,9 +6,9 @@ use std::{error::Error, process::ExitCode, str::FromStr, time::Duration};
 use clap::{Parser, ValueEnum};
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
 use libp2p_cyclon::{
-    self as cyclon, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE, DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE, ENTRY_OVERHEAD, Rejoin,
-    ShuffleMode, ShuffleParams,
+    self as cyclon, AnchoredParams, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE,
+    Defence, ENTRY_OVERHEAD, Rejoin, SeededParams, ShuffleMode, ShuffleParams,
 };
 
 /// Exit status for bad flags and unusable settings (as clap uses).
@@ -72,6 +72,36 @@ impl From<Mode> for ShuffleMode {
     }
 }
 
+/// An eclipse defence (`--defence`; see the crate's `Defence` and SECURITY.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DefenceKind {
+    /// Seeded slots, after Basalt: each slot keeps the peer ranking lowest under a private
+    /// seed (the recommended defence).
+    Seeded,
+    /// Cyclon with a few sampler-held anchor entries and limited push, after Brahms.
+    Anchored,
+}
+
+impl DefenceKind {
+    /// The defence with its recommended parameters, fitted to a view of `view_size` entries:
+    /// the seeded defence sends at most `view_size` extra entries, the anchored one keeps at
+    /// most `view_size - 1` anchors.
+    pub fn defence(self, view_size: usize) -> Defence {
+        match self {
+            DefenceKind::Seeded => {
+                let params = SeededParams::default();
+                let extra = params.extra_entries.min(view_size);
+                Defence::Seeded(params.with_extra_entries(extra))
+            }
+            DefenceKind::Anchored => {
+                let params = AnchoredParams::default();
+                let anchors = params.anchors.min(view_size.saturating_sub(1));
+                Defence::Anchored(params.with_anchors(anchors))
+            }
+        }
+    }
+}
+
 /// How the first peers (or nodes) learn about each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Topology {
@@ -131,12 +161,28 @@ pub struct ShuffleFlags {
     /// entry, the paper's baseline).
     #[arg(long, value_enum, default_value_t = Mode::Enhanced)]
     pub mode: Mode,
+    /// Defend against colluding peers that flood views with their own entries: seeded (the
+    /// default when the flag has no value) or anchored. Without the flag: the paper's Cyclon.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "DEFENCE",
+        num_args = 0..=1,
+        default_missing_value = "seeded",
+        require_equals = false
+    )]
+    pub defence: Option<DefenceKind>,
 }
 
 impl ShuffleFlags {
     /// The core's parameters.
     pub fn params(&self) -> ShuffleParams {
-        ShuffleParams::new(self.view_size, self.shuffle_length).with_mode(self.mode.into())
+        ShuffleParams::new(self.view_size, self.shuffle_length)
+            .with_mode(self.mode.into())
+            .with_defence(
+                self.defence
+                    .map_or(Defence::Off, |kind| kind.defence(self.view_size)),
+            )
     }
 }
 
@@ -191,17 +237,19 @@ impl CyclonFlags {
             .with_view_size(shuffle.view_size)
             .with_shuffle_length(shuffle.shuffle_length)
             .with_shuffle_mode(shuffle.mode.into())
+            .with_defence(shuffle.params().defence)
             .with_shuffle_interval(self.interval())
             .with_request_timeout(Duration::from_millis(self.request_timeout_ms))
-            .with_max_message_size(message_size_for(shuffle.shuffle_length))
+            .with_max_message_size(message_size_for(shuffle.params().message_length()))
     }
 }
 
-/// The message size the programs use for shuffle length `l`: the default, or more when `l`
-/// entries with signed records of the default maximum size need more (`l` > 14), so that any
+/// The message size the programs use for messages of `entries` entries (the shuffle length
+/// `l`, plus the seeded defence's extra entries): the default, or more when that many entries
+/// with signed records of the default maximum size need more (more than 14), so that any
 /// valid `l` works without a message-size flag.
-pub fn message_size_for(shuffle_length: usize) -> usize {
-    shuffle_length
+pub fn message_size_for(entries: usize) -> usize {
+    entries
         .saturating_mul(DEFAULT_MAX_RECORD_SIZE + ENTRY_OVERHEAD)
         .max(DEFAULT_MAX_MESSAGE_SIZE)
 }

@@ -1,7 +1,8 @@
 //! The `node` example as processes on 127.0.0.1: eight nodes bootstrapped from the first form
 //! full views without a hub, with entries verified by the nodes' signed records, forget nodes
 //! killed with SIGKILL, and stop cleanly on signals; a node with `--require-signed-records`
-//! takes a signing node's entry and drops an unsigned peer's; bad flags are one-line errors.
+//! takes a signing node's entry and drops an unsigned peer's; nodes running the `--defence`
+//! fill their views; bad flags are one-line errors.
 //!
 //! Each node's view is replayed from its `peer_added` / `peer_removed` events, checking on the
 //! way that the event stream itself is consistent (no self, no duplicate, never more than `c`).
@@ -393,6 +394,7 @@ fn help_documents_the_flags() {
             "--state-file",
             "--rejoin-every",
             "--rejoin-memory",
+            "--defence",
             "RUST_LOG",
         ],
     );
@@ -481,4 +483,45 @@ fn a_node_requiring_signed_records_takes_signed_entries_only() {
         assert!(added.iter().all(|e| e["signed"] == true), "{added:?}");
         assert!(added.iter().all(|e| e["peer_id"] != unsigned_id.as_str()));
     });
+}
+
+#[test]
+fn nodes_with_the_defence_fill_their_views_with_consistent_events() {
+    // Six nodes run the seeded eclipse defence, bootstrapped from the first: every view fills
+    // up and holds only the nodes started, and each node's event stream replays consistently
+    // (under the defence a shuffle's target stays in the view unless the shuffle fails).
+    const DEFENDED: usize = 6;
+    let mut group = Group::new();
+    let mut first = node("/ip4/127.0.0.1/tcp/0", None);
+    first.arg("--defence");
+    let first = group.spawn("node 0", first);
+    let (_, first_addresses) = group.wait_until("node 0 to listen", Duration::from_secs(10), |o| {
+        listening(&o[first])
+    });
+    for i in 1..DEFENDED {
+        let mut command = node("/ip4/127.0.0.1/tcp/0", Some(&first_addresses[0]));
+        command.args(["--defence", "seeded"]);
+        group.spawn(&format!("node {i}"), command);
+    }
+    let ids: Vec<String> = group.wait_until("all nodes to listen", Duration::from_secs(10), |o| {
+        o.iter()
+            .map(|output| listening(output).map(|(id, _)| id))
+            .collect()
+    });
+    let views = group.wait_until("full views", Duration::from_secs(30), |o| {
+        let views: Vec<_> = o
+            .iter()
+            .zip(&ids)
+            .map(|(out, id)| replay(out, id).view)
+            .collect();
+        views.iter().all(|v| v.len() == VIEW_SIZE).then_some(views)
+    });
+    for view in &views {
+        assert!(
+            view.iter().all(|p| ids.contains(p)),
+            "unknown peer in {view:?}"
+        );
+    }
+    let id_refs: Vec<&String> = ids.iter().collect();
+    assert!(connected(&id_refs, &views), "the views connect all nodes");
 }

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use cyclon_examples::cli::{Mode, RejoinFlags, ShuffleFlags, Topology};
+use cyclon_examples::cli::{DefenceKind, Mode, RejoinFlags, ShuffleFlags, Topology};
 use libp2p_cyclon::sim::{
     Attack, AttackTarget, Bootstrap, Kill, Partition, Scenario, ScenarioError,
 };
+use libp2p_cyclon::{AnchoredParams, Defence, SeededParams};
 
 use crate::tables::significant;
 
@@ -110,6 +111,45 @@ pub struct Args {
     /// Run every --malicious share both with and without our caps.
     #[arg(long, requires = "malicious")]
     pub compare_caps: bool,
+    /// Run every --malicious share both without a defence and with --defence (seeded when
+    /// --defence is not given).
+    #[arg(long, requires = "malicious", conflicts_with = "compare_caps")]
+    pub compare_defence: bool,
+    /// Seeded defence: entries sent beyond l in every request and reply [default: 5].
+    #[arg(long, value_name = "N")]
+    pub extra_entries: Option<usize>,
+    /// Seeded defence: entries of a message taken from the view, the others being news
+    /// [default: 2].
+    #[arg(long, value_name = "N")]
+    pub from_view: Option<usize>,
+    /// Seeded defence: news remembered to be passed on (0: send view entries only)
+    /// [default: 40].
+    #[arg(long, value_name = "N")]
+    pub news: Option<usize>,
+    /// Seeded defence: peers remembered as heard of per filter generation (0: no filter)
+    /// [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub seen_memory: Option<usize>,
+    /// Seeded defence: one shuffle in N contacts the oldest view entry, the others a random
+    /// news peer [default: 1].
+    #[arg(long, value_name = "N")]
+    pub probe_every: Option<u32>,
+    /// Seeded defence: entries older than this many cycles are not passed on [default: 40].
+    #[arg(long, value_name = "CYCLES")]
+    pub relay_age: Option<u32>,
+    /// Both defences: failed peers remembered and not taken back [default: 100].
+    #[arg(long, value_name = "N")]
+    pub dead_memory: Option<usize>,
+    /// Anchored defence: view entries held by samplers [default: 2].
+    #[arg(long, value_name = "N")]
+    pub anchors: Option<usize>,
+    /// Anchored defence: private samplers [default: 20].
+    #[arg(long, value_name = "N")]
+    pub samplers: Option<usize>,
+    /// Anchored defence: inbound shuffles per cycle whose entries are merged (0: no budget)
+    /// [default: 3].
+    #[arg(long, value_name = "N")]
+    pub push_budget: Option<u32>,
     /// Write the attack's progress, one CSV row per cycle and run, to FILE.
     #[arg(long, value_name = "FILE", requires = "malicious")]
     pub attack_csv: Option<PathBuf>,
@@ -146,11 +186,42 @@ impl Args {
         })
     }
 
+    /// The defence `--defence` and the tuning flags ask for (seeded under
+    /// `--compare-defence` without `--defence`).
+    pub fn defence(&self) -> Defence {
+        let kind = match self.shuffle.defence {
+            Some(kind) => kind,
+            None if self.compare_defence => DefenceKind::Seeded,
+            None => return Defence::Off,
+        };
+        match kind {
+            DefenceKind::Seeded => {
+                let mut p = SeededParams::default();
+                p.extra_entries = self.extra_entries.unwrap_or(p.extra_entries);
+                p.from_view = self.from_view.unwrap_or(p.from_view);
+                p.news = self.news.unwrap_or(p.news);
+                p.seen_memory = self.seen_memory.unwrap_or(p.seen_memory);
+                p.probe_every = self.probe_every.unwrap_or(p.probe_every);
+                p.relay_age = self.relay_age.unwrap_or(p.relay_age);
+                p.dead_memory = self.dead_memory.unwrap_or(p.dead_memory);
+                Defence::Seeded(p)
+            }
+            DefenceKind::Anchored => {
+                let mut p = AnchoredParams::default();
+                p.anchors = self.anchors.unwrap_or(p.anchors);
+                p.samplers = self.samplers.unwrap_or(p.samplers);
+                p.push_budget = self.push_budget.unwrap_or(p.push_budget);
+                p.dead_memory = self.dead_memory.unwrap_or(p.dead_memory);
+                Defence::Anchored(p)
+            }
+        }
+    }
+
     /// The scenario the flags describe, before any attack or comparison (not validated).
     pub fn scenario(&self) -> Scenario {
         Scenario {
             nodes: self.nodes,
-            params: self.shuffle.params(),
+            params: self.shuffle.params().with_defence(self.defence()),
             bootstrap: bootstrap(self.bootstrap),
             seed: self.seed,
             cycles: self.cycles,
@@ -190,10 +261,8 @@ impl Args {
                     params: scenario.params.with_mode(mode.into()),
                     ..scenario.clone()
                 };
-                variants.push(Variant {
-                    label: mode_name(mode).to_owned(),
-                    scenario,
-                });
+                let label = format!("{}{}", mode_name(mode), defence_suffix(self.defence()));
+                variants.push(Variant { label, scenario });
             }
         } else {
             let caps: &[bool] = match (self.compare_caps, self.no_caps) {
@@ -201,8 +270,16 @@ impl Args {
                 (false, true) => &[false],
                 (false, false) => &[true],
             };
+            let defences = if self.compare_defence {
+                vec![Defence::Off, self.defence()]
+            } else {
+                vec![self.defence()]
+            };
             for &fraction in &self.malicious {
-                for &caps in caps {
+                for (&caps, &defence) in caps
+                    .iter()
+                    .flat_map(|caps| defences.iter().map(move |d| (caps, d)))
+                {
                     let attack = Attack {
                         fraction,
                         start: self.attack_start,
@@ -215,13 +292,15 @@ impl Args {
                     };
                     let scenario = Scenario {
                         attack: Some(attack),
+                        params: scenario.params.with_defence(defence),
                         ..scenario.clone()
                     };
                     scenario.validate()?;
                     let label = format!(
-                        "{}% {}",
+                        "{}% {}{}",
                         significant(fraction * 100.0, 3),
-                        if caps { "caps" } else { "no caps" }
+                        if caps { "caps" } else { "no caps" },
+                        defence_suffix(defence),
                     );
                     variants.push(Variant { label, scenario });
                 }
@@ -238,6 +317,15 @@ fn bootstrap(topology: Topology) -> Bootstrap {
         Topology::Star => Bootstrap::Star,
         Topology::Random => Bootstrap::Random,
         Topology::Growing => Bootstrap::Growing,
+    }
+}
+
+/// What a run's label says about its defence (nothing without one).
+pub fn defence_suffix(defence: Defence) -> &'static str {
+    match defence {
+        Defence::Seeded(_) => " seeded",
+        Defence::Anchored(_) => " anchored",
+        _ => "",
     }
 }
 

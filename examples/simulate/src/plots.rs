@@ -12,7 +12,8 @@ use crate::AnyError;
 use crate::run::Run;
 
 const RANDOM_COLOR: RGBColor = RGBColor(90, 90, 90);
-/// Attack runs: one hue per malicious share, dark with caps and light without.
+/// Attack runs: one hue per malicious share, dark with caps and light without (when runs
+/// with a defence are drawn too: dark with the defence, light without).
 const ATTACK_COLORS: [(RGBColor, RGBColor); 4] = [
     (RGBColor(30, 90, 200), RGBColor(130, 175, 240)),
     (RGBColor(200, 30, 30), RGBColor(240, 140, 140)),
@@ -67,15 +68,17 @@ pub fn plot_all(dir: &Path, runs: &[Run]) -> Result<Vec<PathBuf>, AnyError> {
 }
 
 /// The malicious share of honest view entries (of the victims', in a focused attack) per
-/// cycle, one line per run.
+/// cycle, one line per run. With a defence in any run, the file name ends in `_defence`.
 pub fn plot_attack(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
     let attack = runs[0].report.scenario.attack.expect("attack runs");
     let focused = matches!(attack.target, AttackTarget::Focused { .. });
-    let path = dir.join(if focused {
-        "malicious_focused.svg"
-    } else {
-        "malicious_spread.svg"
-    });
+    let defended = |run: &Run| run.report.scenario.params.defence.is_on();
+    let any_defence = runs.iter().any(defended);
+    let path = dir.join(format!(
+        "malicious_{}{}.svg",
+        if focused { "focused" } else { "spread" },
+        if any_defence { "_defence" } else { "" }
+    ));
     let mut fractions: Vec<f64> = Vec::new();
     let series = runs
         .iter()
@@ -91,7 +94,11 @@ pub fn plot_attack(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
             let (dark, light) = ATTACK_COLORS[hue % ATTACK_COLORS.len()];
             Series {
                 label: format!("K/N = {}", run.label.replace('%', " %")),
-                color: if attack.caps { dark } else { light },
+                color: match (any_defence, attack.caps) {
+                    (true, true) if defended(run) => dark,
+                    (false, true) => dark,
+                    _ => light,
+                },
                 points: run
                     .report
                     .attack

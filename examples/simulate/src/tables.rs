@@ -118,12 +118,13 @@ pub fn print_summary(runs: &[Run]) {
         let r = &run.report;
         let t = &r.timing;
         println!(
-            "  {:>9}: {} shuffles in {} ({} ns per shuffle); metrics {}, random graph {}, \
-             robustness {}; total {}",
+            "  {:>9}: {} shuffles in {} ({} ns and {:.2} entries sent per shuffle); metrics {}, \
+             random graph {}, robustness {}; total {}",
             run.label,
             r.counters.initiated(),
             secs(t.shuffling),
             r.time_per_shuffle().as_nanos(),
+            r.counters.entries_per_shuffle(),
             secs(t.metrics),
             secs(t.reference),
             secs(t.robustness),

@@ -1,0 +1,79 @@
+//! A network of Cyclon swarms driven together ([`Network`]), shared by the integration tests
+//! that run many real swarms.
+#![allow(dead_code)]
+
+use std::{task::Poll, time::Duration};
+
+use futures::StreamExt;
+use libp2p::{PeerId, Swarm, swarm::NetworkBehaviour};
+use libp2p_cyclon::Behaviour;
+
+/// Cyclon swarms driven together; a `None` is a peer that was killed.
+pub struct Network {
+    pub ids: Vec<PeerId>,
+    pub swarms: Vec<Option<Swarm<Behaviour>>>,
+    /// The shuffle interval: conditions are checked this often.
+    pub interval: Duration,
+}
+
+impl Network {
+    pub fn live(&self) -> impl Iterator<Item = &Swarm<Behaviour>> {
+        self.swarms.iter().flatten()
+    }
+
+    /// Shuffles started by the live node that started the fewest.
+    pub fn min_rounds(&self) -> u64 {
+        self.live()
+            .map(|s| s.behaviour().stats().shuffles_started)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Polls every live swarm until `done` holds (checked every interval) or `max_rounds`
+    /// rounds pass. Returns the rounds it took.
+    pub async fn run_until(
+        &mut self,
+        max_rounds: u64,
+        mut done: impl FnMut(&Network) -> bool,
+    ) -> u64 {
+        let start = self.min_rounds();
+        let mut check = tokio::time::interval(self.interval);
+        // A hard wall-clock bound as well, in case shuffles stopped altogether.
+        let give_up = tokio::time::sleep(self.interval * (max_rounds as u32) * 3);
+        tokio::pin!(give_up);
+        loop {
+            tokio::select! {
+                _ = poll_all(&mut self.swarms) => {}
+                _ = check.tick() => {
+                    let rounds = self.min_rounds() - start;
+                    if done(self) {
+                        return rounds;
+                    }
+                    assert!(rounds <= max_rounds, "not done within {max_rounds} rounds");
+                }
+                _ = &mut give_up => panic!("not done within the time bound"),
+            }
+        }
+    }
+}
+
+/// Resolves once at least one swarm made progress.
+pub async fn poll_all<B: NetworkBehaviour>(swarms: &mut [Option<Swarm<B>>]) {
+    futures::future::poll_fn(|cx| {
+        let mut progressed = false;
+        for swarm in swarms.iter_mut().flatten() {
+            for _ in 0..64 {
+                match swarm.poll_next_unpin(cx) {
+                    Poll::Ready(Some(_)) => progressed = true,
+                    _ => break,
+                }
+            }
+        }
+        if progressed {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
