@@ -311,6 +311,8 @@ impl<I: Clone + PartialEq> MergeRecord<I> for MergeOutcome<I> {
         }
     }
     fn replaced(&mut self, id: I) {
+        // A peer updated and then removed by the same merge was removed.
+        self.updated.retain(|u| *u != id);
         if let Some(k) = self.added.iter().position(|a| *a == id) {
             self.added.remove(k);
         } else if let Some(k) = self.refreshed.iter().position(|r| *r == id) {
@@ -946,12 +948,19 @@ where
                     self.entries[k].age = 0;
                 }
                 pending.sent.retain(|id| self.contains(id));
+                // The payloads held before the merge: an anchor the merge displaces and
+                // `refresh` brings back never carries an older record than the view held.
+                let held: Vec<(I, A)> = self
+                    .entries
+                    .iter()
+                    .map(|e| (e.id.clone(), e.addresses.clone()))
+                    .collect();
                 let local = self.local.clone();
                 self.merge(response, pending.sent.iter(), record, |entry| {
                     anchored.observe(&local, entry)
                 });
                 let (view_size, max_age) = (self.params.view_size, self.params.max_age);
-                anchored.refresh(&mut self.entries, view_size, max_age, record);
+                anchored.refresh(&mut self.entries, &held, view_size, max_age, record);
             }
             _ => {
                 // Only sent entries still in the view now may be replaced: a sent peer that
@@ -1077,6 +1086,8 @@ where
                 self.merge(request, reply.iter().map(|e| &e.id), record, |entry| {
                     if entry.id == *from {
                         anchored.observe(&local, entry)
+                    } else {
+                        anchored.refresh_payload(entry)
                     }
                 });
             }

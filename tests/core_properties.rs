@@ -367,12 +367,13 @@ proptest! {
     /// Honest nodes re-sign their own record with a growing seq at every shuffle; forged
     /// requests replay any seq (older, newer, none) for any peer. Whatever the order, a peer
     /// that stays in a view never holds an older record than before, and every payload change
-    /// of a held entry is reported.
+    /// of a held entry is reported, with or without a defence.
     #[test]
     fn a_held_record_is_never_replaced_by_an_older_one(
         seed in any::<u64>(),
         c in 2usize..8,
         l_frac in 0.0f64..1.0,
+        kind in 0u8..3,
         ops in prop::collection::vec(
             prop_oneof![
                 3 => (0usize..6).prop_map(|n| (n, Vec::new())),
@@ -384,8 +385,9 @@ proptest! {
     ) {
         let l = 1 + ((c - 1) as f64 * l_frac) as usize;
         let mut rng = StdRng::seed_from_u64(seed);
+        let p = params(c, l, ShuffleMode::Enhanced).with_defence(defence(kind, c));
         let mut views: Vec<PartialView<u32, Seq>> = (0..6)
-            .map(|i| PartialView::new(i as u32, params(c, l, ShuffleMode::Enhanced)).unwrap())
+            .map(|i| PartialView::with_rng(i as u32, p, &mut rng).unwrap())
             .collect();
         for (i, view) in views.iter_mut().enumerate() {
             view.insert(Entry::new((i as u32 + 1) % 6, Seq(None), 0));

@@ -91,6 +91,21 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Anchored<I, A> {
                 sampler.best = Some(entry.clone());
             }
         }
+        self.refresh_payload(entry);
+    }
+
+    /// A peer heard of indirectly: it feeds no sampler, but a sampler that holds it takes a
+    /// newer signed record (the record rule of every merge: an anchor never brings back an
+    /// older record than the node has seen).
+    pub(super) fn refresh_payload(&mut self, entry: &Entry<I, A>) {
+        for sampler in &mut self.samplers {
+            if let Some(best) = sampler.best.as_mut()
+                && best.id == entry.id
+                && entry.addresses.supersedes(&best.addresses)
+            {
+                best.addresses = entry.addresses.clone();
+            }
+        }
     }
 
     /// Moves the pinned entries to the end of `entries` (forgetting pins no longer in the
@@ -144,10 +159,13 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Anchored<I, A> {
     }
 
     /// Pins the first `anchors` samplers' peers in the view: a peer already there is pinned
-    /// where it is; a new one takes an empty slot or the oldest entry that is not pinned.
+    /// where it is; a new one takes an empty slot or the oldest entry that is not pinned. A
+    /// peer in `held` (the view's payloads before the merge that preceded) comes back with the
+    /// newer of the two records.
     pub(super) fn refresh(
         &mut self,
         entries: &mut Vec<Entry<I, A>>,
+        held: &[(I, A)],
         view_size: usize,
         max_age: u32,
         record: &mut impl MergeRecord<I>,
@@ -169,10 +187,15 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Anchored<I, A> {
                 self.pins.push(best.id.clone());
                 continue;
             }
-            let entry = Entry {
+            let mut entry = Entry {
                 age: best.age.min(max_age),
                 ..best.clone()
             };
+            if let Some((_, newer)) = held.iter().find(|(id, _)| *id == entry.id)
+                && newer.supersedes(&entry.addresses)
+            {
+                entry.addresses = newer.clone();
+            }
             if entries.len() < view_size {
                 record.added(&entry.id);
                 self.pins.push(entry.id.clone());

@@ -132,13 +132,13 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Seeded<I, A> {
     }
 
     /// A peer the node heard of (`entry` is not the local node's): news if it was not heard
-    /// of lately, and offered to the slots.
+    /// of lately, and offered to the slots. Returns the entry it displaced from a slot, if any.
     fn observe(
         &mut self,
         entries: &mut Vec<Entry<I, A>>,
         entry: Entry<I, A>,
         record: &mut impl MergeRecord<I>,
-    ) {
+    ) -> Option<Entry<I, A>> {
         let hash = self.keys.hash(&entry.id);
         if let Some(held) = entries.iter_mut().find(|e| e.id == entry.id) {
             // The signed-record rule of every merge: a newer record replaces the held one.
@@ -148,7 +148,7 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Seeded<I, A> {
             } else {
                 record.ignored().duplicate += 1;
             }
-            return;
+            return None;
         }
         self.remember(&entry, hash);
         let mut slot = None;
@@ -161,20 +161,24 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Seeded<I, A> {
         }
         let Some(slot) = slot else {
             record.ignored().no_room += 1;
-            return;
+            return None;
         };
         if self.dead.contains(&entry.id, self.cycle) {
             record.ignored().dead += 1;
-            return;
+            return None;
         }
         record.added(&entry.id);
         match self.occupant[slot] {
-            EMPTY => self.place(entries, slot, hash, entry),
+            EMPTY => {
+                self.place(entries, slot, hash, entry);
+                None
+            }
             k => {
                 let k = k as usize;
                 self.meta[k].hash = hash;
                 let old = std::mem::replace(&mut entries[k], entry);
-                record.replaced(old.id);
+                record.replaced(old.id.clone());
+                Some(old)
             }
         }
     }
@@ -439,14 +443,28 @@ where
         let limit = self.receive_limit as usize;
         let max_age = self.params.max_age;
         let (local, entries, seeded) = self.seeded();
+        // Payloads of peers this merge displaced from a slot: one that wins a slot back in the
+        // same merge keeps the newer record (the record rule of every merge).
+        let mut displaced: Vec<(I, A)> = Vec::new();
         for (n, entry) in received.into_iter().enumerate() {
             if n >= limit {
                 record.ignored().excess += 1;
             } else if entry.id == *local {
                 record.ignored().local += 1;
             } else {
-                let age = entry.age.min(max_age);
-                seeded.observe(entries, Entry { age, ..entry }, record);
+                let mut entry = Entry {
+                    age: entry.age.min(max_age),
+                    ..entry
+                };
+                if let Some(k) = displaced.iter().position(|(id, _)| *id == entry.id)
+                    && !entry.addresses.supersedes(&displaced[k].1)
+                {
+                    entry.addresses = displaced[k].1.clone();
+                }
+                if let Some(old) = seeded.observe(entries, entry, record) {
+                    displaced.retain(|(id, _)| *id != old.id);
+                    displaced.push((old.id, old.addresses));
+                }
             }
         }
     }
