@@ -12,7 +12,7 @@
 //!   started again with the same identity and address and no `--bootstrap`: full views again
 //!   within 5 intervals.
 //! - Churn: one node killed and one new node started every few intervals; dead-link share and
-//!   view fill over time; every live node's view at least 80 % full within 10 intervals of
+//!   view fill over time; every live node's view at least 80 % full within 20 intervals of
 //!   the end. The normal
 //!   suite churns for 30 s; `churn_for_two_minutes` (ignored) for two minutes on 30 hosts.
 //!
@@ -696,7 +696,8 @@ fn a_full_restart_from_state_files_has_full_views_within_5_intervals() {
 /// SIGKILL and a new node starts on a new host, bootstrapped from `CONTACTS` random live
 /// ones. Prints
 /// the dead-link share and the view fill every 10 intervals; at the end every live node's view
-/// must be at least 80 % full within 10 intervals of the churn's end.
+/// must be at least 80 % full within 20 intervals of the churn's end (3.9 measured on a quiet
+/// machine; the bound leaves room for a loaded one, where 30 processes share two cores).
 fn churn(test: &str, duration: Duration, every: u32) {
     let _serial = scenario(Duration::from_millis(1000));
     let Some(mut network) = network_or_skip(test) else {
@@ -772,9 +773,9 @@ fn churn(test: &str, duration: Duration, every: u32) {
         });
         started += 1;
     }
-    // The churn stops; the last node started may still be filling its view: up to 10
+    // The churn stops; the last node started may still be filling its view: up to 20
     // intervals for it.
-    let settled = wait_for(&group, &mut overlay, 10 * interval(), |o| {
+    let settled = wait_for(&group, &mut overlay, 20 * interval(), |o| {
         let s = shape(o, &nodes, |_| false);
         s.min_len * 10 >= VIEW_SIZE * 8
     });
@@ -783,7 +784,7 @@ fn churn(test: &str, duration: Duration, every: u32) {
         "{test}: {killed} killed, {started} started; every view at least 80 % full {} after the \
          churn stopped; then: {} live, smallest view {} of {VIEW_SIZE}, view fill {:.1} %, \
          dead-link share {:.2} %, {} components",
-        settled.map_or("not within 10 intervals".to_owned(), |d| format!(
+        settled.map_or("not within 20 intervals".to_owned(), |d| format!(
             "{:.1} intervals",
             intervals(d)
         )),
