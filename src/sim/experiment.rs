@@ -610,6 +610,9 @@ impl Experiment {
             let every = scenario.metrics_every;
             let measured = (every > 0 && t % every == 0) || t == scenario.cycles;
             if measured {
+                // Only the last measured overlay is kept (for the robustness experiment):
+                // free the previous one first.
+                drop(std::mem::take(&mut last_undirected));
                 let (row, undirected) = self.snapshot(&mut metrics_rng);
                 rows.push(row);
                 last_undirected = undirected;
