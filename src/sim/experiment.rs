@@ -719,8 +719,20 @@ impl Experiment {
                 .collect();
             let trials = scenario.robustness_trials;
             for _ in 0..trials {
-                let cyclon = last_undirected.robustness(&mut rng, &fractions);
-                let random = reference_undirected.robustness(&mut rng, &fractions);
+                // The random orders are drawn in turn from one stream, then both graphs are
+                // taken apart at once, the reference graph on a second thread.
+                let cyclon_order = last_undirected.removal_order(&mut rng);
+                let random_order = reference_undirected.removal_order(&mut rng);
+                let (cyclon, random) = std::thread::scope(|scope| {
+                    let random = scope.spawn(|| {
+                        reference_undirected.robustness_in_order(&random_order, &fractions)
+                    });
+                    let cyclon = last_undirected.robustness_in_order(&cyclon_order, &fractions);
+                    let random = random
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (cyclon, random)
+                });
                 for ((row, c), r) in robustness.iter_mut().zip(cyclon).zip(random) {
                     row.cyclon += c.largest_share / trials as f64;
                     row.random += r.largest_share / trials as f64;

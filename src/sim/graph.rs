@@ -273,7 +273,8 @@ impl Undirected {
         offsets.push(0);
         for v in 0..n {
             let neighbours = self.neighbours(v);
-            higher.extend_from_slice(&neighbours[neighbours.partition_point(|&u| u as usize <= v)..]);
+            higher
+                .extend_from_slice(&neighbours[neighbours.partition_point(|&u| u as usize <= v)..]);
             offsets.push(higher.len());
         }
         let higher_of = |v: usize| &higher[offsets[v]..offsets[v + 1]];
@@ -425,9 +426,24 @@ impl Undirected {
         rng: &mut R,
         fractions: &[f64],
     ) -> Vec<RobustnessPoint> {
-        let n = self.node_count();
-        let mut order: Vec<u32> = (0..n as u32).collect();
+        self.robustness_in_order(&self.removal_order(rng), fractions)
+    }
+
+    /// A random order of the nodes: [`robustness`](Self::robustness) adds them back in it.
+    pub(super) fn removal_order<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.node_count() as u32).collect();
         order.shuffle(rng);
+        order
+    }
+
+    /// [`robustness`](Self::robustness) for the given removal order (a permutation of the
+    /// nodes, from [`removal_order`](Self::removal_order)).
+    pub(super) fn robustness_in_order(
+        &self,
+        order: &[u32],
+        fractions: &[f64],
+    ) -> Vec<RobustnessPoint> {
+        let n = self.node_count();
         // `largest_after[k]`: largest component when the first k nodes of `order` are present.
         let mut largest_after = vec![0usize; n + 1];
         let mut present = vec![false; n];

@@ -553,13 +553,14 @@ impl Simulation {
             let view = &self.views[id as usize];
             full_views += usize::from(view.is_full());
             let (index, dead_links) = (&index, &dead_links);
-            view.iter().filter_map(move |e| match index[*e.id() as usize] {
-                u32::MAX => {
-                    dead_links.set(dead_links.get() + 1);
-                    None
-                }
-                k => Some(k),
-            })
+            view.iter()
+                .filter_map(move |e| match index[*e.id() as usize] {
+                    u32::MAX => {
+                        dead_links.set(dead_links.get() + 1);
+                        None
+                    }
+                    k => Some(k),
+                })
         }));
         let dead_links = dead_links.get();
         Overlay {
