@@ -320,10 +320,10 @@ impl Undirected {
     /// The average shortest path length, by breadth-first search from `sources` nodes chosen
     /// uniformly at random without replacement (all nodes if `sources >= n`).
     ///
-    /// Each search is exact. The searches run 128 at a time, level by level,
-    /// as one multi-source BFS: each node holds one bit per search (reached, on the frontier),
-    /// so one scan of a frontier node's links advances every search that has reached it at
-    /// that level (MS-BFS, Then et al. 2014).
+    /// Each search is exact. The searches run 128 at a time, level by level, as one
+    /// multi-source BFS: each node holds one bit per search (reached, on the frontier), so one
+    /// scan of a frontier node's links advances every search that has reached it at that level
+    /// (MS-BFS, Then et al. 2014).
     pub fn path_lengths<R: Rng + ?Sized>(&self, rng: &mut R, sources: usize) -> PathStats {
         let n = self.node_count();
         let sources = sources.min(n);
