@@ -488,8 +488,10 @@ where
             local,
             params,
             entries: Vec::with_capacity(params.view_size),
-            pending: Vec::new(),
-            spare_sent: Vec::new(),
+            // Room for one shuffle at a time, allocated beside the entries: the simulator
+            // keeps a million views, each with one shuffle pending at most.
+            pending: Vec::with_capacity(1),
+            spare_sent: Vec::with_capacity(params.shuffle_length - 1),
             next_shuffle_id: 0,
             receive_limit: saturating_u32(params.message_length()),
             defence,

@@ -1,6 +1,7 @@
 //! Scenarios (bootstrap, failures, churn, measurements) and their reports.
 
 use std::io::{self, Write};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -252,24 +253,47 @@ pub struct Metrics {
 impl Metrics {
     /// Measures `graph`, with `bfs_sources` BFS sources drawn from `rng`.
     pub fn measure<R: Rng + ?Sized>(graph: &Graph, rng: &mut R, bfs_sources: usize) -> Self {
-        Self::measure_with_undirected(graph, rng, bfs_sources).0
+        let directed = Self::directed(graph);
+        directed.measure_undirected(&graph.undirected(), rng, bfs_sources)
     }
 
-    fn measure_with_undirected<R: Rng + ?Sized>(
-        graph: &Graph,
+    /// [`measure`](Self::measure), freeing `graph` once its undirected graph is built (a
+    /// million-node graph takes about 90 MB); returns the undirected graph too.
+    fn measure_owned<R: Rng + ?Sized>(
+        graph: Graph,
         rng: &mut R,
         bfs_sources: usize,
     ) -> (Self, Undirected) {
+        let directed = Self::directed(&graph);
         let undirected = graph.undirected();
-        let metrics = Self {
+        drop(graph);
+        let metrics = directed.measure_undirected(&undirected, rng, bfs_sources);
+        (metrics, undirected)
+    }
+
+    /// The metrics of the directed graph; the others are left at zero.
+    fn directed(graph: &Graph) -> Self {
+        Self {
             nodes: graph.node_count(),
             links: graph.link_count(),
             in_degree: graph.in_degree_stats(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds the metrics of the undirected graph.
+    fn measure_undirected<R: Rng + ?Sized>(
+        self,
+        undirected: &Undirected,
+        rng: &mut R,
+        bfs_sources: usize,
+    ) -> Self {
+        Self {
             clustering: undirected.clustering(),
             path: undirected.path_lengths(rng, bfs_sources),
             components: undirected.components(),
-        };
-        (metrics, undirected)
+            ..self
+        }
     }
 
     /// The largest component's share of the nodes.
@@ -326,7 +350,8 @@ pub struct RobustnessRow {
 pub struct Timing {
     /// Running cycles (joins, churn, shuffles).
     pub shuffling: Duration,
-    /// Measuring the overlay (per-cycle dead links and the measured cycles).
+    /// Measuring the overlay: per-cycle dead links, building the measured overlays, and
+    /// waiting for the thread that measures them while the cycles run.
     pub metrics: Duration,
     /// Generating and measuring the random reference graph.
     pub reference: Duration,
@@ -576,16 +601,54 @@ impl Experiment {
     }
 
     /// Runs the scenario, calling `progress` after each cycle and phase.
-    pub fn run(&mut self, mut progress: impl FnMut(Progress)) -> Report {
+    ///
+    /// The measured overlays are measured on a second thread, one after the other with one
+    /// random stream, while the cycles go on, and the reference graph while the last overlay
+    /// is: the figures are those of measuring each overlay in place.
+    pub fn run(&mut self, progress: impl FnMut(Progress)) -> Report {
+        let bfs_sources = self.scenario.bfs_sources;
+        let metrics_seed = self.scenario.seed ^ METRICS_STREAM;
+        std::thread::scope(|scope| {
+            // A rendezvous channel: at most one overlay waits while another is measured.
+            let (overlays, received) = mpsc::sync_channel::<Graph>(0);
+            let measurer = scope.spawn(move || {
+                let mut rng = SimRng::seed_from_u64(metrics_seed);
+                let mut metrics = Vec::new();
+                let mut last = Undirected::default();
+                for graph in received {
+                    // Only the last overlay is kept (for the robustness experiment).
+                    drop(std::mem::take(&mut last));
+                    let (measured, undirected) =
+                        Metrics::measure_owned(graph, &mut rng, bfs_sources);
+                    metrics.push(measured);
+                    last = undirected;
+                }
+                (metrics, last)
+            });
+            self.run_measuring(progress, overlays, || {
+                measurer
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+        })
+    }
+
+    /// [`run`](Self::run), sending each overlay to measure to `overlays`; `measured` waits
+    /// for their metrics (in order) and the last one's undirected graph.
+    fn run_measuring(
+        &mut self,
+        mut progress: impl FnMut(Progress),
+        overlays: mpsc::SyncSender<Graph>,
+        measured: impl FnOnce() -> (Vec<Metrics>, Undirected),
+    ) -> Report {
         let scenario = self.scenario.clone();
-        let mut metrics_rng = SimRng::seed_from_u64(scenario.seed ^ METRICS_STREAM);
         let mut timing = Timing::default();
+        // The measured cycles, their metrics to come.
         let mut rows = Vec::new();
         let mut kill = None;
 
         let started = Instant::now();
-        let (first, mut last_undirected) = self.snapshot(&mut metrics_rng);
-        rows.push(first);
+        rows.push(self.snapshot(&overlays));
         let mut dead_links = vec![self.sim.dead_links()];
         let mut attack: Vec<AttackSnapshot> = self.sim.attack_snapshot(true).into_iter().collect();
         let mut faults = Vec::new();
@@ -610,9 +673,7 @@ impl Experiment {
             let every = scenario.metrics_every;
             let measured = (every > 0 && t % every == 0) || t == scenario.cycles;
             if measured {
-                let (row, undirected) = self.snapshot(&mut metrics_rng);
-                rows.push(row);
-                last_undirected = undirected;
+                rows.push(self.snapshot(&overlays));
             }
             attack.extend(self.sim.attack_snapshot(measured));
             self.track_faults(&mut faults, &mut partition);
@@ -623,6 +684,7 @@ impl Experiment {
                 total: scenario.cycles,
             });
         }
+        drop(overlays);
 
         progress(Progress::Reference);
         let started = Instant::now();
@@ -630,13 +692,16 @@ impl Experiment {
         let mut reference_rng = SimRng::seed_from_u64(scenario.seed ^ REFERENCE_STREAM);
         let reference_graph =
             Graph::random_out(&mut reference_rng, nodes, scenario.params.view_size);
-        let (reference, reference_undirected) = Metrics::measure_with_undirected(
-            &reference_graph,
-            &mut reference_rng,
-            scenario.bfs_sources,
-        );
-        drop(reference_graph);
+        let (reference, reference_undirected) =
+            Metrics::measure_owned(reference_graph, &mut reference_rng, scenario.bfs_sources);
         timing.reference = started.elapsed();
+
+        let started = Instant::now();
+        let (metrics, last_undirected) = measured();
+        timing.metrics += started.elapsed();
+        for (row, metrics) in rows.iter_mut().zip(metrics) {
+            row.metrics = metrics;
+        }
 
         let mut robustness = Vec::new();
         if scenario.robustness_trials > 0 {
@@ -654,8 +719,20 @@ impl Experiment {
                 .collect();
             let trials = scenario.robustness_trials;
             for _ in 0..trials {
-                let cyclon = last_undirected.robustness(&mut rng, &fractions);
-                let random = reference_undirected.robustness(&mut rng, &fractions);
+                // The random orders are drawn in turn from one stream, then both graphs are
+                // taken apart at once, the reference graph on a second thread.
+                let cyclon_order = last_undirected.removal_order(&mut rng);
+                let random_order = reference_undirected.removal_order(&mut rng);
+                let (cyclon, random) = std::thread::scope(|scope| {
+                    let random = scope.spawn(|| {
+                        reference_undirected.robustness_in_order(&random_order, &fractions)
+                    });
+                    let cyclon = last_undirected.robustness_in_order(&cyclon_order, &fractions);
+                    let random = random
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (cyclon, random)
+                });
                 for ((row, c), r) in robustness.iter_mut().zip(cyclon).zip(random) {
                     row.cyclon += c.largest_share / trials as f64;
                     row.random += r.largest_share / trials as f64;
@@ -725,17 +802,17 @@ impl Experiment {
         }
     }
 
-    fn snapshot(&self, rng: &mut SimRng) -> (Snapshot, Undirected) {
+    /// The overlay after this cycle, its metrics left to the measuring thread.
+    fn snapshot(&self, overlays: &mpsc::SyncSender<Graph>) -> Snapshot {
         let overlay = self.sim.overlay();
-        let (metrics, undirected) =
-            Metrics::measure_with_undirected(&overlay.graph, rng, self.scenario.bfs_sources);
-        let snapshot = Snapshot {
+        // Fails only if the measuring thread has panicked: `run` raises that panic.
+        let _ = overlays.send(overlay.graph);
+        Snapshot {
             cycle: self.sim.cycle(),
             dead_links: overlay.dead_links,
             full_views: overlay.full_views,
-            metrics,
-        };
-        (snapshot, undirected)
+            metrics: Metrics::default(),
+        }
     }
 
     fn maybe_kill(&mut self, outcome: &mut Option<KillOutcome>) {

@@ -7,6 +7,8 @@
 
 use rand::{Rng, RngExt, seq::SliceRandom};
 
+use super::prefetch::prefetch;
+
 /// A directed graph in compressed sparse row form: the out-links of node `v` are
 /// `targets[offsets[v]..offsets[v + 1]]`.
 #[derive(Debug, Clone, Default)]
@@ -223,6 +225,13 @@ pub struct RobustnessPoint {
     pub largest_share: f64,
 }
 
+/// One bit per breadth-first search run together by [`Undirected::path_lengths`].
+type Lanes = u128;
+
+/// Searches run together by [`Undirected::path_lengths`] (the paper's 100 sources take one
+/// pass).
+const SOURCES_PER_PASS: usize = Lanes::BITS as usize;
+
 /// An undirected simple graph in compressed sparse row form (sorted adjacency lists).
 #[derive(Debug, Clone, Default)]
 pub struct Undirected {
@@ -254,26 +263,45 @@ impl Undirected {
         if n == 0 {
             return 0.0;
         }
-        // For each edge v — u (v < u), `c` = common neighbours of v and u: the edge closes `c`
-        // triangles at v and `c` at u. `twice_triangles[v]` sums them: every triangle at v is
-        // counted once from each of its two edges at v.
-        let mut twice_triangles = vec![0u32; n];
-        // `mark[w] == v + 1` while scanning node v: w is a neighbour of v.
-        let mut mark = vec![0u32; n];
+        // Each triangle v < u < w is found once, from its lowest node v: w is a higher
+        // neighbour of both v and u. `triangles[x]` counts the triangles at x. The higher
+        // neighbours are copied into their own compact lists first (half the links, so more
+        // of them stay in the cache), and v's are marked in a bit set (n bits, which fits in
+        // the cache where a per-node array would not).
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut higher = Vec::with_capacity(self.adjacency.len() / 2);
+        offsets.push(0);
         for v in 0..n {
             let neighbours = self.neighbours(v);
-            let stamp = v as u32 + 1;
-            for &w in neighbours {
-                mark[w as usize] = stamp;
+            higher
+                .extend_from_slice(&neighbours[neighbours.partition_point(|&u| u as usize <= v)..]);
+            offsets.push(higher.len());
+        }
+        let higher_of = |v: usize| &higher[offsets[v]..offsets[v + 1]];
+        let mut triangles = vec![0u32; n];
+        let mut marked = vec![0u64; n.div_ceil(64)];
+        for v in 0..n {
+            let above = higher_of(v);
+            if above.len() < 2 {
+                continue;
             }
-            for &u in neighbours.iter().filter(|&&u| u as usize > v) {
-                let common = self
-                    .neighbours(u as usize)
-                    .iter()
-                    .filter(|&&w| mark[w as usize] == stamp)
-                    .count() as u32;
-                twice_triangles[v] += common;
-                twice_triangles[u as usize] += common;
+            for &w in above {
+                marked[w as usize / 64] |= 1 << (w % 64);
+            }
+            for (i, &u) in above.iter().enumerate() {
+                if let Some(&ahead) = above.get(i + 2) {
+                    prefetch(higher.as_ptr().wrapping_add(offsets[ahead as usize]));
+                }
+                for &w in higher_of(u as usize) {
+                    if marked[w as usize / 64] & (1 << (w % 64)) != 0 {
+                        triangles[v] += 1;
+                        triangles[u as usize] += 1;
+                        triangles[w as usize] += 1;
+                    }
+                }
+            }
+            for &w in above {
+                marked[w as usize / 64] = 0;
             }
         }
         let sum: f64 = (0..n)
@@ -282,7 +310,7 @@ impl Undirected {
                 if k < 2.0 {
                     0.0
                 } else {
-                    f64::from(twice_triangles[v]) / (k * (k - 1.0))
+                    f64::from(2 * triangles[v]) / (k * (k - 1.0))
                 }
             })
             .sum();
@@ -292,76 +320,72 @@ impl Undirected {
     /// The average shortest path length, by breadth-first search from `sources` nodes chosen
     /// uniformly at random without replacement (all nodes if `sources >= n`).
     ///
-    /// Each search is exact. It runs level by level and switches to bottom-up steps (every
-    /// unvisited node looks for a parent in the frontier) while the frontier is large, which
-    /// saves most edge checks on small-world graphs (direction-optimizing BFS, Beamer et al.
-    /// 2012, with their switching thresholds α = 14 and β = 24).
+    /// Each search is exact. The searches run 128 at a time, level by level, as one
+    /// multi-source BFS: each node holds one bit per search (reached, on the frontier), so one
+    /// scan of a frontier node's links advances every search that has reached it at that level
+    /// (MS-BFS, Then et al. 2014).
     pub fn path_lengths<R: Rng + ?Sized>(&self, rng: &mut R, sources: usize) -> PathStats {
         let n = self.node_count();
         let sources = sources.min(n);
         if sources == 0 {
             return PathStats::default();
         }
-        let picked = rand::seq::index::sample(rng, n, sources);
-        let mut distance = vec![u32::MAX; n];
-        let mut frontier = Vec::with_capacity(n);
-        let mut next = Vec::with_capacity(n);
-        let (mut total, mut pairs, mut max, mut unreachable) = (0u64, 0u64, 0u32, 0u64);
-        for source in picked.iter() {
-            distance.fill(u32::MAX);
-            distance[source] = 0;
-            frontier.clear();
-            frontier.push(source as u32);
-            let mut visited = 1usize;
+        let picked = rand::seq::index::sample(rng, n, sources).into_vec();
+        // `seen[v]`: the searches that have reached v; `frontier[v]`: those that reached it at
+        // the current level; `next[v]`: those whose frontier links to v (before removing
+        // `seen[v]`).
+        let mut seen = vec![0 as Lanes; n];
+        let mut frontier = vec![0 as Lanes; n];
+        let mut next = vec![0 as Lanes; n];
+        let mut active: Vec<u32> = Vec::new();
+        let mut touched: Vec<u32> = Vec::new();
+        // `reached`: (source, node) pairs joined by a path, sources themselves included.
+        let (mut total, mut reached, mut max) = (0u64, 0u64, 0u32);
+        for batch in picked.chunks(SOURCES_PER_PASS) {
+            seen.fill(0);
+            active.clear();
+            for (bit, &source) in batch.iter().enumerate() {
+                seen[source] |= 1 << bit;
+                frontier[source] |= 1 << bit;
+                active.push(source as u32);
+            }
+            reached += batch.len() as u64;
             let mut level = 0u32;
-            let mut frontier_edges = self.neighbours(source).len();
-            let mut unvisited_edges = self.adjacency.len() - frontier_edges;
-            let mut bottom_up = false;
-            while !frontier.is_empty() {
-                next.clear();
-                bottom_up = if bottom_up {
-                    frontier.len() >= n / 24
-                } else {
-                    frontier_edges > unvisited_edges / 14
-                };
-                if bottom_up {
-                    for v in 0..n {
-                        if distance[v] == u32::MAX
-                            && self
-                                .neighbours(v)
-                                .iter()
-                                .any(|&u| distance[u as usize] == level)
-                        {
-                            distance[v] = level + 1;
-                            next.push(v as u32);
+            while !active.is_empty() {
+                touched.clear();
+                for &v in &active {
+                    let lanes = std::mem::take(&mut frontier[v as usize]);
+                    for &u in self.neighbours(v as usize) {
+                        let next = &mut next[u as usize];
+                        if *next == 0 {
+                            touched.push(u);
                         }
-                    }
-                } else {
-                    for &v in &frontier {
-                        for &u in self.neighbours(v as usize) {
-                            if distance[u as usize] == u32::MAX {
-                                distance[u as usize] = level + 1;
-                                next.push(u);
-                            }
-                        }
+                        *next |= lanes;
                     }
                 }
-                if !next.is_empty() {
+                active.clear();
+                for &u in &touched {
+                    let u = u as usize;
+                    let new = std::mem::take(&mut next[u]) & !seen[u];
+                    if new != 0 {
+                        seen[u] |= new;
+                        frontier[u] = new;
+                        active.push(u as u32);
+                    }
+                }
+                if !active.is_empty() {
                     level += 1;
-                    visited += next.len();
-                    total += u64::from(level) * next.len() as u64;
+                    let count: u64 = active
+                        .iter()
+                        .map(|&u| u64::from(frontier[u as usize].count_ones()))
+                        .sum();
+                    reached += count;
+                    total += u64::from(level) * count;
                 }
-                frontier_edges = next
-                    .iter()
-                    .map(|&v| self.neighbours(v as usize).len())
-                    .sum();
-                unvisited_edges -= frontier_edges;
-                std::mem::swap(&mut frontier, &mut next);
             }
             max = max.max(level);
-            pairs += visited as u64 - 1;
-            unreachable += (n - visited) as u64;
         }
+        let pairs = reached - sources as u64;
         PathStats {
             sources,
             mean: if pairs == 0 {
@@ -370,7 +394,7 @@ impl Undirected {
                 total as f64 / pairs as f64
             },
             max,
-            unreachable,
+            unreachable: (sources * n) as u64 - reached,
         }
     }
 
@@ -402,9 +426,24 @@ impl Undirected {
         rng: &mut R,
         fractions: &[f64],
     ) -> Vec<RobustnessPoint> {
-        let n = self.node_count();
-        let mut order: Vec<u32> = (0..n as u32).collect();
+        self.robustness_in_order(&self.removal_order(rng), fractions)
+    }
+
+    /// A random order of the nodes: [`robustness`](Self::robustness) adds them back in it.
+    pub(super) fn removal_order<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.node_count() as u32).collect();
         order.shuffle(rng);
+        order
+    }
+
+    /// [`robustness`](Self::robustness) for the given removal order (a permutation of the
+    /// nodes, from [`removal_order`](Self::removal_order)).
+    pub(super) fn robustness_in_order(
+        &self,
+        order: &[u32],
+        fractions: &[f64],
+    ) -> Vec<RobustnessPoint> {
+        let n = self.node_count();
         // `largest_after[k]`: largest component when the first k nodes of `order` are present.
         let mut largest_after = vec![0usize; n + 1];
         let mut present = vec![false; n];
@@ -564,9 +603,9 @@ mod tests {
     }
 
     #[test]
-    fn direction_optimizing_bfs_matches_plain_bfs() {
+    fn multi_source_bfs_matches_plain_bfs() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
-        // Small world (bottom-up steps) and a ring lattice (top-down only), plus isolated nodes.
+        // Small world and a ring lattice (many levels), several passes of searches each.
         let random = Graph::random_out(&mut rng, 1_200, 4).undirected();
         let ring = Graph::from_out_links((0..500u32).map(|v| vec![(v + 1) % 500])).undirected();
         for graph in [random, ring] {

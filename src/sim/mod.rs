@@ -37,6 +37,7 @@ mod attack;
 mod experiment;
 mod faults;
 pub mod graph;
+mod prefetch;
 
 use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus, seq::SliceRandom};
 
@@ -49,6 +50,7 @@ pub use self::experiment::{
 use self::faults::Faults;
 pub use self::faults::{FaultSnapshot, Partition, PartitionOutcome};
 use self::graph::Graph;
+use self::prefetch::prefetch_bytes;
 use crate::config::{Rejoin, ShuffleMode, ShuffleParams};
 use crate::view::{Entry, PartialView, ShuffleId};
 
@@ -563,23 +565,22 @@ impl Simulation {
                 ids.push(id as NodeId);
             }
         }
-        let mut dead_links = 0;
+        let dead_links = std::cell::Cell::new(0);
         let mut full_views = 0;
         let graph = Graph::from_out_links(ids.iter().map(|&id| {
             let view = &self.views[id as usize];
             full_views += usize::from(view.is_full());
-            let links: Vec<u32> = view
-                .iter()
-                .filter_map(|e| match index[*e.id() as usize] {
+            let (index, dead_links) = (&index, &dead_links);
+            view.iter()
+                .filter_map(move |e| match index[*e.id() as usize] {
                     u32::MAX => {
-                        dead_links += 1;
+                        dead_links.set(dead_links.get() + 1);
                         None
                     }
                     k => Some(k),
                 })
-                .collect();
-            links
         }));
+        let dead_links = dead_links.get();
         Overlay {
             graph,
             ids,
@@ -640,34 +641,15 @@ fn new_view(id: NodeId, params: ShuffleParams, rng: &mut SimRng) -> PartialView<
 /// How many upcoming shuffles [`Simulation::step`] remembers likely targets for.
 const LOOKAHEAD: usize = 4;
 
-/// Prefetches the cache lines holding a view's own fields (the struct spans two lines).
+/// Prefetches the cache lines holding a view's own fields.
 #[inline(always)]
 fn prefetch_view(view: &PartialView<NodeId>) {
-    let start = (view as *const PartialView<NodeId>).cast::<u8>();
-    prefetch(start);
-    prefetch(start.wrapping_add(std::mem::size_of::<PartialView<NodeId>>() - 1));
+    prefetch_bytes(view, std::mem::size_of::<PartialView<NodeId>>());
 }
 
 /// Prefetches the cache lines holding a view's entries.
 #[inline(always)]
 fn prefetch_entries(view: &PartialView<NodeId>) {
     let entries = view.entries();
-    let bytes = std::mem::size_of_val(entries);
-    let start = entries.as_ptr().cast::<u8>();
-    for offset in (0..bytes).step_by(64) {
-        prefetch(start.wrapping_add(offset));
-    }
-}
-
-/// Asks the CPU to start loading the cache line at `ptr` (a hint: no effect on results).
-#[inline(always)]
-fn prefetch<T>(ptr: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and has no observable effect, whatever the address.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(ptr.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = ptr;
+    prefetch_bytes(entries.as_ptr(), std::mem::size_of_val(entries));
 }
