@@ -111,7 +111,7 @@
 //! | `cyclon_inbound_refused_total` | counter | `reason`: `capacity`, `rate_limit` |
 //! | `cyclon_inbound_failed_total` | counter | |
 //! | `cyclon_exchanges_total` | counter | `protocol`: `/cyclon/1.0.0`, `/cyclon/1.1.0` (messages received) |
-//! | `cyclon_entries_ignored_total` | counter | `reason`: `excess`, `invalid_peer_id`, `no_address`, `unsigned`, `record_too_large`, `record_malformed`, `record_bad_signature`, `record_wrong_peer`, `local`, `duplicate`, `no_room` |
+//! | `cyclon_entries_ignored_total` | counter | `reason`: `excess`, `invalid_peer_id`, `no_address`, `unsigned`, `record_too_large`, `record_malformed`, `record_bad_signature`, `record_wrong_peer`, `local`, `duplicate`, `no_room`, `dead`, `over_budget` (the last two under a defence) |
 //! | `cyclon_addresses_dropped_total` | counter | `reason`: `invalid`, `foreign_peer`, `excess` |
 //! | `cyclon_view_size` | gauge | |
 //! | `cyclon_view_mean_age` | gauge | |
