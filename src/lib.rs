@@ -37,6 +37,14 @@
 //! unless [`Config::with_require_signed_records`] says otherwise. Ages, and which peers a node
 //! chooses to send, stay unauthenticated. Details and costs: `docs/protocol.md`.
 //!
+//! # Opt-in rules
+//!
+//! Off by default, so that the crate runs the paper's protocol: the rejoin rule
+//! ([`Config::with_rejoin`], partitions and lost contacts; `docs/faults.md`) and the eclipse
+//! defence ([`Config::with_defence`] with [`Defence::Seeded`]: view slots that keep the peer
+//! ranking lowest under a private seed, so that flooding views with repeated entries buys a
+//! coalition nothing beyond its number of identities; `docs/defence.md`).
+//!
 //! # Example
 //!
 //! Compose the behaviour into a swarm, bootstrap it with one known peer, and watch the view
