@@ -18,7 +18,7 @@ use libp2p_swarm_test::SwarmExt;
 
 mod support;
 mod wire;
-use support::Network;
+use support::{Network, ring};
 use wire::{entry, frame, proto, read_frame, request, response};
 
 const HONEST: usize = 20;
@@ -117,18 +117,16 @@ fn attack(mut swarm: Swarm<Attacker>, entries: Vec<proto::Entry>, honest: &[(Pee
 /// The honest peers, bootstrapped as a ring and converged to full views, then attacked by the
 /// malicious peers.
 async fn network(defence: Defence) -> (Network, HashSet<PeerId>) {
-    let mut swarms = Vec::new();
-    let mut honest = Vec::new();
-    for _ in 0..HONEST {
-        let mut swarm = Swarm::new_ephemeral_tokio(|key| {
-            let mut behaviour = Behaviour::new(key.public().to_peer_id(), config(defence));
-            behaviour.pause(); // until every peer listens
-            behaviour
-        });
-        let (memory, _tcp) = swarm.listen().with_memory_addr_external().await;
-        honest.push((*swarm.local_peer_id(), memory));
-        swarms.push(swarm);
-    }
+    let mut net = ring(HONEST, INTERVAL, |_, key| {
+        Behaviour::new(key.public().to_peer_id(), config(defence))
+    })
+    .await;
+    let honest: Vec<(PeerId, Multiaddr)> = net
+        .ids
+        .iter()
+        .copied()
+        .zip(net.addresses.iter().cloned())
+        .collect();
     let mut attackers = Vec::new();
     let mut entries = Vec::new();
     for _ in 0..MALICIOUS {
@@ -141,16 +139,6 @@ async fn network(defence: Defence) -> (Network, HashSet<PeerId>) {
         attackers.push(swarm);
     }
     let malicious = attackers.iter().map(|s| *s.local_peer_id()).collect();
-    for (i, swarm) in swarms.iter_mut().enumerate() {
-        let (next, address) = &honest[(i + 1) % HONEST];
-        swarm.behaviour_mut().add_address(next, address.clone());
-        swarm.behaviour_mut().resume();
-    }
-    let mut net = Network {
-        ids: honest.iter().map(|(id, _)| *id).collect(),
-        swarms: swarms.into_iter().map(Some).collect(),
-        interval: INTERVAL,
-    };
     net.run_until(MAX_ROUNDS_TO_CONVERGE, |net| {
         net.live().all(|s| s.behaviour().view_len() == VIEW_SIZE) && net.min_rounds() >= 10
     })
@@ -206,9 +194,6 @@ async fn with_the_seeded_defence_the_attackers_stay_within_the_bound() {
         net.live().all(|s| s.behaviour().view_len() == VIEW_SIZE),
         "views are full"
     );
-    for swarm in net.live() {
-        println!("{:?}", swarm.behaviour().stats().shuffles_failed);
-    }
     let last = &shares[shares.len() - shares.len() / 4..];
     let mean = last.iter().sum::<f64>() / last.len() as f64;
     println!(

@@ -6,13 +6,14 @@
 //! --nocapture`) prints view fill and connectivity from 0 to 50 % loss, with and without the
 //! rejoin rule.
 
+mod support;
+
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     task::{Context, Poll},
     time::Duration,
 };
 
-use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, Swarm, core::Endpoint, core::transport::PortUse};
 use libp2p_cyclon::{Behaviour, Config, Event, Rejoin};
 use libp2p_swarm::{
@@ -21,6 +22,7 @@ use libp2p_swarm::{
 };
 use libp2p_swarm_test::SwarmExt;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
+use support::poll_all;
 
 const NODES: usize = 30;
 const VIEW_SIZE: usize = 8;
@@ -176,7 +178,7 @@ async fn run(loss: f64, rejoin: bool, seed: u64) -> Figures {
         loop {
             tokio::select! {
                 _ = check.tick() => break,
-                _ = poll_all(&mut swarms) => {}
+                _ = poll_all(swarms.iter_mut().collect()) => {}
             }
         }
         if round == ROUNDS {
@@ -209,27 +211,6 @@ fn totals(swarms: &[Swarm<Lossy>]) -> (u64, u64) {
             f + stats.shuffles_failed.total(),
         )
     })
-}
-
-/// Polls every swarm; resolves once one made progress.
-async fn poll_all(swarms: &mut [Swarm<Lossy>]) {
-    futures::future::poll_fn(|cx| {
-        let mut progressed = false;
-        for swarm in swarms.iter_mut() {
-            for _ in 0..64 {
-                match swarm.poll_next_unpin(cx) {
-                    Poll::Ready(Some(_)) => progressed = true,
-                    _ => break,
-                }
-            }
-        }
-        if progressed {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 /// Whether the views form one weakly connected overlay.

@@ -9,10 +9,9 @@ use std::{
     time::Duration,
 };
 
-use libp2p::{PeerId, Swarm, identity::Keypair};
+use libp2p::PeerId;
 use libp2p_cyclon::{Behaviour, Config};
-use libp2p_swarm_test::SwarmExt;
-use support::Network;
+use support::{Network, ring};
 
 const NODES: usize = 30;
 const VIEW_SIZE: usize = 8;
@@ -78,38 +77,12 @@ fn config() -> Config {
         .with_request_timeout(Duration::from_secs(2))
 }
 
-/// `NODES` peers, peer `i` made by `behaviour(i, key)`, bootstrapped as a ring and shuffling.
-async fn ring(behaviour: impl Fn(usize, Keypair) -> Behaviour) -> Network {
-    let mut swarms = Vec::new();
-    let mut addresses = Vec::new();
-    for i in 0..NODES {
-        let mut swarm = Swarm::new_ephemeral_tokio(|key| {
-            let mut behaviour = behaviour(i, key);
-            behaviour.pause(); // until every peer listens
-            behaviour
-        });
-        let (memory, _tcp) = swarm.listen().with_memory_addr_external().await;
-        addresses.push(memory);
-        swarms.push(swarm);
-    }
-    let ids: Vec<PeerId> = swarms.iter().map(|s| *s.local_peer_id()).collect();
-    for (i, swarm) in swarms.iter_mut().enumerate() {
-        let next = (i + 1) % NODES;
-        swarm
-            .behaviour_mut()
-            .add_address(&ids[next], addresses[next].clone());
-        swarm.behaviour_mut().resume();
-    }
-    Network {
-        ids,
-        swarms: swarms.into_iter().map(Some).collect(),
-        interval: INTERVAL,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ring_converges_to_a_random_like_overlay_and_heals_after_failures() {
-    let mut net = ring(|_, key| Behaviour::new(key.public().to_peer_id(), config())).await;
+    let mut net = ring(NODES, INTERVAL, |_, key| {
+        Behaviour::new(key.public().to_peer_id(), config())
+    })
+    .await;
 
     // Phase 1: from a ring to full views and one connected overlay.
     let rounds = net
@@ -153,7 +126,7 @@ async fn ring_converges_to_a_random_like_overlay_and_heals_after_failures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_network_of_1_0_and_1_1_peers_converges() {
     let kind = |i: usize| i % 3; // 0: 1.0.0 only, 1: 1.1.0 signing, 2: 1.1.0 unsigned
-    let mut net = ring(|i, key| match kind(i) {
+    let mut net = ring(NODES, INTERVAL, |i, key| match kind(i) {
         0 => Behaviour::new(
             key.public().to_peer_id(),
             config().with_signed_records(false),

@@ -5,12 +5,15 @@
 use std::{task::Poll, time::Duration};
 
 use futures::StreamExt;
-use libp2p::{PeerId, Swarm, swarm::NetworkBehaviour};
+use libp2p::{Multiaddr, PeerId, Swarm, identity::Keypair, swarm::NetworkBehaviour};
 use libp2p_cyclon::Behaviour;
+use libp2p_swarm_test::SwarmExt;
 
 /// Cyclon swarms driven together; a `None` is a peer that was killed.
 pub struct Network {
     pub ids: Vec<PeerId>,
+    /// Each peer's memory-transport listen address.
+    pub addresses: Vec<Multiaddr>,
     pub swarms: Vec<Option<Swarm<Behaviour>>>,
     /// The shuffle interval: conditions are checked this often.
     pub interval: Duration,
@@ -43,7 +46,7 @@ impl Network {
         tokio::pin!(give_up);
         loop {
             tokio::select! {
-                _ = poll_all(&mut self.swarms) => {}
+                _ = poll_all(self.swarms.iter_mut().flatten().collect()) => {}
                 _ = check.tick() => {
                     let rounds = self.min_rounds() - start;
                     if done(self) {
@@ -57,11 +60,46 @@ impl Network {
     }
 }
 
-/// Resolves once at least one swarm made progress.
-pub async fn poll_all<B: NetworkBehaviour>(swarms: &mut [Option<Swarm<B>>]) {
+/// `n` peers (memory transport), peer `i` made by `behaviour(i, key)`, bootstrapped as a ring
+/// (each knows the next) and shuffling every `interval`.
+pub async fn ring(
+    n: usize,
+    interval: Duration,
+    behaviour: impl Fn(usize, Keypair) -> Behaviour,
+) -> Network {
+    let mut swarms = Vec::new();
+    let mut addresses = Vec::new();
+    for i in 0..n {
+        let mut swarm = Swarm::new_ephemeral_tokio(|key| {
+            let mut behaviour = behaviour(i, key);
+            behaviour.pause(); // until every peer listens
+            behaviour
+        });
+        let (memory, _tcp) = swarm.listen().with_memory_addr_external().await;
+        addresses.push(memory);
+        swarms.push(swarm);
+    }
+    let ids: Vec<PeerId> = swarms.iter().map(|s| *s.local_peer_id()).collect();
+    for (i, swarm) in swarms.iter_mut().enumerate() {
+        let next = (i + 1) % n;
+        swarm
+            .behaviour_mut()
+            .add_address(&ids[next], addresses[next].clone());
+        swarm.behaviour_mut().resume();
+    }
+    Network {
+        ids,
+        addresses,
+        swarms: swarms.into_iter().map(Some).collect(),
+        interval,
+    }
+}
+
+/// Polls the given swarms; resolves once at least one of them made progress.
+pub async fn poll_all<B: NetworkBehaviour>(mut swarms: Vec<&mut Swarm<B>>) {
     futures::future::poll_fn(|cx| {
         let mut progressed = false;
-        for swarm in swarms.iter_mut().flatten() {
+        for swarm in swarms.iter_mut() {
             for _ in 0..64 {
                 match swarm.poll_next_unpin(cx) {
                     Poll::Ready(Some(_)) => progressed = true,
