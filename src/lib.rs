@@ -165,8 +165,8 @@ pub use record::{PeerAddresses, RecordError, SignedPeerRecord};
 pub use snapshot::{ImportedView, SnapshotError};
 pub use stats::{ShuffleFailures, Stats};
 pub use view::{
-    AddressList, CompletedShuffle, Entry, EntryPayload, IgnoredEntries, InsertOutcome,
-    MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
+    AddressList, CompletedShuffle, Entry, EntryPayload, FailedShuffle, IgnoredEntries,
+    InsertOutcome, MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
 };
 
 /// The README's Rust snippets, compiled as doctests.

@@ -183,8 +183,12 @@ pub struct OutgoingShuffle<I, A> {
     /// Identifies the shuffle in [`PartialView::complete_shuffle`] and
     /// [`PartialView::fail_shuffle`].
     pub id: ShuffleId,
-    /// The neighbour to shuffle with. It has already left the view.
+    /// The neighbour to shuffle with, as its entry was when the shuffle started.
     pub target: Entry<I, A>,
+    /// Whether the target left the view when the shuffle started. It does under plain
+    /// Cyclon (the link P→Q is about to become Q→P); under a [`Defence`] it may stay until the
+    /// shuffle fails; a [`Rejoin`] probe's target was not in the view.
+    pub target_left: bool,
     /// The entries to send: first the fresh entry for the local node (age 0), then up to
     /// `l - 1` entries of the view.
     pub request: Vec<Entry<I, A>>,
@@ -376,6 +380,20 @@ pub struct CompletedShuffle<I> {
     pub merge: MergeOutcome<I>,
 }
 
+/// A shuffle the local node started that ended without a reply
+/// ([`PartialView::fail_shuffle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FailedShuffle<I> {
+    /// The neighbour the shuffle was with.
+    pub target: I,
+    /// Whether the failure took the target out of the view: under a [`Defence`] the target
+    /// may stay in the view while the shuffle runs, and leaves when it fails. Under plain
+    /// Cyclon it left when the shuffle started ([`OutgoingShuffle::target_left`]), so this is
+    /// `false`.
+    pub removed: bool,
+}
+
 /// Why no shuffle was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
@@ -392,13 +410,15 @@ pub enum StartShuffleError {
 #[derive(Debug, Clone)]
 struct PendingShuffle<I, A> {
     id: ShuffleId,
-    target: I,
+    /// The target's entry as it was when the shuffle started: kept in a saved view while the
+    /// shuffle runs ([`PartialView::in_flight`]), and with [`Rejoin`] remembered if it fails.
+    target: Entry<I, A>,
+    /// Whether the target left the view when the shuffle started.
+    target_left: bool,
     /// Identifiers of the view entries sent (the local node's entry excluded).
     sent: Vec<I>,
     /// A [`Rejoin`] probe.
     probe: bool,
-    /// With [`Rejoin`], the target's entry, remembered if the shuffle fails.
-    lost_entry: Option<Entry<I, A>>,
 }
 
 /// The lists a [`Rejoin`] rule keeps beside the view.
@@ -634,7 +654,38 @@ where
 
     /// The target of a pending shuffle.
     pub fn pending_target(&self, id: ShuffleId) -> Option<&I> {
-        self.pending.iter().find(|p| p.id == id).map(|p| &p.target)
+        self.pending
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| &p.target.id)
+    }
+
+    /// The entries that are out of the view only because a shuffle with them is in flight:
+    /// the targets that left the view when their shuffle started
+    /// ([`OutgoingShuffle::target_left`]) and have not come back, as their entries were then
+    /// (with the age they had). Nobody has found them dead; the shuffle's outcome decides
+    /// whether they stay out (it failed) or the link has turned around (it completed). A
+    /// target that stays in the view while its shuffle runs (under a [`Defence`]) and a
+    /// [`Rejoin`] probe's target are not here.
+    pub fn in_flight(&self) -> impl Iterator<Item = &Entry<I, A>> {
+        self.pending.iter().enumerate().filter_map(|(k, p)| {
+            // Of two shuffles in flight with one peer, the later one's entry.
+            let latest = !self.pending[k + 1..]
+                .iter()
+                .any(|q| q.target.id == p.target.id);
+            (p.target_left && latest && !self.contains(&p.target.id)).then_some(&p.target)
+        })
+    }
+
+    /// What a saved view holds, so that a restart starts from it: the view's entries, then the
+    /// [in-flight](Self::in_flight) targets while there is room (at most `view_size` entries
+    /// in all). The entries sent in a shuffle in flight stay in the view until a reply
+    /// replaces them, so they are saved too.
+    pub fn export(&self) -> impl Iterator<Item = &Entry<I, A>> {
+        self.entries
+            .iter()
+            .chain(self.in_flight())
+            .take(self.params.view_size)
     }
 
     /// Adds an entry if there is room and it is new (bootstrap, or a peer learned out of band).
@@ -682,8 +733,9 @@ where
     }
 
     /// Starts a shuffle (steps 1–3 of the protocol): ages the view, selects and removes the
-    /// target (it has left the view when this returns), and builds the request with a fresh
-    /// entry for the local node reachable at `local_addresses`. Fails with
+    /// target (it has left the view when this returns, unless a [`Defence`] keeps it:
+    /// [`OutgoingShuffle::target_left`]), and builds the request with a fresh entry for the
+    /// local node reachable at `local_addresses`. Fails with
     /// [`StartShuffleError::EmptyView`] when there is nobody to shuffle with.
     ///
     /// The caller must end every returned shuffle with [`complete_shuffle`](Self::complete_shuffle)
@@ -697,12 +749,24 @@ where
         let (id, target) = self
             .start_shuffle_into(rng, local_addresses, &mut request)
             .ok_or(StartShuffleError::EmptyView)?;
-        Ok(OutgoingShuffle {
+        Ok(self.outgoing(id, target, request))
+    }
+
+    /// The started shuffle `id` as the caller sees it.
+    fn outgoing(
+        &self,
+        id: ShuffleId,
+        target: Entry<I, A>,
+        request: Vec<Entry<I, A>>,
+    ) -> OutgoingShuffle<I, A> {
+        let pending = self.pending.iter().find(|p| p.id == id);
+        OutgoingShuffle {
             id,
             target,
+            target_left: pending.is_some_and(|p| p.target_left),
             request,
-            probe: false,
-        })
+            probe: pending.is_some_and(|p| p.probe),
+        }
     }
 
     /// The shuffle of a periodic schedule (once per cycle): [`start_shuffle`](Self::start_shuffle),
@@ -752,18 +816,18 @@ where
             ShuffleMode::Basic => rng.random_range(0..self.entries.len()),
         };
         // An anchor (parked at the end) stays in the view when it is the target.
-        let target = if target_index >= self.swappable_len() {
-            self.entries[target_index].clone()
-        } else {
+        let target_left = target_index < self.swappable_len();
+        let target = if target_left {
             let target = self.entries.swap_remove(target_index);
             if let Some(DefenceState::Anchored(anchored)) = self.defence.as_deref_mut() {
                 anchored.park(&mut self.entries);
             }
             target
+        } else {
+            self.entries[target_index].clone()
         };
         let others = self.fill_request(rng, local_addresses, request);
-        let lost_entry = self.rejoin.is_some().then(|| target.clone());
-        let id = self.push_pending(target.id.clone(), others, false, lost_entry);
+        let id = self.push_pending(target.clone(), target_left, others, false);
         Some((id, target))
     }
 
@@ -787,10 +851,10 @@ where
     /// Records a new pending shuffle with `target` that sent the first `others` entries.
     fn push_pending(
         &mut self,
-        target: I,
+        target: Entry<I, A>,
+        target_left: bool,
         others: usize,
         probe: bool,
-        lost_entry: Option<Entry<I, A>>,
     ) -> ShuffleId {
         let id = ShuffleId(self.next_shuffle_id);
         self.next_shuffle_id += 1;
@@ -799,9 +863,9 @@ where
         self.pending.push(PendingShuffle {
             id,
             target,
+            target_left,
             sent,
             probe,
-            lost_entry,
         });
         id
     }
@@ -825,12 +889,7 @@ where
     ) -> Option<OutgoingShuffle<I, A>> {
         let mut request = Vec::new();
         let (id, target) = self.periodic_probe_into(rng, local_addresses?, &mut request)?;
-        Some(OutgoingShuffle {
-            id,
-            target,
-            request,
-            probe: true,
-        })
+        Some(self.outgoing(id, target, request))
     }
 
     /// [`periodic_probe`](Self::periodic_probe) writing the request into `request` (cleared
@@ -857,7 +916,7 @@ where
         let pending = &self.pending;
         let candidate = |entry: &&Entry<I, A>| {
             !entries.iter().any(|e| e.id == entry.id)
-                && !pending.iter().any(|p| p.target == entry.id)
+                && !pending.iter().any(|p| p.target.id == entry.id)
         };
         let count = state
             .seeds
@@ -881,11 +940,11 @@ where
             // The seeded slots keep the view's order: the request is built without moving it.
             // Nothing leaves the view, so no sent entry needs remembering.
             self.seeded_request(rng, local_addresses, (None, &target.id), request);
-            let id = self.push_pending(target.id.clone(), 0, true, None);
+            let id = self.push_pending(target.clone(), false, 0, true);
             return Some((id, target));
         }
         let others = self.fill_request(rng, local_addresses, request);
-        let id = self.push_pending(target.id.clone(), others, true, None);
+        let id = self.push_pending(target.clone(), false, others, true);
         Some((id, target))
     }
 
@@ -931,22 +990,23 @@ where
         let index = self.pending.iter().position(|p| p.id == id)?;
         let mut pending = self.pending.swap_remove(index);
         let sent = pending.sent.len();
+        let target = pending.target.id;
         if pending.probe
             && let Some(state) = self.rejoin.as_mut()
         {
             // The probed peer answered: it is reachable and knows us again.
-            state.lost.retain(|e| e.id != pending.target);
+            state.lost.retain(|e| e.id != target);
         }
         if matches!(self.defence.as_deref(), Some(DefenceState::Seeded(_))) {
-            self.seeded_complete(&pending.target, response, record);
+            self.seeded_complete(&target, response, record);
             self.recycle_sent(pending.sent);
-            return Some((pending.target, sent));
+            return Some((target, sent));
         }
         let mut state = self.defence.take();
         match state.as_deref_mut() {
             Some(DefenceState::Anchored(anchored)) => {
                 // A pinned target stayed; it answered, so it is young again.
-                if let Some(k) = self.position(&pending.target) {
+                if let Some(k) = self.position(&target) {
                     self.entries[k].age = 0;
                 }
                 pending.sent.retain(|id| self.contains(id));
@@ -974,7 +1034,7 @@ where
         }
         self.defence = state;
         self.recycle_sent(pending.sent);
-        Some((pending.target, sent))
+        Some((target, sent))
     }
 
     fn recycle_sent(&mut self, mut sent: Vec<I>) {
@@ -986,34 +1046,39 @@ where
 
     /// Ends the shuffle `id` without a reply (step 7): the target stays out of the view (under
     /// a [`Defence`], where it may have stayed, it leaves now and is not taken back for a
-    /// while). With [`Rejoin`], the target of a regular shuffle is remembered as lost (unless
-    /// it is a seed); a failed probe changes nothing. Returns the target, or `None` if `id` is
-    /// not pending.
-    pub fn fail_shuffle(&mut self, id: ShuffleId) -> Option<I> {
+    /// while: [`FailedShuffle::removed`]). With [`Rejoin`], the target of a regular shuffle is
+    /// remembered as lost (unless it is a seed); a failed probe changes nothing. Returns
+    /// `None` (and changes nothing) if `id` is not pending.
+    pub fn fail_shuffle(&mut self, id: ShuffleId) -> Option<FailedShuffle<I>> {
         let index = self.pending.iter().position(|p| p.id == id)?;
         let pending = self.pending.swap_remove(index);
         self.recycle_sent(pending.sent);
-        match self.defence.as_deref_mut() {
-            Some(DefenceState::Seeded(seeded)) => seeded.fail(&mut self.entries, &pending.target),
+        let target = pending.target;
+        let removed = match self.defence.as_deref_mut() {
+            Some(DefenceState::Seeded(seeded)) => seeded.fail(&mut self.entries, &target.id),
             Some(DefenceState::Anchored(anchored)) => {
-                anchored.fail(&pending.target);
-                if let Some(k) = self.entries.iter().position(|e| e.id == pending.target) {
-                    self.entries.swap_remove(k);
-                }
+                anchored.fail(&target.id);
+                let k = self.entries.iter().position(|e| e.id == target.id);
+                k.map(|k| self.entries.swap_remove(k)).is_some()
             }
-            None => {}
-        }
-        if let (Some(state), Some(lost)) = (self.rejoin.as_mut(), pending.lost_entry)
-            && !state.seeds.iter().any(|s| s.id == lost.id)
+            None => false,
+        };
+        let id = target.id.clone();
+        if !pending.probe
+            && let Some(state) = self.rejoin.as_mut()
+            && !state.seeds.iter().any(|s| s.id == target.id)
             && state.rule.remember > 0
         {
-            state.lost.retain(|e| e.id != lost.id);
+            state.lost.retain(|e| e.id != target.id);
             if state.lost.len() >= state.rule.remember {
                 state.lost.remove(0);
             }
-            state.lost.push(lost);
+            state.lost.push(target);
         }
-        Some(pending.target)
+        Some(FailedShuffle {
+            target: id,
+            removed,
+        })
     }
 
     /// Answers a shuffle request from `from`: picks a random subset of at most `l` entries
@@ -1689,11 +1754,50 @@ mod tests {
         let mut view = view_with(0, 5, 2, &[(1, 3), (2, 0)]);
         let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
         assert_eq!(view.pending_target(shuffle.id), Some(&1));
-        assert_eq!(view.fail_shuffle(shuffle.id), Some(1));
+        assert_eq!(view.fail_shuffle(shuffle.id).map(|f| f.target), Some(1));
         assert!(!view.contains(&1));
         assert_eq!(view.fail_shuffle(shuffle.id), None);
         assert!(view.complete_shuffle(shuffle.id, Vec::new()).is_none());
         assert_eq!(view.pending_shuffles(), 0);
+    }
+
+    /// A target out of the view only because its shuffle is in flight is saved with the view,
+    /// at its age, until the shuffle ends; then it is not (failed: it stays out; completed:
+    /// the link turned around).
+    #[test]
+    fn a_target_in_flight_is_saved_until_its_shuffle_ends() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut view = view_with(0, 3, 2, &[(1, 3), (2, 0), (3, 1)]);
+        let exported = |view: &PartialView<u32>| -> Vec<(u32, u32)> {
+            view.export().map(|e| (e.id, e.age)).collect()
+        };
+        let first = view.start_shuffle(&mut rng, ()).unwrap();
+        assert!(first.target_left);
+        assert_eq!(first.target, Entry::new(1, (), 4));
+        assert_eq!(view.in_flight().collect::<Vec<_>>(), vec![&first.target]);
+        let saved = exported(&view);
+        assert_eq!(saved.len(), 3);
+        assert_eq!(
+            saved.last(),
+            Some(&(1, 4)),
+            "the view first, then the target"
+        );
+        // A full view leaves no room for the target in a saved view.
+        assert_eq!(view.insert(Entry::new(4, (), 0)), InsertOutcome::Added);
+        assert!(!exported(&view).iter().any(|&(id, _)| id == 1));
+        assert!(view.remove(&4).is_some());
+        // The target back in the view (another peer sent it) is saved once.
+        assert_eq!(view.insert(Entry::new(1, (), 0)), InsertOutcome::Added);
+        assert_eq!(view.in_flight().count(), 0);
+        assert!(view.remove(&1).is_some());
+        // A failed shuffle: the target is no longer saved; a completed one: neither.
+        assert!(!view.fail_shuffle(first.id).unwrap().removed);
+        assert_eq!(view.in_flight().count(), 0);
+        let second = view.start_shuffle(&mut rng, ()).unwrap();
+        assert_eq!(view.in_flight().count(), 1);
+        view.complete_shuffle(second.id, Vec::new()).unwrap();
+        assert_eq!(view.in_flight().count(), 0);
+        assert_eq!(exported(&view).len(), view.len());
     }
 
     /// Runs `rounds` shuffles between two views with both APIs on the same seeds and checks

@@ -49,6 +49,30 @@ fn assert_invariants(view: &View) {
     assert!(view.iter().all(|e| e.age() <= p.max_age), "age above max");
 }
 
+/// A saved view holds the view, then targets in flight that are out of it: no duplicate, never
+/// the local node, at most `c` entries.
+fn assert_export(view: &View) {
+    let exported: Vec<&Entry<u32>> = view.export().collect();
+    let unique: HashSet<u32> = exported.iter().map(|e| *e.id()).collect();
+    assert_eq!(unique.len(), exported.len(), "duplicate in the export");
+    assert!(
+        exported.len() <= view.params().view_size,
+        "export exceeds c"
+    );
+    assert!(!unique.contains(view.local_id()), "export holds self");
+    let in_view = exported
+        .iter()
+        .take_while(|e| view.contains(e.id()))
+        .count();
+    assert_eq!(in_view, view.len(), "the view comes first, whole");
+    for entry in view.in_flight() {
+        assert!(
+            !view.contains(entry.id()),
+            "an entry in flight is in the view"
+        );
+    }
+}
+
 fn ids(view: &View) -> HashSet<u32> {
     view.iter().map(|e| *e.id()).collect()
 }
@@ -191,9 +215,18 @@ proptest! {
         for op in ops {
             match op {
                 Op::Start(n) => {
+                    let before = ids(&views[n]);
                     if let Ok(s) = views[n].start_shuffle(&mut rng, ()) {
+                        // The shuffle says whether its target left the view.
+                        prop_assert_eq!(
+                            s.target_left,
+                            before.contains(s.target.id()) && !views[n].contains(s.target.id())
+                        );
                         if kind == 0 {
-                            prop_assert!(!views[n].contains(s.target.id()));
+                            prop_assert!(s.target_left);
+                        }
+                        if s.target_left {
+                            prop_assert!(views[n].in_flight().any(|e| e.id() == s.target.id()));
                         }
                         prop_assert!(s.request.len() <= length);
                         prop_assert_eq!(s.request[0].age(), 0);
@@ -213,13 +246,17 @@ proptest! {
                         let done = views[n].complete_shuffle(s.id, reply).unwrap();
                         assert_replays(&before, &views[n], &done.merge);
                     } else {
-                        prop_assert_eq!(views[n].fail_shuffle(s.id), Some(target as u32));
+                        prop_assert_eq!(views[n].fail_shuffle(s.id).map(|f| f.target), Some(target as u32));
                     }
                 }
                 Op::Fail(k) if k < pending.len() => {
                     let (n, s) = pending.remove(k);
                     let target = *s.target.id();
-                    prop_assert_eq!(views[n].fail_shuffle(s.id), Some(target));
+                    let held = views[n].contains(&target);
+                    let failed = views[n].fail_shuffle(s.id).unwrap();
+                    prop_assert_eq!(failed.target, target);
+                    // The failure says whether it took the target out of the view.
+                    prop_assert_eq!(failed.removed, held && !views[n].contains(&target));
                     if kind != 0 {
                         // Under a defence the target may have stayed; it leaves now. (Without
                         // one it left at the start, and may have come back since.)
@@ -239,6 +276,7 @@ proptest! {
             }
             for view in &views {
                 assert_invariants(view);
+                assert_export(view);
             }
         }
         for (n, s) in pending {
@@ -357,7 +395,7 @@ proptest! {
         let shuffle = p.start_shuffle(&mut rng, ()).unwrap();
         let target = *shuffle.target.id();
         prop_assert_eq!(target, n as u32, "the oldest is the target");
-        prop_assert_eq!(p.fail_shuffle(shuffle.id), Some(target));
+        prop_assert_eq!(p.fail_shuffle(shuffle.id).map(|f| f.target), Some(target));
         prop_assert!(!p.contains(&target));
         prop_assert_eq!(p.len(), n - 1);
         prop_assert!(p.complete_shuffle(shuffle.id, vec![Entry::new(target, (), 0)]).is_none());

@@ -133,7 +133,7 @@ fuzz_target!(|input: Input| {
             Operation::Timeout { k } if !in_flight.is_empty() => {
                 let (n, shuffle) = in_flight.remove(usize::from(k) % in_flight.len());
                 assert_eq!(
-                    views[n].fail_shuffle(shuffle.id),
+                    views[n].fail_shuffle(shuffle.id).map(|f| f.target),
                     Some(*shuffle.target.id())
                 );
             }

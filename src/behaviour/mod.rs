@@ -335,18 +335,16 @@ impl Behaviour {
         let (peer, addresses, _) = shuffle.target.into_parts();
         self.record(Record::ShuffleStarted);
         if shuffle.probe {
-            // A probe's target is a seed or a lost peer: it was not in the view.
             self.record(Record::ProbeStarted);
             tracing::debug!(%peer, %id, "probing a seed or a lost peer");
         } else {
             tracing::debug!(%peer, %id, "starting a shuffle");
-            // Under a defence the target may stay in the view (it leaves if the shuffle fails).
-            if !self.view.contains(&peer) {
-                self.emit(Event::PeerRemoved {
-                    peer_id: peer,
-                    reason: RemovalReason::ShuffleTarget,
-                });
-            }
+        }
+        if shuffle.target_left {
+            self.emit(Event::PeerRemoved {
+                peer_id: peer,
+                reason: RemovalReason::ShuffleTarget,
+            });
         }
         let outbound = OutboundShuffle::new(id, shuffle.request);
         // A shuffle that needs a dial gets one timeout for the dial and one for the exchange.
@@ -379,14 +377,11 @@ impl Behaviour {
     }
 
     fn fail_shuffle(&mut self, id: ShuffleId, error: ShuffleError) {
-        let stayed = self
-            .view
-            .pending_target(id)
-            .is_some_and(|peer| self.view.contains(peer));
-        let Some(peer) = self.view.fail_shuffle(id) else {
+        let Some(failed) = self.view.fail_shuffle(id) else {
             return; // Already ended.
         };
-        if stayed && !self.view.contains(&peer) {
+        let peer = failed.target;
+        if failed.removed {
             self.emit(Event::PeerRemoved {
                 peer_id: peer,
                 reason: RemovalReason::ShuffleTarget,

@@ -42,8 +42,15 @@ impl Behaviour {
     /// The view as bytes, for a warm restart with [`import_view`](Self::import_view): the
     /// protobuf message `ViewSnapshot` of `proto/cyclon.proto`, which names the local peer and
     /// holds the entries in the wire's `Entry` encoding (peer, addresses, age).
+    ///
+    /// A peer out of the view only because a shuffle with it is in flight is saved too, at
+    /// the age it had when the shuffle started (while there is room: at most the view size
+    /// of entries): nobody has found it dead, and a node stopped mid-shuffle would otherwise
+    /// forget it (with a single bootstrap peer, every peer it had). The entries sent in that
+    /// shuffle are still in the view, so they are saved as well. See
+    /// [`PartialView::export`](crate::PartialView::export).
     pub fn export_view(&self) -> Vec<u8> {
-        let entries: Vec<ViewEntry> = self.view.iter().cloned().collect();
+        let entries: Vec<ViewEntry> = self.view.export().cloned().collect();
         snapshot::encode(
             &self.local_peer_id,
             &entries,

@@ -123,12 +123,14 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Seeded<I, A> {
     }
 
     /// The target of a shuffle did not answer: it leaves its slot, if it has one, and is not
-    /// taken back while it is remembered.
-    pub(super) fn fail(&mut self, entries: &mut Vec<Entry<I, A>>, target: &I) {
-        if let Some(k) = entries.iter().position(|e| &e.id == target) {
+    /// taken back while it is remembered. Returns whether it had a slot.
+    pub(super) fn fail(&mut self, entries: &mut Vec<Entry<I, A>>, target: &I) -> bool {
+        let k = entries.iter().position(|e| &e.id == target);
+        if let Some(k) = k {
             self.remove_at(entries, k);
         }
         self.dead.push(target.clone(), self.cycle);
+        k.is_some()
     }
 
     /// A peer the node heard of (`entry` is not the local node's): news if it was not heard
@@ -363,12 +365,13 @@ where
         self.next_shuffle_id += 1;
         let mut sent = std::mem::take(&mut self.spare_sent);
         sent.extend(request[1..].iter().map(|e| e.id.clone()));
+        // The target keeps its slot while the shuffle runs (it leaves if the shuffle fails).
         self.pending.push(PendingShuffle {
             id,
-            target: target.id.clone(),
+            target: target.clone(),
+            target_left: false,
             sent,
             probe: false,
-            lost_entry: self.rejoin.is_some().then(|| target.clone()),
         });
         (id, target)
     }
@@ -602,7 +605,7 @@ mod tests {
         }
         let shuffle = v.start_shuffle(&mut rng, ()).unwrap();
         assert_eq!(*shuffle.target.id(), 2);
-        assert_eq!(v.fail_shuffle(shuffle.id), Some(2));
+        assert_eq!(v.fail_shuffle(shuffle.id).map(|f| f.target), Some(2));
         assert!(!v.contains(&2), "a target that does not answer leaves");
         let (_, merge) = v.answer_shuffle(&mut rng, &9, entries([2]));
         assert_eq!(merge.ignored.dead, 1, "and is not taken back");

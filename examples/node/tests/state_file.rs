@@ -1,6 +1,13 @@
-//! `node --state-file` on 127.0.0.1: the view is saved on exit and restored at the next start;
-//! a corrupt or foreign file stops the node with status 2 and a one-line message, and is left
-//! as it was.
+//! `node --state-file` on 127.0.0.1: the view is saved on exit and restored at the next start,
+//! also when the node stops while a shuffle is in flight; a corrupt or foreign file stops the
+//! node with status 2 and a one-line message, and is left as it was.
+//!
+//! Node 1's partner, node 2, is frozen (SIGSTOP) while node 1 runs: the kernel still accepts
+//! node 1's connection, but nothing answers, so node 1's shuffle with node 2 stays in flight
+//! (its timeout is an hour) and nothing else can change node 1's view. Whatever node 1 had done
+//! when it is stopped, node 2 is in its view or in flight: the outcome does not depend on which
+//! of two events comes first. (With node 2 answering, a two-node overlay hands its one link back
+//! and forth, and a node stopped right after handing it over rightly knows nobody.)
 
 #![cfg(unix)]
 
@@ -20,6 +27,13 @@ fn node(seed: u8, state_file: &Path) -> Command {
     command
 }
 
+/// `node(seed, state_file)` whose shuffles wait an hour for an answer.
+fn patient_node(seed: u8, state_file: &Path) -> Command {
+    let mut command = node(seed, state_file);
+    command.args(["--request-timeout-ms", "3600000"]);
+    command
+}
+
 fn events(output: &Output) -> Vec<Value> {
     output
         .stdout
@@ -36,6 +50,13 @@ fn listening(output: &Output) -> Option<(String, String)> {
         event["peer_id"].as_str()?.to_owned(),
         event["addresses"][0].as_str()?.to_owned(),
     ))
+}
+
+/// Whether `output` has an event `kind` about `peer` (and `extra` holds for it).
+fn has_event(output: &Output, kind: &str, peer: &str, extra: impl Fn(&Value) -> bool) -> bool {
+    events(output)
+        .iter()
+        .any(|e| e["event"] == kind && e["peer_id"] == peer && extra(e))
 }
 
 fn added(output: &Output) -> Vec<String> {
@@ -67,11 +88,12 @@ fn the_view_survives_a_restart_and_bad_files_are_refused_untouched() {
     let state = dir.path().join("view.pb");
     let other_state = dir.path().join("other.pb");
 
-    // Node 1 learns node 2 and saves its view on SIGTERM.
+    // Node 1 learns node 2, frozen, and saves its view on SIGTERM.
     let mut group = Group::new();
     let two = group.spawn("node 2", node(2, &other_state));
     let (two_id, two_address) = group.wait_until("node 2 listening", WAIT, |o| listening(&o[two]));
-    let mut first = node(1, &state);
+    group.signal(two, "STOP");
+    let mut first = patient_node(1, &state);
     first.args(["--bootstrap", &two_address]);
     let one = group.spawn("node 1", first);
     group.wait_until("node 1 to add node 2", WAIT, |o| {
@@ -83,7 +105,7 @@ fn the_view_survives_a_restart_and_bad_files_are_refused_untouched() {
     assert!(!saved.is_empty());
 
     // Restarted without --bootstrap, node 1 starts with node 2 in its view.
-    let again = group.spawn("node 1 again", node(1, &state));
+    let again = group.spawn("node 1 again", patient_node(1, &state));
     group.wait_until("node 1 to restore node 2", WAIT, |o| {
         added(&o[again]).contains(&two_id).then_some(())
     });
@@ -105,4 +127,49 @@ fn the_view_survives_a_restart_and_bad_files_are_refused_untouched() {
 
     // A directory in place of the file: refused.
     assert_refused(node(1, dir.path()), "cannot be read");
+}
+
+/// A node stopped while its shuffle with its only peer is in flight saves that peer, and a
+/// restart without `--bootstrap` knows it again and shuffles with it.
+#[test]
+fn a_node_stopped_mid_shuffle_knows_its_partner_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("view.pb");
+    let other_state = dir.path().join("other.pb");
+
+    let mut group = Group::new();
+    let two = group.spawn("node 2", node(2, &other_state));
+    let (two_id, two_address) = group.wait_until("node 2 listening", WAIT, |o| listening(&o[two]));
+    group.signal(two, "STOP");
+    let mut first = patient_node(1, &state);
+    first.args(["--bootstrap", &two_address]);
+    let one = group.spawn("node 1", first);
+    // Node 1's first shuffle takes node 2, its only peer, out of its view; node 2 never answers.
+    group.wait_until("node 1 to start a shuffle with node 2", WAIT, |o| {
+        has_event(&o[one], "peer_removed", &two_id, |e| {
+            e["reason"] == "shuffle_target"
+        })
+        .then_some(())
+    });
+    group.signal(one, "TERM");
+    assert!(group.wait_exit(one, WAIT).success());
+    let stopped = group.with_outputs(|o| events(&o[one]));
+    assert!(
+        !stopped
+            .iter()
+            .any(|e| e["event"] == "shuffle_completed" || e["event"] == "shuffle_failed"),
+        "the shuffle ended before the node stopped: {stopped:?}"
+    );
+
+    // Restarted without --bootstrap, node 1 knows node 2 again; node 2 thawed answers it.
+    let again = group.spawn("node 1 again", patient_node(1, &state));
+    group.wait_until("node 1 to restore node 2", WAIT, |o| {
+        added(&o[again]).contains(&two_id).then_some(())
+    });
+    group.signal(two, "CONT");
+    group.wait_until("node 1 to shuffle with node 2 again", WAIT, |o| {
+        has_event(&o[again], "shuffle_completed", &two_id, |_| true).then_some(())
+    });
+    group.signal(again, "TERM");
+    assert!(group.wait_exit(again, WAIT).success());
 }
