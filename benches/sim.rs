@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use libp2p_cyclon::ShuffleParams;
 use libp2p_cyclon::sim::{Bootstrap, Simulation};
+use libp2p_cyclon::view::ShuffleParams;
 
 fn cycle(c: &mut Criterion) {
     let mut group = c.benchmark_group("sim_cycle");

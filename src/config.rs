@@ -1,470 +1,44 @@
-//! Configuration: the shuffle rules' parameters the sans-IO core takes ([`ShuffleParams`]),
-//! the [`Behaviour`](crate::Behaviour)'s [`Config`], and every default, in one place.
+//! The [`Behaviour`](crate::Behaviour)'s [`Config`]: the shuffle rules' parameters, which it
+//! hands to the sans-IO core ([`ShuffleParams`]), and what only the behaviour uses (interval,
+//! timeouts, message and stream bounds, signed records, the inbound rate limit).
 
 use std::time::Duration;
 
-/// Default view size `c`.
-pub const DEFAULT_VIEW_SIZE: usize = 20;
-/// Default shuffle length `l`.
-pub const DEFAULT_SHUFFLE_LENGTH: usize = 5;
-/// Default upper bound for ages: received ages and ages grown by ageing are clamped to it.
-pub const DEFAULT_MAX_AGE: u32 = 1_000;
+use crate::view::{Defence, ParamsError, Rejoin, ShuffleMode, ShuffleParams};
+
 /// Default shuffle interval (the paper's "cycle"): 10 s.
-pub const DEFAULT_SHUFFLE_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_SHUFFLE_INTERVAL: Duration = Duration::from_secs(10);
 /// Default request timeout: 10 s.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default maximum size of one protobuf message on the wire: 8 KiB.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8 * 1024;
+const DEFAULT_MAX_MESSAGE_SIZE: usize = 8 * 1024;
 /// Default maximum number of addresses kept per entry: 8.
-pub const DEFAULT_MAX_ADDRESSES_PER_ENTRY: usize = 8;
+const DEFAULT_MAX_ADDRESSES_PER_ENTRY: usize = 8;
 /// Default maximum number of inbound shuffles in flight on one connection: 1.
-pub const DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION: usize = 1;
+const DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION: usize = 1;
 /// Default maximum number of inbound shuffles in flight over all connections: 64.
-pub const DEFAULT_MAX_INBOUND_STREAMS: usize = 64;
+const DEFAULT_MAX_INBOUND_STREAMS: usize = 64;
 /// Default burst of the per-peer inbound rate limit: 5 shuffles.
-pub const DEFAULT_INBOUND_BURST: u32 = 5;
+const DEFAULT_INBOUND_BURST: u32 = 5;
 /// The smallest accepted [`Config::with_max_message_size`]: room for a few entries.
-pub const MIN_MESSAGE_SIZE: usize = 512;
+pub(crate) const MIN_MESSAGE_SIZE: usize = 512;
 /// Default maximum size of one signed peer record in an entry: 512 bytes. An ed25519 record
 /// takes 156 bytes plus 4 to 30 per address (186 with two IPv4 addresses, 372 with eight IPv6
 /// QUIC ones); an RSA-2048 one about 620, so a build that verifies RSA keys (libp2p-identity's
 /// `rsa` feature) needs a larger limit. With it, messages of `l` ≤ 14 entries fit in the
 /// default message size.
-pub const DEFAULT_MAX_RECORD_SIZE: usize = 512;
+const DEFAULT_MAX_RECORD_SIZE: usize = 512;
 /// The smallest accepted [`Config::with_max_record_size`]: an ed25519 record with a couple of
 /// addresses.
-pub const MIN_RECORD_SIZE: usize = 256;
+const MIN_RECORD_SIZE: usize = 256;
 /// What an entry takes on the wire beside its signed record, in the message size budget
 /// ([`Config::with_max_record_size`]): its peer id, age and protobuf framing.
-pub const ENTRY_OVERHEAD: usize = 64;
+const ENTRY_OVERHEAD: usize = 64;
 
-/// How an initiator chooses the neighbour it shuffles with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum ShuffleMode {
-    /// Enhanced shuffling (the Cyclon protocol): the oldest entry is the target, ties broken
-    /// at random. Dead peers leave views quickly because old entries are contacted first.
-    #[default]
-    Enhanced,
-    /// Basic shuffling (the paper's baseline): the target is a uniformly random entry.
-    Basic,
-}
-
-/// An opt-in defence against colluding peers that flood views with entries naming themselves
-/// (eclipse and hub attacks; see `SECURITY.md`). [`Defence::Off`], the default, is the paper's
-/// Cyclon.
-///
-/// Both defences keep private random keys drawn from the random number generator given to
-/// [`PartialView::with_rng`](crate::PartialView::with_rng); nothing about them goes on the
-/// wire, and the messages are those of `/cyclon/1.0.0`.
-///
-/// ```
-/// use libp2p_cyclon::{Defence, ShuffleParams};
-///
-/// let params = ShuffleParams::new(20, 5).with_defence(Defence::seeded());
-/// assert!(params.validate().is_ok());
-/// assert_eq!(params.message_length(), 10); // l plus 5 extra entries per message
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Defence {
-    /// No defence: the paper's Cyclon.
-    #[default]
-    Off,
-    /// Seeded slots, after Basalt (Auvolat et al., 2023): every view slot has a private random
-    /// seed and keeps, of all the peers the node has heard of, the one whose keyed hash ranks
-    /// lowest under that seed. Hearing of a peer again changes nothing, so flooding buys an
-    /// attacker nothing beyond showing each of its identities once. Shuffles copy entries
-    /// instead of swapping them: the target stays in its slot (the shuffle checks it is alive),
-    /// a peer that fails to answer leaves and is not taken back for a while.
-    Seeded(SeededParams),
-    /// Anchored samplers, after Brahms (Bortnikov et al., 2009): the view runs Cyclon's rules,
-    /// except for a few *anchor* entries filled from private min-wise samplers over the peers
-    /// heard of directly (partners and their replies), and a per-cycle budget of inbound
-    /// shuffles whose entries are merged ("limited push").
-    Anchored(AnchoredParams),
-}
-
-impl Defence {
-    /// Seeded slots with the recommended parameters ([`SeededParams::default`]).
-    pub fn seeded() -> Self {
-        Defence::Seeded(SeededParams::default())
-    }
-
-    /// Anchored samplers with the recommended parameters ([`AnchoredParams::default`]).
-    pub fn anchored() -> Self {
-        Defence::Anchored(AnchoredParams::default())
-    }
-
-    /// Whether a defence is on.
-    pub fn is_on(&self) -> bool {
-        !matches!(self, Defence::Off)
-    }
-}
-
-/// The parameters of [`Defence::Seeded`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct SeededParams {
-    /// Entries sent beyond the shuffle length `l` in every request and reply, so that nodes
-    /// hear of more peers per shuffle (the slots keep the best-ranked peer *heard of*). The
-    /// receiver considers up to `l + extra_entries`. Default: 5 (with `l` = 5, twice the
-    /// entries of a plain shuffle).
-    pub extra_entries: usize,
-    /// Entries of a message taken from the view (the local node's own entry in a request
-    /// counts as one); the others are news. Default: 2.
-    pub from_view: usize,
-    /// News remembered to be passed on: entries received lately for peers the node had not
-    /// heard of (a ring). 0: every entry sent comes from the view. Default: 40.
-    pub news: usize,
-    /// Peers remembered as heard of, in each of the two generations of a Bloom filter
-    /// (10 bits per peer): only peers not heard of lately are news. 0: no filter (a peer is
-    /// news unless it is in the news ring already). Default: 4,096 (10 KiB).
-    pub seen_memory: usize,
-    /// One shuffle in this many contacts the oldest view entry (checking it is alive); the
-    /// others contact a random peer from the news, so that a node does not only talk to its
-    /// fixed slots. 1: every shuffle contacts the oldest entry. Default: 1.
-    pub probe_every: u32,
-    /// Entries older than this (cycles since the holder last reached the peer, or since it
-    /// was heard of) are not passed on, so entries for failed peers stop spreading; a peer
-    /// that failed to answer is not taken back for as many cycles. Default: 40.
-    pub relay_age: u32,
-    /// Failed peers remembered (a ring), each for `relay_age` cycles. Default: 100.
-    pub dead_memory: usize,
-}
-
-impl Default for SeededParams {
-    fn default() -> Self {
-        Self {
-            extra_entries: 5,
-            from_view: 2,
-            news: 40,
-            seen_memory: 4096,
-            probe_every: 1,
-            relay_age: 40,
-            dead_memory: 100,
-        }
-    }
-}
-
-/// The parameters of [`Defence::Anchored`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct AnchoredParams {
-    /// View entries held by samplers instead of by Cyclon's swaps. Default: 2.
-    pub anchors: usize,
-    /// Private min-wise samplers (the first `anchors` fill the anchor entries). Default: 20.
-    pub samplers: usize,
-    /// Inbound shuffles per cycle (between two shuffles the node starts) whose entries are
-    /// merged; later ones are answered but their entries are ignored. 0: no budget. Default: 3.
-    pub push_budget: u32,
-    /// Failed peers remembered (a ring), each kept out of the samplers for 40 cycles.
-    /// Default: 100.
-    pub dead_memory: usize,
-}
-
-impl SeededParams {
-    /// Sets [`extra_entries`](Self::extra_entries).
-    pub fn with_extra_entries(mut self, extra_entries: usize) -> Self {
-        self.extra_entries = extra_entries;
-        self
-    }
-
-    /// Sets [`from_view`](Self::from_view).
-    pub fn with_from_view(mut self, from_view: usize) -> Self {
-        self.from_view = from_view;
-        self
-    }
-
-    /// Sets [`news`](Self::news).
-    pub fn with_news(mut self, news: usize) -> Self {
-        self.news = news;
-        self
-    }
-
-    /// Sets [`seen_memory`](Self::seen_memory).
-    pub fn with_seen_memory(mut self, seen_memory: usize) -> Self {
-        self.seen_memory = seen_memory;
-        self
-    }
-
-    /// Sets [`probe_every`](Self::probe_every).
-    pub fn with_probe_every(mut self, probe_every: u32) -> Self {
-        self.probe_every = probe_every;
-        self
-    }
-
-    /// Sets [`relay_age`](Self::relay_age).
-    pub fn with_relay_age(mut self, relay_age: u32) -> Self {
-        self.relay_age = relay_age;
-        self
-    }
-
-    /// Sets [`dead_memory`](Self::dead_memory).
-    pub fn with_dead_memory(mut self, dead_memory: usize) -> Self {
-        self.dead_memory = dead_memory;
-        self
-    }
-}
-
-impl Default for AnchoredParams {
-    fn default() -> Self {
-        Self {
-            anchors: 2,
-            samplers: 20,
-            push_budget: 3,
-            dead_memory: 100,
-        }
-    }
-}
-
-/// The parameters of the shuffle rules, as the sans-IO core
-/// ([`PartialView`](crate::PartialView)) takes them.
-///
-/// ```
-/// use libp2p_cyclon::{ShuffleMode, ShuffleParams};
-///
-/// let params = ShuffleParams::new(20, 5).with_mode(ShuffleMode::Basic);
-/// assert!(params.validate().is_ok());
-/// assert!(ShuffleParams::new(3, 5).validate().is_err()); // l > c
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct ShuffleParams {
-    /// View (cache) size `c`: the most entries a view holds.
-    pub view_size: usize,
-    /// Shuffle length `l`: the most entries exchanged in each direction (`1 <= l <= c`).
-    pub shuffle_length: usize,
-    /// How the shuffle target is chosen.
-    pub mode: ShuffleMode,
-    /// Ages are clamped to this value, both when growing and when received.
-    pub max_age: u32,
-    /// The eclipse defence, if any.
-    pub defence: Defence,
-}
-
-impl AnchoredParams {
-    /// Sets [`anchors`](Self::anchors).
-    pub fn with_anchors(mut self, anchors: usize) -> Self {
-        self.anchors = anchors;
-        self
-    }
-
-    /// Sets [`samplers`](Self::samplers).
-    pub fn with_samplers(mut self, samplers: usize) -> Self {
-        self.samplers = samplers;
-        self
-    }
-
-    /// Sets [`push_budget`](Self::push_budget).
-    pub fn with_push_budget(mut self, push_budget: u32) -> Self {
-        self.push_budget = push_budget;
-        self
-    }
-
-    /// Sets [`dead_memory`](Self::dead_memory).
-    pub fn with_dead_memory(mut self, dead_memory: usize) -> Self {
-        self.dead_memory = dead_memory;
-        self
-    }
-}
-
-impl Default for ShuffleParams {
-    fn default() -> Self {
-        Self {
-            view_size: DEFAULT_VIEW_SIZE,
-            shuffle_length: DEFAULT_SHUFFLE_LENGTH,
-            mode: ShuffleMode::Enhanced,
-            max_age: DEFAULT_MAX_AGE,
-            defence: Defence::Off,
-        }
-    }
-}
-
-/// Why a set of [`ShuffleParams`] cannot be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ParamsError {
-    /// The view size is 0.
-    #[error("view size must be at least 1")]
-    ZeroViewSize,
-    /// The shuffle length is 0.
-    #[error("shuffle length must be at least 1")]
-    ZeroShuffleLength,
-    /// The shuffle length exceeds the view size.
-    #[error("shuffle length {shuffle_length} exceeds view size {view_size}")]
-    ShuffleLengthExceedsViewSize {
-        /// The configured shuffle length.
-        shuffle_length: usize,
-        /// The configured view size.
-        view_size: usize,
-    },
-    /// The defence's parameters cannot work with this view size.
-    #[error("invalid defence parameters: {0}")]
-    Defence(&'static str),
-    /// A defence needs private keys: create the view with
-    /// [`PartialView::with_rng`](crate::PartialView::with_rng).
-    #[error("a defence needs private keys: create the view with PartialView::with_rng")]
-    DefenceNeedsRng,
-    /// [`Rejoin::probe_every`] is 0.
-    #[error("rejoin probes need an interval of at least one round")]
-    ZeroProbeInterval,
-}
-
-impl ShuffleParams {
-    /// Enhanced shuffling with view size `c` and shuffle length `l`, and the default
-    /// [`max_age`](Self::max_age).
-    pub fn new(view_size: usize, shuffle_length: usize) -> Self {
-        Self {
-            view_size,
-            shuffle_length,
-            ..Self::default()
-        }
-    }
-
-    /// Sets how the shuffle target is chosen.
-    pub fn with_mode(mut self, mode: ShuffleMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// Sets the largest age kept.
-    pub fn with_max_age(mut self, max_age: u32) -> Self {
-        self.max_age = max_age;
-        self
-    }
-
-    /// Sets the eclipse defence.
-    pub fn with_defence(mut self, defence: Defence) -> Self {
-        self.defence = defence;
-        self
-    }
-
-    /// The most entries one request or reply carries and a receiver considers: `l`, plus
-    /// [`SeededParams::extra_entries`] under [`Defence::Seeded`].
-    pub fn message_length(&self) -> usize {
-        match self.defence {
-            Defence::Seeded(seeded) => self.shuffle_length.saturating_add(seeded.extra_entries),
-            _ => self.shuffle_length,
-        }
-    }
-
-    /// Checks `1 <= l <= c` and the defence's parameters.
-    pub fn validate(&self) -> Result<(), ParamsError> {
-        if self.view_size == 0 {
-            return Err(ParamsError::ZeroViewSize);
-        }
-        if self.shuffle_length == 0 {
-            return Err(ParamsError::ZeroShuffleLength);
-        }
-        if self.shuffle_length > self.view_size {
-            return Err(ParamsError::ShuffleLengthExceedsViewSize {
-                shuffle_length: self.shuffle_length,
-                view_size: self.view_size,
-            });
-        }
-        match self.defence {
-            Defence::Off => {}
-            Defence::Seeded(seeded) => {
-                if seeded.extra_entries > self.view_size {
-                    return Err(ParamsError::Defence("extra entries exceed the view size"));
-                }
-                if seeded.probe_every == 0 {
-                    return Err(ParamsError::Defence("probe_every must be at least 1"));
-                }
-                if self.view_size > MAX_DEFENDED_VIEW_SIZE {
-                    return Err(ParamsError::Defence("view size above 1024"));
-                }
-            }
-            Defence::Anchored(anchored) => {
-                if anchored.anchors >= self.view_size {
-                    return Err(ParamsError::Defence("anchors must leave Cyclon entries"));
-                }
-                if anchored.samplers < anchored.anchors {
-                    return Err(ParamsError::Defence("fewer samplers than anchors"));
-                }
-                if anchored.samplers > MAX_DEFENDED_VIEW_SIZE {
-                    return Err(ParamsError::Defence("more than 1024 samplers"));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The largest view (seeded slots) or sampler set a defence supports: it keeps a few words
-/// of private state per slot or sampler.
-pub const MAX_DEFENDED_VIEW_SIZE: usize = 1024;
-/// Default [`Rejoin::probe_every`]: one probe every 5 periodic rounds.
-pub const DEFAULT_REJOIN_PROBE_EVERY: u32 = 5;
-
-/// The opt-in rule that makes an overlay find itself again after a partition, a lost bootstrap
-/// peer or heavy loss (off by default: plain Cyclon, the paper's protocol).
-///
-/// Plain Cyclon forgets a peer for good when a shuffle with it fails. During a long partition
-/// each side so purges the other, and after the partition heals nothing crosses again. With
-/// `Rejoin`, the core ([`PartialView`](crate::PartialView)) keeps two lists beside the view:
-///
-/// - **seeds**: peers configured by the application (e.g. its bootstrap peers), never
-///   forgotten;
-/// - **lost peers**: the last [`remember`](Self::remember) peers that left the view because a
-///   shuffle with them failed.
-///
-/// Every [`probe_every`](Self::probe_every) periodic rounds, and in every round while the view
-/// is empty, the node *probes* one of them not in its view, chosen at random: an extra shuffle
-/// with it, on top of the regular one. A probe is a normal exchange (a fresh entry for the local
-/// node and `l - 1` view entries against up to `l` of the partner's), except that the partner
-/// was not in the view, so none leaves it. A probe that fails changes nothing; one that
-/// completes forgets the lost peer (it is reachable again, and knows us now).
-///
-/// In a network without failures no shuffle fails, the lost list stays empty, and with no
-/// seeds no probe is ever made: the protocol runs exactly as without `Rejoin`.
-///
-/// ```
-/// use libp2p_cyclon::{Config, Rejoin};
-///
-/// let config = Config::default().with_rejoin(Rejoin::new(20, 5));
-/// assert!(config.validate().is_ok());
-/// assert!(Rejoin::new(20, 0).validate().is_err());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct Rejoin {
-    /// How many peers lost to failed shuffles are remembered (the most recent ones).
-    pub remember: usize,
-    /// One probe every this many periodic rounds (at least 1), and one every round while the
-    /// view is empty.
-    pub probe_every: u32,
-}
-
-impl Default for Rejoin {
-    /// Remember [`DEFAULT_VIEW_SIZE`] lost peers, probe every [`DEFAULT_REJOIN_PROBE_EVERY`]
-    /// rounds.
-    fn default() -> Self {
-        Self::new(DEFAULT_VIEW_SIZE, DEFAULT_REJOIN_PROBE_EVERY)
-    }
-}
-
-impl Rejoin {
-    /// Remember `remember` lost peers and probe every `probe_every` rounds.
-    pub fn new(remember: usize, probe_every: u32) -> Self {
-        Self {
-            remember,
-            probe_every,
-        }
-    }
-
-    /// Checks `probe_every >= 1`.
-    pub fn validate(&self) -> Result<(), ParamsError> {
-        if self.probe_every == 0 {
-            return Err(ParamsError::ZeroProbeInterval);
-        }
-        Ok(())
-    }
-}
-
-/// How often one remote peer may make us shuffle (a token bucket per peer).
+/// How often one remote peer may make us shuffle (a token bucket per peer):
+/// [`Config::inbound_rate_limit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InboundRateLimit {
     /// Shuffles a peer may ask for in a row.
     pub burst: u32,
@@ -502,7 +76,9 @@ pub struct Config {
     pub(crate) params: ShuffleParams,
     pub(crate) shuffle_interval: Duration,
     pub(crate) request_timeout: Duration,
-    pub(crate) max_message_size: usize,
+    /// `None`: large enough for the message length's entries with records of the maximum
+    /// size, and at least the default.
+    max_message_size: Option<usize>,
     pub(crate) max_addresses_per_entry: usize,
     pub(crate) max_inbound_streams_per_connection: usize,
     pub(crate) max_inbound_streams: usize,
@@ -519,7 +95,7 @@ impl Default for Config {
             params: ShuffleParams::default(),
             shuffle_interval: DEFAULT_SHUFFLE_INTERVAL,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_message_size: None,
             max_addresses_per_entry: DEFAULT_MAX_ADDRESSES_PER_ENTRY,
             max_inbound_streams_per_connection: DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
             max_inbound_streams: DEFAULT_MAX_INBOUND_STREAMS,
@@ -560,16 +136,18 @@ pub enum ConfigError {
     /// The maximum record size cannot hold a signed peer record.
     #[error("max record size {0} is below the minimum of {min}", min = MIN_RECORD_SIZE)]
     RecordSizeTooSmall(usize),
-    /// `l` entries with records of the maximum size do not fit in the maximum message size.
+    /// A message's entries with records of the maximum size do not fit in the maximum message
+    /// size set with [`Config::with_max_message_size`].
     #[error(
-        "{shuffle_length} entries with records of up to {max_record_size} bytes (plus \
+        "{message_length} entries with records of up to {max_record_size} bytes (plus \
          {overhead} bytes each) do not fit in messages of {max_message_size} bytes: raise the \
          message size or lower the record size",
         overhead = ENTRY_OVERHEAD
     )]
     RecordsExceedMessageSize {
-        /// The shuffle length `l`.
-        shuffle_length: usize,
+        /// The most entries a message carries: the shuffle length `l`, plus the seeded
+        /// defence's extra entries ([`ShuffleParams::message_length`]).
+        message_length: usize,
         /// The maximum record size.
         max_record_size: usize,
         /// The maximum message size.
@@ -614,9 +192,12 @@ impl Config {
     }
 
     /// Sets the largest protobuf message accepted, checked from the length prefix before
-    /// anything is buffered. Default: 8 KiB; at least [`MIN_MESSAGE_SIZE`].
+    /// anything is buffered; at least 512 bytes. Default: 8 KiB, or more when a message's
+    /// entries ([`ShuffleParams::message_length`]) with signed records of the
+    /// [maximum size](Self::with_max_record_size) need more (64 bytes per entry beside its
+    /// record), so that any valid shuffle length works without this setting.
     pub fn with_max_message_size(mut self, bytes: usize) -> Self {
-        self.max_message_size = bytes;
+        self.max_message_size = Some(bytes);
         self
     }
 
@@ -686,12 +267,12 @@ impl Config {
     /// Sets the largest signed peer record accepted in an entry, checked before the record is
     /// decoded; an entry with a larger one is dropped and counted
     /// ([`InvalidEntries::record_too_large`](crate::InvalidEntries::record_too_large)). Records
-    /// count in the message size budget: `l` entries with records of this size, plus
-    /// [`ENTRY_OVERHEAD`] bytes each, must fit in
-    /// [`with_max_message_size`](Self::with_max_message_size) (unless `/cyclon/1.1.0` is off,
-    /// [`with_signed_records`](Self::with_signed_records)). Default: 512 bytes
-    /// ([`DEFAULT_MAX_RECORD_SIZE`]); at least
-    /// [`MIN_RECORD_SIZE`].
+    /// count in the message size budget: a message's entries with records of this size, plus
+    /// 64 bytes each, must fit in the message size
+    /// ([`with_max_message_size`](Self::with_max_message_size), when set; unless
+    /// `/cyclon/1.1.0` is off, [`with_signed_records`](Self::with_signed_records)).
+    /// Default: 512 bytes (an ed25519 record takes 156 bytes plus 4 to 30 per address; an
+    /// RSA-2048 one about 620, so a build that verifies RSA keys needs more); at least 256.
     pub fn with_max_record_size(mut self, bytes: usize) -> Self {
         self.max_record_size = bytes;
         self
@@ -784,14 +365,39 @@ impl Config {
         self.request_timeout
     }
 
-    /// Maximum message size in bytes.
+    /// Maximum message size in bytes: the one set with
+    /// [`with_max_message_size`](Self::with_max_message_size), or the default for this
+    /// configuration's message length and record size.
     pub fn max_message_size(&self) -> usize {
         self.max_message_size
+            .unwrap_or_else(|| self.records_budget().max(DEFAULT_MAX_MESSAGE_SIZE))
+    }
+
+    /// What a message's entries take with records of the maximum size.
+    fn records_budget(&self) -> usize {
+        self.params
+            .message_length()
+            .saturating_mul(self.max_record_size.saturating_add(ENTRY_OVERHEAD))
     }
 
     /// Maximum addresses per entry.
     pub fn max_addresses_per_entry(&self) -> usize {
         self.max_addresses_per_entry
+    }
+
+    /// The largest age kept.
+    pub fn max_age(&self) -> u32 {
+        self.params.max_age
+    }
+
+    /// Maximum inbound shuffles in flight on one connection.
+    pub fn max_inbound_streams_per_connection(&self) -> usize {
+        self.max_inbound_streams_per_connection
+    }
+
+    /// Maximum inbound shuffles in flight over all connections.
+    pub fn max_inbound_streams(&self) -> usize {
+        self.max_inbound_streams
     }
 
     /// The shuffle rules' parameters, as the sans-IO core takes them.
@@ -811,8 +417,9 @@ impl Config {
         if self.request_timeout.is_zero() {
             return Err(ConfigError::ZeroRequestTimeout);
         }
-        if self.max_message_size < MIN_MESSAGE_SIZE {
-            return Err(ConfigError::MessageSizeTooSmall(self.max_message_size));
+        let max_message_size = self.max_message_size();
+        if max_message_size < MIN_MESSAGE_SIZE {
+            return Err(ConfigError::MessageSizeTooSmall(max_message_size));
         }
         if self.max_addresses_per_entry == 0 {
             return Err(ConfigError::ZeroAddressesPerEntry);
@@ -828,15 +435,11 @@ impl Config {
         if self.max_record_size < MIN_RECORD_SIZE {
             return Err(ConfigError::RecordSizeTooSmall(self.max_record_size));
         }
-        let budget = self
-            .params
-            .message_length()
-            .saturating_mul(self.max_record_size.saturating_add(ENTRY_OVERHEAD));
-        if self.signed_records && budget > self.max_message_size {
+        if self.signed_records && self.records_budget() > max_message_size {
             return Err(ConfigError::RecordsExceedMessageSize {
-                shuffle_length: self.params.message_length(),
+                message_length: self.params.message_length(),
                 max_record_size: self.max_record_size,
-                max_message_size: self.max_message_size,
+                max_message_size,
             });
         }
         if self.require_signed_records && !self.signed_records {
@@ -856,7 +459,10 @@ mod tests {
         assert!(config.validate().is_ok());
         assert_eq!(config.view_size(), 20);
         assert_eq!(config.shuffle_length(), 5);
-        assert_eq!(config.shuffle_params().max_age, DEFAULT_MAX_AGE);
+        assert_eq!(
+            config.shuffle_params().max_age,
+            crate::view::DEFAULT_MAX_AGE
+        );
     }
 
     #[test]
@@ -925,13 +531,18 @@ mod tests {
         // Defaults: 5 × (512 + 64) = 2,880 bytes of an 8 KiB message; l = 14 takes 8,064.
         let base = Config::default();
         assert!(base.validate().is_ok());
+        assert_eq!(base.max_message_size(), 8 * 1024);
         assert!(base.clone().with_shuffle_length(14).validate().is_ok());
-        // l = 15 needs 8,640 bytes: too much for 8 KiB, fine with 9 KiB or smaller records.
+        // l = 15 needs 8,640 bytes: the default message size grows to that.
         let l15 = base.clone().with_shuffle_length(15);
+        assert!(l15.validate().is_ok());
+        assert_eq!(l15.max_message_size(), 15 * 576);
+        // A message size set too small for it is an error; 9 KiB or smaller records fit.
+        let l15 = l15.with_max_message_size(8 * 1024);
         assert_eq!(
             l15.validate(),
             Err(ConfigError::RecordsExceedMessageSize {
-                shuffle_length: 15,
+                message_length: 15,
                 max_record_size: 512,
                 max_message_size: 8192,
             })

@@ -224,7 +224,7 @@ impl HandlerSettings {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             request_timeout: config.request_timeout,
-            max_message_size: config.max_message_size,
+            max_message_size: config.max_message_size(),
             max_inbound_streams: config.max_inbound_streams_per_connection,
             limits: EntryLimits::new(config),
             inbound_limit: InboundLimit::new(config.max_inbound_streams),

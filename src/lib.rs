@@ -148,25 +148,18 @@ pub mod sim;
 mod snapshot;
 mod stats;
 mod upgrade;
-mod view;
+pub mod view;
 
 pub use behaviour::{AddAddressResult, Behaviour, Event, RemovalReason};
-pub use config::{
-    AnchoredParams, Config, ConfigError, DEFAULT_INBOUND_BURST, DEFAULT_MAX_ADDRESSES_PER_ENTRY,
-    DEFAULT_MAX_AGE, DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_INBOUND_STREAMS_PER_CONNECTION,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE, DEFAULT_REJOIN_PROBE_EVERY,
-    DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE,
-    Defence, ENTRY_OVERHEAD, InboundRateLimit, MAX_DEFENDED_VIEW_SIZE, MIN_MESSAGE_SIZE,
-    MIN_RECORD_SIZE, ParamsError, Rejoin, SeededParams, ShuffleMode, ShuffleParams,
-};
+pub use config::{Config, ConfigError, InboundRateLimit};
 pub use handler::ShuffleError;
 pub use protocol::{InvalidEntries, PROTOCOL_NAME, PROTOCOL_NAME_V1_1, ViewEntry};
 pub use record::{PeerAddresses, RecordError, SignedPeerRecord};
 pub use snapshot::{ImportedView, SnapshotError};
 pub use stats::{ShuffleFailures, Stats};
 pub use view::{
-    AddressList, CompletedShuffle, Entry, EntryPayload, FailedShuffle, IgnoredEntries,
-    InsertOutcome, MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
+    AnchoredParams, Defence, IgnoredEntries, Rejoin, SeededParams, ShuffleId, ShuffleMode,
+    StartShuffleError,
 };
 
 /// The README's Rust snippets, compiled as doctests.

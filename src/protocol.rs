@@ -86,13 +86,6 @@ pub(crate) mod proto {
 /// carries it.
 pub type ViewEntry = Entry<PeerId, PeerAddresses>;
 
-impl<A> Entry<PeerId, A> {
-    /// The peer this entry points to.
-    pub fn peer_id(&self) -> &PeerId {
-        self.id()
-    }
-}
-
 use proto::message::Payload;
 
 /// A protobuf message stream with the varint length framing of `/cyclon/1.0.0`.
@@ -416,7 +409,7 @@ pub(crate) fn encode_entries(
                     .collect(),
             };
             proto::Entry {
-                peer_id: entry.id().to_bytes(),
+                peer_id: entry.peer_id().to_bytes(),
                 addrs,
                 age: u64::from(entry.age()),
                 signed_peer_record: record.map_or_else(Vec::new, |r| r.as_bytes().to_vec()),
@@ -632,14 +625,14 @@ mod tests {
         );
         assert!(decoded.iter().all(|e| !e.addresses().is_verified()));
         assert_eq!(decoded.len(), 3);
-        assert_eq!(decoded[0].id(), &a);
+        assert_eq!(decoded[0].peer_id(), &a);
         assert_eq!(decoded[0].addresses().len(), 2);
         assert_eq!(decoded[0].age(), 7);
         assert_eq!(
             decoded[1].addresses().as_slice(),
             &["/ip4/127.0.0.1/tcp/2".parse().unwrap()]
         );
-        assert_eq!(decoded[2].id(), &c);
+        assert_eq!(decoded[2].peer_id(), &c);
         assert_eq!(decoded[2].age(), 100, "ages are clamped");
         assert_eq!(
             invalid,

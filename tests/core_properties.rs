@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use libp2p_cyclon::{
+use libp2p_cyclon::view::{
     AnchoredParams, Defence, Entry, EntryPayload, MergeOutcome, OutgoingShuffle, PartialView,
     SeededParams, ShuffleMode, ShuffleParams,
 };
@@ -43,7 +43,7 @@ fn defence(kind: u8, c: usize) -> Defence {
 fn assert_invariants(view: &View) {
     let p = view.params();
     assert!(view.len() <= p.view_size, "view exceeds c");
-    let ids: HashSet<u32> = view.iter().map(|e| *e.id()).collect();
+    let ids: HashSet<u32> = view.iter().map(|e| *e.peer_id()).collect();
     assert_eq!(ids.len(), view.len(), "duplicate entry");
     assert!(!ids.contains(view.local_id()), "view holds self");
     assert!(view.iter().all(|e| e.age() <= p.max_age), "age above max");
@@ -53,7 +53,7 @@ fn assert_invariants(view: &View) {
 /// the local node, at most `c` entries.
 fn assert_export(view: &View) {
     let exported: Vec<&Entry<u32>> = view.export().collect();
-    let unique: HashSet<u32> = exported.iter().map(|e| *e.id()).collect();
+    let unique: HashSet<u32> = exported.iter().map(|e| *e.peer_id()).collect();
     assert_eq!(unique.len(), exported.len(), "duplicate in the export");
     assert!(
         exported.len() <= view.params().view_size,
@@ -62,19 +62,19 @@ fn assert_export(view: &View) {
     assert!(!unique.contains(view.local_id()), "export holds self");
     let in_view = exported
         .iter()
-        .take_while(|e| view.contains(e.id()))
+        .take_while(|e| view.contains(e.peer_id()))
         .count();
     assert_eq!(in_view, view.len(), "the view comes first, whole");
     for entry in view.in_flight() {
         assert!(
-            !view.contains(entry.id()),
+            !view.contains(entry.peer_id()),
             "an entry in flight is in the view"
         );
     }
 }
 
 fn ids(view: &View) -> HashSet<u32> {
-    view.iter().map(|e| *e.id()).collect()
+    view.iter().map(|e| *e.peer_id()).collect()
 }
 
 /// The net change a merge reports replays the view from `before` to what it is now.
@@ -99,7 +99,7 @@ fn assert_replays(before: &HashSet<u32>, view: &View, merge: &MergeOutcome<u32>)
 }
 
 fn targets(view: &View) -> Vec<u32> {
-    let mut t: Vec<u32> = view.iter().map(|e| *e.id()).collect();
+    let mut t: Vec<u32> = view.iter().map(|e| *e.peer_id()).collect();
     t.sort_unstable();
     t
 }
@@ -151,7 +151,9 @@ impl EntryPayload for Seq {
 
 /// The seq each peer's entry holds in `view` (`None` below every `Some`).
 fn seqs(view: &PartialView<u32, Seq>) -> HashMap<u32, Option<u64>> {
-    view.iter().map(|e| (*e.id(), e.addresses().0)).collect()
+    view.iter()
+        .map(|e| (*e.peer_id(), e.addresses().0))
+        .collect()
 }
 
 /// Across one merge, a peer in the view before and after never holds a lower seq, and a
@@ -220,13 +222,13 @@ proptest! {
                         // The shuffle says whether its target left the view.
                         prop_assert_eq!(
                             s.target_left,
-                            before.contains(s.target.id()) && !views[n].contains(s.target.id())
+                            before.contains(s.target.peer_id()) && !views[n].contains(s.target.peer_id())
                         );
                         if kind == 0 {
                             prop_assert!(s.target_left);
                         }
                         if s.target_left {
-                            prop_assert!(views[n].in_flight().any(|e| e.id() == s.target.id()));
+                            prop_assert!(views[n].in_flight().any(|e| e.peer_id() == s.target.peer_id()));
                         }
                         prop_assert!(s.request.len() <= length);
                         prop_assert_eq!(s.request[0].age(), 0);
@@ -235,13 +237,13 @@ proptest! {
                 }
                 Op::Deliver(k) if k < pending.len() => {
                     let (n, s) = pending.remove(k);
-                    let target = *s.target.id() as usize;
+                    let target = *s.target.peer_id() as usize;
                     if target < views.len() && alive[target] {
                         let before = ids(&views[target]);
                         let (reply, merge) = views[target].answer_shuffle(&mut rng, &(n as u32), s.request);
                         assert_replays(&before, &views[target], &merge);
                         prop_assert!(reply.len() <= length);
-                        prop_assert!(reply.iter().all(|e| *e.id() != n as u32));
+                        prop_assert!(reply.iter().all(|e| *e.peer_id() != n as u32));
                         let before = ids(&views[n]);
                         let done = views[n].complete_shuffle(s.id, reply).unwrap();
                         assert_replays(&before, &views[n], &done.merge);
@@ -251,7 +253,7 @@ proptest! {
                 }
                 Op::Fail(k) if k < pending.len() => {
                     let (n, s) = pending.remove(k);
-                    let target = *s.target.id();
+                    let target = *s.target.peer_id();
                     let held = views[n].contains(&target);
                     let failed = views[n].fail_shuffle(s.id).unwrap();
                     prop_assert_eq!(failed.target, target);
@@ -308,17 +310,17 @@ proptest! {
         for (i, &age) in ages[12..12 + c].iter().enumerate() {
             q.insert(Entry::new(200 + i as u32, (), age));
         }
-        let p_ages: HashMap<u32, u32> = p.iter().map(|e| (*e.id(), e.age())).collect();
-        let q_ages: HashMap<u32, u32> = q.iter().map(|e| (*e.id(), e.age())).collect();
+        let p_ages: HashMap<u32, u32> = p.iter().map(|e| (*e.peer_id(), e.age())).collect();
+        let q_ages: HashMap<u32, u32> = q.iter().map(|e| (*e.peer_id(), e.age())).collect();
         let mut before: Vec<u32> = targets(&p).into_iter().chain(targets(&q)).collect();
         before.sort_unstable();
 
         let shuffle = p.start_shuffle(&mut rng, ()).unwrap();
-        prop_assert_eq!(*shuffle.target.id(), q_id);
-        let sent: HashSet<u32> = shuffle.request[1..].iter().map(|e| *e.id()).collect();
+        prop_assert_eq!(*shuffle.target.peer_id(), q_id);
+        let sent: HashSet<u32> = shuffle.request[1..].iter().map(|e| *e.peer_id()).collect();
         let (reply, _) = q.answer_shuffle(&mut rng, &p_id, shuffle.request);
         prop_assert_eq!(reply.len(), l);
-        let replied: HashSet<u32> = reply.iter().map(|e| *e.id()).collect();
+        let replied: HashSet<u32> = reply.iter().map(|e| *e.peer_id()).collect();
         p.complete_shuffle(shuffle.id, reply).unwrap();
 
         let mut after: Vec<u32> = targets(&p).into_iter().chain(targets(&q)).collect();
@@ -334,23 +336,23 @@ proptest! {
         prop_assert!(!p.contains(&q_id), "P no longer points to Q");
 
         for entry in p.iter() {
-            match p_ages.get(entry.id()) {
+            match p_ages.get(entry.peer_id()) {
                 // Kept entries of P were aged once, and none that was kept was sent.
                 Some(&age) => {
                     prop_assert_eq!(entry.age(), age + 1);
-                    prop_assert!(!sent.contains(entry.id()));
+                    prop_assert!(!sent.contains(entry.peer_id()));
                 }
-                None => prop_assert!(replied.contains(entry.id())),
+                None => prop_assert!(replied.contains(entry.peer_id())),
             }
         }
         for entry in q.iter() {
-            match q_ages.get(entry.id()) {
+            match q_ages.get(entry.peer_id()) {
                 // The responder does not age, and only replaced what it replied with.
                 Some(&age) => {
                     prop_assert_eq!(entry.age(), age);
-                    prop_assert!(!replied.contains(entry.id()));
+                    prop_assert!(!replied.contains(entry.peer_id()));
                 }
-                None => prop_assert!(sent.contains(entry.id()) || *entry.id() == p_id),
+                None => prop_assert!(sent.contains(entry.peer_id()) || *entry.peer_id() == p_id),
             }
         }
     }
@@ -369,10 +371,10 @@ proptest! {
         for i in 0..have {
             p.insert(Entry::new(10 + i as u32, (), 0));
         }
-        let before: HashSet<u32> = p.iter().map(|e| *e.id()).collect();
+        let before: HashSet<u32> = p.iter().map(|e| *e.peer_id()).collect();
         let shuffle = p.start_shuffle(&mut rng, ()).unwrap();
-        let target = *shuffle.target.id();
-        let sent: HashSet<u32> = shuffle.request[1..].iter().map(|e| *e.id()).collect();
+        let target = *shuffle.target.peer_id();
+        let sent: HashSet<u32> = shuffle.request[1..].iter().map(|e| *e.peer_id()).collect();
         let reply: Vec<Entry<u32>> = (0..l as u32).map(|i| Entry::new(50 + i, (), 1)).collect();
         let done = p.complete_shuffle(shuffle.id, reply).unwrap();
         let room = c - (have - 1);
@@ -393,7 +395,7 @@ proptest! {
             p.insert(Entry::new(1 + i as u32, (), i as u32));
         }
         let shuffle = p.start_shuffle(&mut rng, ()).unwrap();
-        let target = *shuffle.target.id();
+        let target = *shuffle.target.peer_id();
         prop_assert_eq!(target, n as u32, "the oldest is the target");
         prop_assert_eq!(p.fail_shuffle(shuffle.id).map(|f| f.target), Some(target));
         prop_assert!(!p.contains(&target));
@@ -438,7 +440,7 @@ proptest! {
                 let Ok(s) = views[n].start_shuffle(&mut rng, Seq(Some(own_seq[n]))) else {
                     continue;
                 };
-                let target = *s.target.id() as usize;
+                let target = *s.target.peer_id() as usize;
                 if target >= views.len() {
                     views[n].fail_shuffle(s.id);
                     continue;

@@ -1,11 +1,11 @@
 //! The simulator reproduces the Cyclon paper's claims on small, fast, seeded runs.
 
 use libp2p_cyclon::ShuffleMode;
-use libp2p_cyclon::ShuffleParams;
 use libp2p_cyclon::sim::{
     Attack, AttackTarget, Bootstrap, Experiment, Kill, NodeState, Partition, Report, Scenario,
     Simulation,
 };
+use libp2p_cyclon::view::ShuffleParams;
 
 fn scenario(nodes: usize, cycles: u64) -> Scenario {
     Scenario {
@@ -129,7 +129,7 @@ fn dead_links_disappear_after_a_massive_failure() {
         assert!(
             sim.view(id)
                 .iter()
-                .all(|e| sim.state(*e.id()) == NodeState::Live)
+                .all(|e| sim.state(*e.peer_id()) == NodeState::Live)
         );
     }
 }
@@ -351,7 +351,7 @@ fn the_simulation_drives_the_core_one_shuffle_per_live_node() {
         let view = sim.view(id);
         assert!(view.len() <= 20);
         assert!(!view.contains(&id));
-        let mut ids: Vec<u32> = view.iter().map(|e| *e.id()).collect();
+        let mut ids: Vec<u32> = view.iter().map(|e| *e.peer_id()).collect();
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), view.len());
@@ -485,7 +485,13 @@ fn one_identity_holds_at_most_one_slot_per_view() {
     let sim = experiment.simulation();
     let victim = sim.victims()[0];
     let bad = sim.malicious_nodes()[0];
-    assert!(sim.view(victim).iter().filter(|e| *e.id() == bad).count() <= 1);
+    assert!(
+        sim.view(victim)
+            .iter()
+            .filter(|e| *e.peer_id() == bad)
+            .count()
+            <= 1
+    );
     let last = report.attack.last().unwrap();
     assert!(last.victim_share() <= 1.0 / 20.0);
     assert_eq!(last.victims_eclipsed, 0);

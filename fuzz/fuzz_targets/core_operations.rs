@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use libp2p_cyclon::{
+use libp2p_cyclon::view::{
     Entry, EntryPayload, OutgoingShuffle, PartialView, ShuffleMode, ShuffleParams,
 };
 use rand::{SeedableRng, rngs::StdRng};

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use libfuzzer_sys::fuzz_target;
-use libp2p_cyclon::{Config, PartialView, fuzzing};
+use libp2p_cyclon::{Config, fuzzing, view::PartialView};
 use libp2p_identity::PeerId;
 use rand::{SeedableRng, rngs::StdRng};
 

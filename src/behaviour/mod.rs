@@ -807,7 +807,7 @@ mod tests {
 
     #[test]
     fn a_probe_takes_nobody_out_of_the_view() {
-        use crate::Rejoin;
+        use crate::view::Rejoin;
         let config = Config::default().with_rejoin(Rejoin::new(4, 1));
         let mut behaviour = Behaviour::new(PeerId::random(), config);
         behaviour.pause();

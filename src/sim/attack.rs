@@ -295,7 +295,7 @@ impl AttackState {
         }
         while out.len() < count {
             let id = self.members[self.rng.random_range(0..self.members.len())];
-            if out.iter().all(|e| *e.id() != id) {
+            if out.iter().all(|e| *e.peer_id() != id) {
                 out.push(Entry::new(id, (), 0));
             }
         }
@@ -401,7 +401,7 @@ impl Simulation {
         for i in 0..attack.members.len() {
             let m = attack.members[i];
             for j in 0..self.views[m as usize].len() {
-                let id = *self.views[m as usize].entries()[j].id();
+                let id = *self.views[m as usize].entries()[j].peer_id();
                 attack.learn(id);
             }
         }
@@ -432,7 +432,7 @@ impl Simulation {
         };
         if attack.is_malicious(q) {
             for entry in self.request.drain(..) {
-                attack.learn(*entry.id());
+                attack.learn(*entry.peer_id());
             }
             attack.malicious_entries(None, self.malicious_message_length(), &mut self.reply);
             self.views[p as usize].complete_shuffle_counted(id, self.reply.drain(..));
@@ -472,7 +472,7 @@ impl Simulation {
             &mut self.reply,
         );
         for entry in self.reply.drain(..) {
-            attack.learn(*entry.id());
+            attack.learn(*entry.peer_id());
         }
     }
 
@@ -494,8 +494,11 @@ impl Simulation {
                 continue;
             }
             let view = &self.views[id as usize];
-            let malicious = view.iter().filter(|e| attack.is_malicious(*e.id())).count() as u64;
-            let eclipsed = !view.iter().any(|e| live_honest(*e.id()));
+            let malicious = view
+                .iter()
+                .filter(|e| attack.is_malicious(*e.peer_id()))
+                .count() as u64;
+            let eclipsed = !view.iter().any(|e| live_honest(*e.peer_id()));
             snapshot.honest_nodes += 1;
             snapshot.entries += view.len() as u64;
             snapshot.malicious_entries += malicious;
@@ -519,7 +522,7 @@ impl Simulation {
             let graph = Graph::from_out_links(honest.iter().map(|&id| {
                 self.views[id as usize]
                     .iter()
-                    .map(|e| index[*e.id() as usize])
+                    .map(|e| index[*e.peer_id() as usize])
                     .filter(|&k| k != u32::MAX)
                     .collect::<Vec<u32>>()
             }));

@@ -11,7 +11,7 @@ use super::{
     Attack, AttackSnapshot, AttackTarget, Bootstrap, FaultSnapshot, Partition, PartitionOutcome,
     ShuffleCounters, SimRng, Simulation,
 };
-use crate::config::{ParamsError, Rejoin, ShuffleParams};
+use crate::view::{ParamsError, Rejoin, ShuffleParams};
 
 /// Seed offsets of the independent random streams of a run, so that measuring more or less
 /// often never changes the simulated overlay, nor the reference graph.

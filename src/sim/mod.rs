@@ -51,8 +51,8 @@ use self::faults::Faults;
 pub use self::faults::{FaultSnapshot, Partition, PartitionOutcome};
 use self::graph::Graph;
 use self::prefetch::prefetch_bytes;
-use crate::config::{Rejoin, ShuffleMode, ShuffleParams};
 use crate::view::{Entry, PartialView, ShuffleId};
+use crate::view::{Rejoin, ShuffleMode, ShuffleParams};
 
 /// A node's identifier in the simulator: its index, `0..` in order of creation.
 pub type NodeId = u32;
@@ -413,7 +413,7 @@ impl Simulation {
                 if let Some(&ahead) = order.get(i + 3) {
                     let view = &self.views[ahead as usize];
                     if let Some(oldest) = view.iter().max_by_key(|e| e.age()) {
-                        let q = *oldest.id();
+                        let q = *oldest.peer_id();
                         likely_targets[(i + 3) % LOOKAHEAD] = q;
                         prefetch_view(&self.views[q as usize]);
                     }
@@ -439,7 +439,7 @@ impl Simulation {
             return;
         };
         self.counters.probes += 1;
-        let q = *target.id();
+        let q = *target.peer_id();
         if self.state[q as usize] != NodeState::Live || self.faults.cut(p, q) {
             self.views[p as usize].fail_shuffle(id);
             self.counters.failed += 1;
@@ -470,7 +470,7 @@ impl Simulation {
             self.counters.idle += 1;
             return None;
         };
-        let q = *target.id();
+        let q = *target.peer_id();
         self.counters.entries_sent += self.request.len() as u64;
         if self.state[q as usize] != NodeState::Live || self.faults.cut(p, q) {
             self.views[p as usize].fail_shuffle(id);
@@ -551,7 +551,7 @@ impl Simulation {
         self.live
             .iter()
             .flat_map(|&id| self.views[id as usize].iter())
-            .filter(|e| self.state[*e.id() as usize] == NodeState::Dead)
+            .filter(|e| self.state[*e.peer_id() as usize] == NodeState::Dead)
             .count() as u64
     }
 
@@ -572,7 +572,7 @@ impl Simulation {
             full_views += usize::from(view.is_full());
             let (index, dead_links) = (&index, &dead_links);
             view.iter()
-                .filter_map(move |e| match index[*e.id() as usize] {
+                .filter_map(move |e| match index[*e.peer_id() as usize] {
                     u32::MAX => {
                         dead_links.set(dead_links.get() + 1);
                         None
@@ -601,8 +601,8 @@ impl Simulation {
             cross_links += view
                 .iter()
                 .filter(|e| {
-                    self.state[*e.id() as usize] == NodeState::Live
-                        && self.faults.side(id) != self.faults.side(*e.id())
+                    self.state[*e.peer_id() as usize] == NodeState::Live
+                        && self.faults.side(id) != self.faults.side(*e.peer_id())
                 })
                 .count() as u64;
         }

@@ -17,7 +17,6 @@ use super::{
     Entry, EntryPayload, MergeRecord,
     rank::{DeadRing, Keys, rank},
 };
-use crate::config::AnchoredParams;
 
 #[derive(Debug, Clone)]
 struct Sampler<I, A> {
@@ -218,6 +217,59 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Anchored<I, A> {
     }
 }
 
+/// The parameters of [`Defence::Anchored`](crate::view::Defence::Anchored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct AnchoredParams {
+    /// View entries held by samplers instead of by Cyclon's swaps. Default: 2.
+    pub anchors: usize,
+    /// Private min-wise samplers (the first `anchors` fill the anchor entries). Default: 20.
+    pub samplers: usize,
+    /// Inbound shuffles per cycle (between two shuffles the node starts) whose entries are
+    /// merged; later ones are answered but their entries are ignored. 0: no budget. Default: 3.
+    pub push_budget: u32,
+    /// Failed peers remembered (a ring), each kept out of the samplers for 40 cycles.
+    /// Default: 100.
+    pub dead_memory: usize,
+}
+
+impl Default for AnchoredParams {
+    fn default() -> Self {
+        Self {
+            anchors: 2,
+            samplers: 20,
+            push_budget: 3,
+            dead_memory: 100,
+        }
+    }
+}
+
+impl AnchoredParams {
+    /// Sets [`anchors`](Self::anchors).
+    pub fn with_anchors(mut self, anchors: usize) -> Self {
+        self.anchors = anchors;
+        self
+    }
+
+    /// Sets [`samplers`](Self::samplers).
+    pub fn with_samplers(mut self, samplers: usize) -> Self {
+        self.samplers = samplers;
+        self
+    }
+
+    /// Sets [`push_budget`](Self::push_budget).
+    pub fn with_push_budget(mut self, push_budget: u32) -> Self {
+        self.push_budget = push_budget;
+        self
+    }
+
+    /// Sets [`dead_memory`](Self::dead_memory).
+    pub fn with_dead_memory(mut self, dead_memory: usize) -> Self {
+        self.dead_memory = dead_memory;
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -225,8 +277,8 @@ mod tests {
     use rand::{SeedableRng, rngs::StdRng};
 
     use super::*;
-    use crate::config::{Defence, ShuffleParams};
     use crate::view::PartialView;
+    use crate::view::{Defence, ShuffleParams};
 
     fn view(c: usize, l: usize, anchored: AnchoredParams, seed: u64) -> PartialView<u32> {
         let params = ShuffleParams::new(c, l).with_defence(Defence::Anchored(anchored));
@@ -274,23 +326,26 @@ mod tests {
             assert!(
                 shuffle.request[1..]
                     .iter()
-                    .all(|e| !pinned.contains(e.id()))
+                    .all(|e| !pinned.contains(e.peer_id()))
             );
-            if pinned.contains(shuffle.target.id()) {
-                assert!(v.contains(shuffle.target.id()), "a pinned target stays");
+            if pinned.contains(shuffle.target.peer_id()) {
+                assert!(
+                    v.contains(shuffle.target.peer_id()),
+                    "a pinned target stays"
+                );
             }
             let fresh = 100 + 3 * round;
             v.complete_shuffle(shuffle.id, entries(fresh..fresh + 3))
                 .unwrap();
             let pinned = pins(&v);
             let (reply, _) = v.answer_shuffle(&mut rng, &7, entries([fresh + 1000]));
-            assert!(reply.iter().all(|e| !pinned.contains(e.id())));
+            assert!(reply.iter().all(|e| !pinned.contains(e.peer_id())));
             assert!(
                 pinned.iter().all(|p| v.contains(p)),
                 "merges never replace anchors"
             );
         }
-        let ids: HashSet<u32> = v.iter().map(|e| *e.id()).collect();
+        let ids: HashSet<u32> = v.iter().map(|e| *e.peer_id()).collect();
         assert_eq!(ids.len(), v.len());
         assert!(v.len() <= 6);
     }
@@ -331,7 +386,7 @@ mod tests {
             entry.age = if entry.id == anchor { 90 } else { 0 };
         }
         let shuffle = v.start_shuffle(&mut rng, ()).unwrap();
-        assert_eq!(*shuffle.target.id(), anchor);
+        assert_eq!(*shuffle.target.peer_id(), anchor);
         assert!(v.contains(&anchor));
         assert_eq!(v.fail_shuffle(shuffle.id).map(|f| f.target), Some(anchor));
         assert!(!v.contains(&anchor), "a failed anchor leaves");

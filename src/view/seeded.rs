@@ -31,7 +31,7 @@ use super::{
     DefenceState, Entry, EntryPayload, MergeRecord, PartialView, PendingShuffle, ShuffleId,
     rank::{DeadRing, Keys, SeenFilter, rank},
 };
-use crate::config::{SeededParams, ShuffleMode};
+use crate::view::ShuffleMode;
 
 /// Slot index meaning "empty".
 const EMPTY: u32 = u32::MAX;
@@ -487,6 +487,95 @@ where
     }
 }
 
+/// The parameters of [`Defence::Seeded`](crate::view::Defence::Seeded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SeededParams {
+    /// Entries sent beyond the shuffle length `l` in every request and reply, so that nodes
+    /// hear of more peers per shuffle (the slots keep the best-ranked peer *heard of*). The
+    /// receiver considers up to `l + extra_entries`. Default: 5 (with `l` = 5, twice the
+    /// entries of a plain shuffle).
+    pub extra_entries: usize,
+    /// Entries of a message taken from the view (the local node's own entry in a request
+    /// counts as one); the others are news. Default: 2.
+    pub from_view: usize,
+    /// News remembered to be passed on: entries received lately for peers the node had not
+    /// heard of (a ring). 0: every entry sent comes from the view. Default: 40.
+    pub news: usize,
+    /// Peers remembered as heard of, in each of the two generations of a Bloom filter
+    /// (10 bits per peer): only peers not heard of lately are news. 0: no filter (a peer is
+    /// news unless it is in the news ring already). Default: 4,096 (10 KiB).
+    pub seen_memory: usize,
+    /// One shuffle in this many contacts the oldest view entry (checking it is alive); the
+    /// others contact a random peer from the news, so that a node does not only talk to its
+    /// fixed slots. 1: every shuffle contacts the oldest entry. Default: 1.
+    pub probe_every: u32,
+    /// Entries older than this (cycles since the holder last reached the peer, or since it
+    /// was heard of) are not passed on, so entries for failed peers stop spreading; a peer
+    /// that failed to answer is not taken back for as many cycles. Default: 40.
+    pub relay_age: u32,
+    /// Failed peers remembered (a ring), each for `relay_age` cycles. Default: 100.
+    pub dead_memory: usize,
+}
+
+impl Default for SeededParams {
+    fn default() -> Self {
+        Self {
+            extra_entries: 5,
+            from_view: 2,
+            news: 40,
+            seen_memory: 4096,
+            probe_every: 1,
+            relay_age: 40,
+            dead_memory: 100,
+        }
+    }
+}
+
+impl SeededParams {
+    /// Sets [`extra_entries`](Self::extra_entries).
+    pub fn with_extra_entries(mut self, extra_entries: usize) -> Self {
+        self.extra_entries = extra_entries;
+        self
+    }
+
+    /// Sets [`from_view`](Self::from_view).
+    pub fn with_from_view(mut self, from_view: usize) -> Self {
+        self.from_view = from_view;
+        self
+    }
+
+    /// Sets [`news`](Self::news).
+    pub fn with_news(mut self, news: usize) -> Self {
+        self.news = news;
+        self
+    }
+
+    /// Sets [`seen_memory`](Self::seen_memory).
+    pub fn with_seen_memory(mut self, seen_memory: usize) -> Self {
+        self.seen_memory = seen_memory;
+        self
+    }
+
+    /// Sets [`probe_every`](Self::probe_every).
+    pub fn with_probe_every(mut self, probe_every: u32) -> Self {
+        self.probe_every = probe_every;
+        self
+    }
+
+    /// Sets [`relay_age`](Self::relay_age).
+    pub fn with_relay_age(mut self, relay_age: u32) -> Self {
+        self.relay_age = relay_age;
+        self
+    }
+
+    /// Sets [`dead_memory`](Self::dead_memory).
+    pub fn with_dead_memory(mut self, dead_memory: usize) -> Self {
+        self.dead_memory = dead_memory;
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -494,8 +583,8 @@ mod tests {
     use rand::{SeedableRng, rngs::StdRng};
 
     use super::*;
-    use crate::config::{Defence, ShuffleParams};
     use crate::view::InsertOutcome;
+    use crate::view::{Defence, ShuffleParams};
 
     /// The seeded defence on a view of `c`, with at most `c` extra entries.
     fn params(c: usize, l: usize, mut seeded: SeededParams) -> ShuffleParams {
@@ -512,7 +601,7 @@ mod tests {
     }
 
     fn ids(view: &PartialView<u32>) -> HashSet<u32> {
-        view.iter().map(|e| *e.id()).collect()
+        view.iter().map(|e| *e.peer_id()).collect()
     }
 
     #[test]
@@ -520,7 +609,7 @@ mod tests {
         let p = params(4, 2, SeededParams::default());
         assert_eq!(
             PartialView::<u32>::new(0, p).unwrap_err(),
-            crate::ParamsError::DefenceNeedsRng
+            crate::view::ParamsError::DefenceNeedsRng
         );
         let mut bad = SeededParams::default().with_extra_entries(5);
         let too_many = ShuffleParams::new(4, 2).with_defence(Defence::Seeded(bad));
@@ -575,8 +664,8 @@ mod tests {
                     v.answer_shuffle(&mut rng, &1000, flood.clone());
                 }
             }
-            held += defended.iter().filter(|e| malicious(e.id())).count();
-            plain_held += plain.iter().filter(|e| malicious(e.id())).count();
+            held += defended.iter().filter(|e| malicious(e.peer_id())).count();
+            plain_held += plain.iter().filter(|e| malicious(e.peer_id())).count();
         }
         let share = held as f64 / (200 * c) as f64;
         let bound = f64::from(k) / f64::from(k + d);
@@ -592,10 +681,10 @@ mod tests {
             assert_eq!(v.insert(Entry::new(id, (), age)), InsertOutcome::Added);
         }
         let shuffle = v.start_shuffle(&mut rng, ()).unwrap();
-        assert_eq!(*shuffle.target.id(), 1);
+        assert_eq!(*shuffle.target.peer_id(), 1);
         assert!(v.contains(&1), "the target stays in its slot");
         assert!(shuffle.request.len() <= 2 + 4);
-        assert!(shuffle.request.iter().skip(1).all(|e| *e.id() != 1));
+        assert!(shuffle.request.iter().skip(1).all(|e| *e.peer_id() != 1));
         let done = v.complete_shuffle(shuffle.id, entries([])).unwrap();
         assert_eq!(done.target, 1);
         assert_eq!(v.get(&1).unwrap().age(), 0, "it answered: young again");
@@ -604,7 +693,7 @@ mod tests {
             entry.age = if entry.id == 2 { 50 } else { 0 };
         }
         let shuffle = v.start_shuffle(&mut rng, ()).unwrap();
-        assert_eq!(*shuffle.target.id(), 2);
+        assert_eq!(*shuffle.target.peer_id(), 2);
         assert_eq!(v.fail_shuffle(shuffle.id).map(|f| f.target), Some(2));
         assert!(!v.contains(&2), "a target that does not answer leaves");
         let (_, merge) = v.answer_shuffle(&mut rng, &9, entries([2]));
@@ -623,7 +712,7 @@ mod tests {
         );
         assert_eq!(v.insert(Entry::new(2, (), 0)), InsertOutcome::Added);
         assert_eq!(v.insert(Entry::new(3, (), 0)), InsertOutcome::ViewFull);
-        assert_eq!(v.remove(&1).map(|e| *e.id()), Some(1));
+        assert_eq!(v.remove(&1).map(|e| *e.peer_id()), Some(1));
         assert_eq!(v.insert(Entry::new(3, (), 0)), InsertOutcome::Added);
         assert_eq!(ids(&v), HashSet::from([2, 3]));
     }
@@ -648,11 +737,14 @@ mod tests {
         let view_ids = ids(&v);
         let (reply, _) = v.answer_shuffle(&mut rng, &3, Vec::new());
         assert_eq!(reply.len(), 5, "l + extra");
-        assert!(reply.iter().all(|e| *e.id() != 3), "never the partner");
-        let from_view = reply.iter().filter(|e| view_ids.contains(e.id())).count();
+        assert!(reply.iter().all(|e| *e.peer_id() != 3), "never the partner");
+        let from_view = reply
+            .iter()
+            .filter(|e| view_ids.contains(e.peer_id()))
+            .count();
         assert!(from_view >= 2, "the view's share");
-        assert!(reply.iter().any(|e| *e.id() >= 10), "news");
-        let unique: HashSet<u32> = reply.iter().map(|e| *e.id()).collect();
+        assert!(reply.iter().any(|e| *e.peer_id() >= 10), "news");
+        let unique: HashSet<u32> = reply.iter().map(|e| *e.peer_id()).collect();
         assert_eq!(unique.len(), reply.len());
         // Old entries are not passed on.
         for entry in v.entries.iter_mut() {
@@ -678,9 +770,9 @@ mod tests {
         let mut explored = 0;
         for _ in 0..10 {
             let shuffle = v.start_shuffle(&mut rng, ()).unwrap();
-            if !v.contains(shuffle.target.id()) {
+            if !v.contains(shuffle.target.peer_id()) {
                 explored += 1;
-                assert!((50..57).contains(shuffle.target.id()));
+                assert!((50..57).contains(shuffle.target.peer_id()));
             }
             v.complete_shuffle(shuffle.id, Vec::new()).unwrap();
         }
@@ -705,7 +797,7 @@ mod tests {
     fn rejoin_probes_keep_the_slots_consistent() {
         let mut rng = StdRng::seed_from_u64(7);
         let mut v = view(0, params(6, 3, SeededParams::default()), 7);
-        v.set_rejoin(crate::config::Rejoin::new(10, 1)).unwrap();
+        v.set_rejoin(crate::view::Rejoin::new(10, 1)).unwrap();
         v.add_seed(Entry::new(100, (), 0));
         for id in 1..=6 {
             v.insert(Entry::new(id, (), 0));
@@ -713,7 +805,7 @@ mod tests {
         v.answer_shuffle(&mut rng, &50, entries(50..60));
         assert_slots_consistent(&mut v);
         let shuffle = v.start_shuffle(&mut rng, ()).unwrap();
-        let target = *shuffle.target.id();
+        let target = *shuffle.target.peer_id();
         v.fail_shuffle(shuffle.id).unwrap();
         assert!(!v.contains(&target));
         assert!(v.lost_peers().iter().any(|e| e.id == target));
@@ -723,7 +815,7 @@ mod tests {
             if let Some(probe) = v.periodic_probe(&mut rng, Some(())) {
                 probes += 1;
                 assert!(probe.probe);
-                assert!(!v.contains(probe.target.id()));
+                assert!(!v.contains(probe.target.peer_id()));
                 assert!(probe.request.len() > 1, "the request carries entries");
                 assert_slots_consistent(&mut v);
                 v.complete_shuffle(probe.id, entries(60..63)).unwrap();

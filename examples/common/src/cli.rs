@@ -6,9 +6,7 @@ use std::{error::Error, process::ExitCode, str::FromStr, time::Duration};
 use clap::{Parser, ValueEnum};
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
 use libp2p_cyclon::{
-    self as cyclon, AnchoredParams, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_RECORD_SIZE,
-    DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUFFLE_INTERVAL, DEFAULT_SHUFFLE_LENGTH, DEFAULT_VIEW_SIZE,
-    Defence, ENTRY_OVERHEAD, Rejoin, SeededParams, ShuffleMode, ShuffleParams,
+    self as cyclon, AnchoredParams, Defence, Rejoin, SeededParams, ShuffleMode, view::ShuffleParams,
 };
 
 /// Exit status for bad flags and unusable settings (as clap uses).
@@ -152,10 +150,10 @@ impl Topology {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ShuffleFlags {
     /// View size c: the most peers a view holds.
-    #[arg(short = 'c', long, value_name = "C", default_value_t = DEFAULT_VIEW_SIZE)]
+    #[arg(short = 'c', long, value_name = "C", default_value_t = ShuffleParams::default().view_size)]
     pub view_size: usize,
     /// Shuffle length l: the most entries exchanged each way per shuffle (1 <= l <= c).
-    #[arg(short = 'l', long, value_name = "L", default_value_t = DEFAULT_SHUFFLE_LENGTH)]
+    #[arg(short = 'l', long, value_name = "L", default_value_t = ShuffleParams::default().shuffle_length)]
     pub shuffle_length: usize,
     /// Shuffle target: enhanced (the oldest entry, the Cyclon protocol) or basic (a random
     /// entry, the paper's baseline).
@@ -216,10 +214,10 @@ pub struct CyclonFlags {
     #[command(flatten)]
     pub shuffle: ShuffleFlags,
     /// Shuffle interval in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = millis(DEFAULT_SHUFFLE_INTERVAL))]
+    #[arg(long, value_name = "MS", default_value_t = millis(cyclon::Config::default().shuffle_interval()))]
     pub interval_ms: u64,
     /// How long opening a stream or one shuffle exchange may take, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = millis(DEFAULT_REQUEST_TIMEOUT))]
+    #[arg(long, value_name = "MS", default_value_t = millis(cyclon::Config::default().request_timeout()))]
     pub request_timeout_ms: u64,
 }
 
@@ -229,8 +227,7 @@ impl CyclonFlags {
         Duration::from_millis(self.interval_ms)
     }
 
-    /// The behaviour's configuration these flags ask for (not validated), with room for
-    /// signed records ([`message_size_for`]).
+    /// The behaviour's configuration these flags ask for (not validated).
     pub fn config(&self) -> cyclon::Config {
         let shuffle = &self.shuffle;
         cyclon::Config::default()
@@ -240,18 +237,7 @@ impl CyclonFlags {
             .with_defence(shuffle.params().defence)
             .with_shuffle_interval(self.interval())
             .with_request_timeout(Duration::from_millis(self.request_timeout_ms))
-            .with_max_message_size(message_size_for(shuffle.params().message_length()))
     }
-}
-
-/// The message size the programs use for messages of `entries` entries (the shuffle length
-/// `l`, plus the seeded defence's extra entries): the default, or more when that many entries
-/// with signed records of the default maximum size need more (more than 14), so that any
-/// valid `l` works without a message-size flag.
-pub fn message_size_for(entries: usize) -> usize {
-    entries
-        .saturating_mul(DEFAULT_MAX_RECORD_SIZE + ENTRY_OVERHEAD)
-        .max(DEFAULT_MAX_MESSAGE_SIZE)
 }
 
 /// A duration in whole milliseconds, for flag defaults.

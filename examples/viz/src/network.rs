@@ -81,8 +81,7 @@ impl Options {
             .with_shuffle_length(self.shuffle_length)
             .with_shuffle_mode(self.mode)
             .with_shuffle_interval(self.interval)
-            .with_request_timeout(self.request_timeout)
-            .with_max_message_size(cyclon_examples::cli::message_size_for(self.shuffle_length));
+            .with_request_timeout(self.request_timeout);
         config
             .validate()
             .map_err(|e| NetError::InvalidOptions(e.to_string()))?;

@@ -1,0 +1,88 @@
+//! The opt-in eclipse defences ([`Defence`](crate::view::Defence)) and their private state beside the view.
+
+use std::hash::Hash;
+
+use super::{
+    EntryPayload, PartialView,
+    anchored::{Anchored, AnchoredParams},
+    seeded::{Seeded, SeededParams},
+};
+
+/// An opt-in defence against colluding peers that flood views with entries naming themselves
+/// (eclipse and hub attacks; see `SECURITY.md`). [`Defence::Off`](crate::view::Defence::Off), the default, is the paper's
+/// Cyclon.
+///
+/// Both defences keep private random keys drawn from the random number generator given to
+/// [`PartialView::with_rng`](crate::PartialView::with_rng); nothing about them goes on the
+/// wire, and the messages are those of `/cyclon/1.0.0`.
+///
+/// ```
+/// use libp2p_cyclon::{Defence, ShuffleParams};
+///
+/// let params = ShuffleParams::new(20, 5).with_defence(Defence::seeded());
+/// assert!(params.validate().is_ok());
+/// assert_eq!(params.message_length(), 10); // l plus 5 extra entries per message
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Defence {
+    /// No defence: the paper's Cyclon.
+    #[default]
+    Off,
+    /// Seeded slots, after Basalt (Auvolat et al., 2023): every view slot has a private random
+    /// seed and keeps, of all the peers the node has heard of, the one whose keyed hash ranks
+    /// lowest under that seed. Hearing of a peer again changes nothing, so flooding buys an
+    /// attacker nothing beyond showing each of its identities once. Shuffles copy entries
+    /// instead of swapping them: the target stays in its slot (the shuffle checks it is alive),
+    /// a peer that fails to answer leaves and is not taken back for a while.
+    Seeded(SeededParams),
+    /// Anchored samplers, after Brahms (Bortnikov et al., 2009): the view runs Cyclon's rules,
+    /// except for a few *anchor* entries filled from private min-wise samplers over the peers
+    /// heard of directly (partners and their replies), and a per-cycle budget of inbound
+    /// shuffles whose entries are merged ("limited push").
+    Anchored(AnchoredParams),
+}
+
+impl Defence {
+    /// Seeded slots with the recommended parameters ([`SeededParams::default`](crate::view::SeededParams::default)).
+    pub fn seeded() -> Self {
+        Defence::Seeded(SeededParams::default())
+    }
+
+    /// Anchored samplers with the recommended parameters ([`AnchoredParams::default`](crate::view::AnchoredParams::default)).
+    pub fn anchored() -> Self {
+        Defence::Anchored(AnchoredParams::default())
+    }
+
+    /// Whether a defence is on.
+    pub fn is_on(&self) -> bool {
+        !matches!(self, Defence::Off)
+    }
+}
+
+/// The private state of an eclipse defence.
+#[derive(Debug, Clone)]
+pub(super) enum DefenceState<I, A> {
+    Seeded(Seeded<I, A>),
+    Anchored(Anchored<I, A>),
+}
+
+/// Anchors parked at the end of the entries under [`Defence::Anchored`](crate::view::Defence::Anchored) (0 otherwise).
+pub(super) fn parked<I, A>(state: &Option<Box<DefenceState<I, A>>>) -> usize {
+    match state.as_deref() {
+        Some(DefenceState::Anchored(anchored)) => anchored.parked(),
+        _ => 0,
+    }
+}
+
+impl<I, A> PartialView<I, A>
+where
+    I: Clone + PartialEq + Hash,
+    A: EntryPayload,
+{
+    /// How many entries Cyclon's random choices run over: all of them, except the anchors of
+    /// [`Defence::Anchored`](crate::view::Defence::Anchored) (parked at the end).
+    pub(super) fn swappable_len(&self) -> usize {
+        self.entries.len() - parked(&self.defence)
+    }
+}

@@ -1,0 +1,333 @@
+//! The sans-IO core of Cyclon: a node's partial view and the shuffle rules.
+//!
+//! [`PartialView`] is a pure, deterministic state machine. It does no IO, reads no clock and
+//! owns no random number generator: the caller passes one in, so a run is reproducible from a
+//! seed. The libp2p [`Behaviour`](crate::Behaviour), the simulator and the property tests all
+//! drive this very type.
+//!
+//! It is generic over the node identifier `I` ([`PeerId`](libp2p_identity::PeerId) in the
+//! behaviour, a compact `u32` in the simulator) and over the per-entry address payload `A`
+//! (`Vec<Multiaddr>` in the behaviour, `()` in the simulator).
+//!
+//! # The protocol (enhanced shuffling)
+//!
+//! Initiator P, once per cycle ([`PartialView::start_shuffle`]):
+//! 1. increases by one the age of every entry in its view;
+//! 2. selects Q, the oldest entry (ties broken at random), and `l - 1` other random entries,
+//!    and removes Q from its view (the link P→Q is about to become Q→P);
+//! 3. sends to Q those `l - 1` entries plus a fresh entry for itself with age 0.
+//!
+//! Responder Q ([`PartialView::answer_shuffle`]) replies with a random subset of at most `l`
+//! of its entries (never P's), chosen before merging, and merges what it received. It does not
+//! age its view.
+//!
+//! When the reply arrives, P merges it ([`PartialView::complete_shuffle`]). Merging discards
+//! entries naming the local node and entries already in the view, then fills empty slots first
+//! and then replaces entries among those sent to the partner (only those still in the view).
+//! If Q never answers ([`PartialView::fail_shuffle`]), Q stays removed: that is how dead peers
+//! leave views.
+//!
+//! In [`ShuffleMode::Basic`] the target is chosen uniformly at random instead of by age, as in
+//! the paper's "basic shuffling" baseline.
+//!
+//! An opt-in [`Defence`] against colluding peers changes these rules: see the `seeded` and
+//! `anchored` submodules.
+//!
+//! # Signed records: which payload wins
+//!
+//! An address payload may carry a signed record with a sequence number; which of two payloads
+//! of one peer the view keeps is a rule of the merge too, described on [`EntryPayload`].
+//!
+//! # Rejoining (opt-in)
+//!
+//! With a [`Rejoin`] rule ([`PartialView::set_rejoin`]) the view also keeps seeds
+//! ([`PartialView::add_seed`]) and the peers it lost to failed shuffles, and
+//! [`PartialView::periodic_probe`] shuffles with one of them every few rounds (every round
+//! while the view is empty). Without failures and seeds it never probes.
+
+mod anchored;
+mod defence;
+mod entry;
+mod merge;
+mod params;
+mod rank;
+mod rejoin;
+mod seeded;
+mod shuffle;
+#[cfg(test)]
+mod tests;
+
+use std::hash::Hash;
+
+use rand::{Rng, RngExt};
+
+#[cfg(any(test, feature = "sim"))]
+pub(crate) use self::merge::MergeCounts;
+#[cfg(test)]
+pub(crate) use self::params::DEFAULT_MAX_AGE;
+use self::{
+    anchored::Anchored,
+    defence::{DefenceState, parked},
+    merge::MergeRecord,
+    rejoin::RejoinState,
+    seeded::Seeded,
+    shuffle::PendingShuffle,
+};
+pub use self::{
+    anchored::AnchoredParams,
+    defence::Defence,
+    entry::{AddressList, Entry, EntryPayload},
+    merge::{IgnoredEntries, MergeOutcome},
+    params::{MAX_DEFENDED_VIEW_SIZE, ParamsError, ShuffleMode, ShuffleParams},
+    rejoin::Rejoin,
+    seeded::SeededParams,
+    shuffle::{CompletedShuffle, FailedShuffle, OutgoingShuffle, ShuffleId, StartShuffleError},
+};
+
+/// What [`PartialView::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InsertOutcome {
+    /// The entry was added to the view.
+    Added,
+    /// The view already holds this identifier; nothing changed.
+    AlreadyPresent,
+    /// The view already held this identifier; the address was added to its entry
+    /// ([`PartialView::add_address`]).
+    AddressAdded,
+    /// The view is full; nothing changed.
+    ViewFull,
+    /// The entry names the local node; nothing changed.
+    LocalNode,
+}
+
+/// A node's partial view of the overlay and the Cyclon shuffle rules over it.
+///
+/// Invariants, kept whatever the input: at most `view_size` entries, never an entry for the
+/// local node, never two entries for one identifier, every age at most `max_age`.
+#[derive(Debug, Clone)]
+pub struct PartialView<I, A = ()> {
+    local: I,
+    params: ShuffleParams,
+    entries: Vec<Entry<I, A>>,
+    pending: Vec<PendingShuffle<I, A>>,
+    /// A cleared buffer for the next pending shuffle's `sent` list, so that a view that
+    /// shuffles one at a time allocates it once.
+    spare_sent: Vec<I>,
+    next_shuffle_id: u64,
+    /// The most received entries a merge considers (`l` unless changed). A `u32`, so that
+    /// it fits in padding: the simulator keeps a million views in memory.
+    receive_limit: u32,
+    /// The eclipse defence's state (`None` without one: the paper's Cyclon).
+    defence: Option<Box<DefenceState<I, A>>>,
+    /// The [`Rejoin`] rule's lists, boxed so that a view without it stays small.
+    rejoin: Option<Box<RejoinState<I, A>>>,
+}
+
+impl<I, A> PartialView<I, A>
+where
+    I: Clone + PartialEq + Hash,
+    A: EntryPayload,
+{
+    /// Creates an empty view for the node `local`. A [`Defence`] needs private keys: with one,
+    /// this fails with [`ParamsError::DefenceNeedsRng`]; use [`with_rng`](Self::with_rng).
+    pub fn new(local: I, params: ShuffleParams) -> Result<Self, ParamsError> {
+        params.validate()?;
+        if params.defence.is_on() {
+            return Err(ParamsError::DefenceNeedsRng);
+        }
+        Ok(Self::build(local, params, None))
+    }
+
+    /// Creates an empty view for the node `local`, drawing the private keys of the
+    /// [`Defence`], if any, from `rng` (nothing is drawn without one). The keys decide which
+    /// peers the defence prefers; they must stay secret, so draw them from a secure source
+    /// in a real node.
+    pub fn with_rng<R: Rng + ?Sized>(
+        local: I,
+        params: ShuffleParams,
+        rng: &mut R,
+    ) -> Result<Self, ParamsError> {
+        params.validate()?;
+        let defence = match params.defence {
+            Defence::Off => None,
+            Defence::Seeded(seeded) => Some(DefenceState::Seeded(Seeded::new(
+                seeded,
+                params.view_size,
+                rng,
+            ))),
+            Defence::Anchored(anchored) => {
+                Some(DefenceState::Anchored(Anchored::new(anchored, rng)))
+            }
+        };
+        Ok(Self::build(local, params, defence.map(Box::new)))
+    }
+
+    fn build(local: I, params: ShuffleParams, defence: Option<Box<DefenceState<I, A>>>) -> Self {
+        Self {
+            local,
+            params,
+            entries: Vec::with_capacity(params.view_size),
+            // Room for one shuffle at a time, allocated beside the entries: the simulator
+            // keeps a million views, each with one shuffle pending at most.
+            pending: Vec::with_capacity(1),
+            spare_sent: Vec::with_capacity(params.shuffle_length - 1),
+            next_shuffle_id: 0,
+            receive_limit: saturating_u32(params.message_length()),
+            defence,
+            rejoin: None,
+        }
+    }
+
+    /// The local node's identifier.
+    pub fn local_id(&self) -> &I {
+        &self.local
+    }
+
+    /// The parameters the view was created with.
+    pub fn params(&self) -> &ShuffleParams {
+        &self.params
+    }
+
+    /// The entries, in no particular order.
+    pub fn entries(&self) -> &[Entry<I, A>] {
+        &self.entries
+    }
+
+    /// Iterates over the entries, in no particular order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Entry<I, A>> {
+        self.entries.iter()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the view is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether the view holds `view_size` entries.
+    pub fn is_full(&self) -> bool {
+        self.entries.len() >= self.params.view_size
+    }
+
+    /// Whether the view holds an entry for `id`.
+    pub fn contains(&self, id: &I) -> bool {
+        self.position(id).is_some()
+    }
+
+    /// The entry for `id`, if any.
+    pub fn get(&self, id: &I) -> Option<&Entry<I, A>> {
+        self.position(id).map(|i| &self.entries[i])
+    }
+
+    /// Mutable access to the addresses of the entry for `id` (identifier and age stay
+    /// untouchable, so the invariants hold).
+    pub fn addresses_mut(&mut self, id: &I) -> Option<&mut A> {
+        self.position(id).map(|i| &mut self.entries[i].addresses)
+    }
+
+    /// Adds an entry if there is room and it is new (bootstrap, or a peer learned out of band).
+    /// Its age is clamped to `max_age`. Under [`Defence::Seeded`] it takes an empty slot;
+    /// under [`Defence::Anchored`] the samplers hear of it too.
+    pub fn insert(&mut self, entry: Entry<I, A>) -> InsertOutcome {
+        if entry.id == self.local {
+            return InsertOutcome::LocalNode;
+        }
+        if self.contains(&entry.id) {
+            return InsertOutcome::AlreadyPresent;
+        }
+        let age = entry.age.min(self.params.max_age);
+        let entry = Entry { age, ..entry };
+        match self.defence.as_deref_mut() {
+            Some(DefenceState::Seeded(seeded)) => {
+                return if seeded.insert(&mut self.entries, entry) {
+                    InsertOutcome::Added
+                } else {
+                    InsertOutcome::ViewFull
+                };
+            }
+            Some(DefenceState::Anchored(anchored)) => anchored.observe(&self.local, &entry),
+            None => {}
+        }
+        if self.is_full() {
+            InsertOutcome::ViewFull
+        } else {
+            self.entries.push(entry);
+            InsertOutcome::Added
+        }
+    }
+
+    /// Removes the entry for `id`.
+    pub fn remove(&mut self, id: &I) -> Option<Entry<I, A>> {
+        let k = self.position(id)?;
+        Some(match self.defence.as_deref_mut() {
+            Some(DefenceState::Seeded(seeded)) => seeded.remove_at(&mut self.entries, k),
+            Some(DefenceState::Anchored(anchored)) => {
+                anchored.unpin(id);
+                self.entries.swap_remove(k)
+            }
+            None => self.entries.swap_remove(k),
+        })
+    }
+
+    fn position(&self, id: &I) -> Option<usize> {
+        self.entries.iter().position(|e| &e.id == id)
+    }
+
+    /// Index of the oldest entry, ties broken uniformly at random. The view is not empty.
+    fn oldest_index<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
+        let mut best = 0;
+        let mut ties = 1u32;
+        for (i, entry) in self.entries.iter().enumerate().skip(1) {
+            let best_age = self.entries[best].age;
+            if entry.age > best_age {
+                best = i;
+                ties = 1;
+            } else if entry.age == best_age {
+                ties += 1;
+                if rng.random_range(0..ties) == 0 {
+                    best = i;
+                }
+            }
+        }
+        best
+    }
+
+    /// Moves `count` entries chosen uniformly at random among the first `among` to the front
+    /// (a partial Fisher–Yates shuffle; the view is a set, so its order carries no meaning).
+    fn move_random_to_front<R: Rng + ?Sized>(&mut self, rng: &mut R, count: usize, among: usize) {
+        for i in 0..count {
+            let j = rng.random_range(i..among);
+            self.entries.swap(i, j);
+        }
+    }
+}
+
+impl<I, A> PartialView<I, A>
+where
+    I: Clone + PartialEq + Hash,
+    A: AddressList,
+{
+    /// Learns that `id` is reachable at `address`: adds it to the entry for `id` (unless the
+    /// entry already has it, holds `max` addresses or takes none from outside:
+    /// [`InsertOutcome::AlreadyPresent`]), or inserts a new entry of age 0 with this one
+    /// address if there is room.
+    pub fn add_address(&mut self, id: I, address: A::Address, max: usize) -> InsertOutcome {
+        if let Some(addresses) = self.addresses_mut(&id) {
+            return if addresses.add_address(address, max) {
+                InsertOutcome::AddressAdded
+            } else {
+                InsertOutcome::AlreadyPresent
+            };
+        }
+        self.insert(Entry::new(id, A::from_address(address), 0))
+    }
+}
+
+fn saturating_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
