@@ -144,11 +144,11 @@ pub(crate) enum Command {
 
 /// A message from a [`Handler`] to the [`Behaviour`](crate::Behaviour) (opaque).
 #[derive(Debug)]
-pub struct OutEvent(pub(crate) Report);
+pub struct OutEvent(pub(crate) HandlerEvent);
 
 /// What a handler tells the behaviour.
 #[derive(Debug)]
-pub(crate) enum Report {
+pub(crate) enum HandlerEvent {
     /// The remote answered our shuffle `id` over `version` with these valid entries.
     ShuffleResponse {
         id: ShuffleId,
@@ -263,7 +263,7 @@ pub struct Handler {
     awaiting_answer: HashMap<InboundId, AwaitingAnswer>,
     writing: FuturesSet<io::Result<()>>,
     next_inbound_id: u64,
-    events: VecDeque<Report>,
+    events: VecDeque<HandlerEvent>,
 }
 
 impl Handler {
@@ -297,7 +297,7 @@ impl Handler {
         let Some(permit) = permit else {
             tracing::debug!("refusing an inbound shuffle stream: too many in flight");
             drop(stream);
-            self.events.push_back(Report::InboundRefused);
+            self.events.push_back(HandlerEvent::InboundRefused);
             return;
         };
         let id = InboundId(self.next_inbound_id);
@@ -315,7 +315,7 @@ impl Handler {
         });
         if self.reading.try_push(id, read).is_err() {
             // Unreachable: the count was checked above.
-            self.events.push_back(Report::InboundRefused);
+            self.events.push_back(HandlerEvent::InboundRefused);
         }
     }
 
@@ -330,7 +330,7 @@ impl Handler {
             .map(move |result| (version, result));
         if self.outbound.try_push(shuffle.id, exchange).is_err() {
             // Unreachable: one outbound shuffle at a time.
-            self.events.push_back(Report::ShuffleFailed {
+            self.events.push_back(HandlerEvent::ShuffleFailed {
                 id: shuffle.id,
                 error: ShuffleError::Io(io::Error::other("outbound capacity exceeded")),
             });
@@ -353,7 +353,7 @@ impl Handler {
             result
         });
         if self.writing.try_push(write).is_err() {
-            self.events.push_back(Report::InboundRefused);
+            self.events.push_back(HandlerEvent::InboundRefused);
         }
     }
 }
@@ -415,14 +415,14 @@ impl ConnectionHandler for Handler {
                         Ok((version, entries)) => {
                             let (entries, invalid) =
                                 protocol::decode_entries(entries, &self.settings.limits, version);
-                            Report::ShuffleResponse {
+                            HandlerEvent::ShuffleResponse {
                                 id,
                                 entries,
                                 invalid,
                                 version,
                             }
                         }
-                        Err(error) => Report::ShuffleFailed { id, error },
+                        Err(error) => HandlerEvent::ShuffleFailed { id, error },
                     });
                 continue;
             }
@@ -434,20 +434,20 @@ impl ConnectionHandler for Handler {
                             self.awaiting_answer.insert(id, awaiting);
                             let (entries, invalid) =
                                 protocol::decode_entries(entries, &self.settings.limits, version);
-                            Report::InboundRequest {
+                            HandlerEvent::InboundRequest {
                                 id,
                                 entries,
                                 invalid,
                                 version,
                             }
                         }
-                        Err(error) => Report::InboundFailed { error },
+                        Err(error) => HandlerEvent::InboundFailed { error },
                     });
                 continue;
             }
             if let Poll::Ready(result) = self.writing.poll_unpin(cx) {
                 if let Err(error) = ShuffleError::from_step(result) {
-                    self.events.push_back(Report::InboundFailed { error });
+                    self.events.push_back(HandlerEvent::InboundFailed { error });
                 }
                 continue;
             }
@@ -477,7 +477,7 @@ impl ConnectionHandler for Handler {
                     StreamUpgradeError::Apply(never) => match never {},
                 };
                 self.events
-                    .push_back(Report::ShuffleFailed { id: info.id, error });
+                    .push_back(HandlerEvent::ShuffleFailed { id: info.id, error });
             }
             ConnectionEvent::ListenUpgradeError(failure) => {
                 let never: Infallible = failure.error;

@@ -13,11 +13,13 @@
 //!
 //! # The core decides, the adapter carries
 //!
-//! Every protocol rule lives in a sans-IO core, [`PartialView`]: a deterministic state machine
-//! with no IO, no clock and the random number generator passed in. It decides whom to shuffle
-//! with, what to send, what to answer and what the view becomes, and reports the net change of
-//! each operation ([`OutgoingShuffle`], [`CompletedShuffle`], [`MergeOutcome`]). The simulator
-//! (feature `sim`), the property tests and the fuzzers drive this very type.
+//! Every protocol rule lives in the sans-IO core, the module [`view`]: [`view::PartialView`] is
+//! a deterministic state machine with no IO, no clock and the random number generator passed
+//! in. It decides whom to shuffle with, what to send, what to answer and what the view
+//! becomes, and reports every decision it makes ([`view::OutgoingShuffle`] with whether its
+//! target left the view, [`view::CompletedShuffle`] and [`view::MergeOutcome`] with the net
+//! change, [`view::FailedShuffle`] with what the failure removed). The simulator (feature
+//! `sim`), the property tests and the fuzzers drive this very type.
 //!
 //! [`Behaviour`] carries those decisions to the swarm over `/cyclon/1.1.0` and `/cyclon/1.0.0`
 //! streams: it owns the connections, dials, the shuffle timer, deadlines and the addresses the
@@ -107,7 +109,8 @@
 //! With the feature `metrics`, `Behaviour::enable_metrics` registers these in a
 //! `prometheus-client` registry (the one `libp2p-metrics` uses, so one registry serves both).
 //! Counters are recorded where each event happens, from the moment metrics are enabled; the
-//! gauges are sampled every time the swarm polls the behaviour.
+//! gauges are sampled every time the swarm polls the behaviour. Labels are types, so a family
+//! carries only the values listed here.
 //!
 //! | metric | type | labels |
 //! |---|---|---|
@@ -119,7 +122,8 @@
 //! | `cyclon_inbound_refused_total` | counter | `reason`: `capacity`, `rate_limit` |
 //! | `cyclon_inbound_failed_total` | counter | |
 //! | `cyclon_exchanges_total` | counter | `protocol`: `/cyclon/1.0.0`, `/cyclon/1.1.0` (messages received) |
-//! | `cyclon_entries_ignored_total` | counter | `reason`: `excess`, `invalid_peer_id`, `no_address`, `unsigned`, `record_too_large`, `record_malformed`, `record_bad_signature`, `record_wrong_peer`, `local`, `duplicate`, `no_room`, `dead`, `over_budget` (the last two under a defence) |
+//! | `cyclon_entries_invalid_total` | counter | `reason` (dropped by validation, [`InvalidEntries`]): `excess`, `invalid_peer_id`, `no_address`, `unsigned`, `record_too_large`, `record_malformed`, `record_bad_signature`, `record_wrong_peer` |
+//! | `cyclon_entries_ignored_total` | counter | `reason` (valid, not taken by the rules, [`IgnoredEntries`]): `excess`, `local`, `duplicate`, `no_room`, `dead`, `over_budget` (the last two under a defence) |
 //! | `cyclon_addresses_dropped_total` | counter | `reason`: `invalid`, `foreign_peer`, `excess` |
 //! | `cyclon_view_size` | gauge | |
 //! | `cyclon_view_mean_age` | gauge | |
@@ -141,8 +145,6 @@ mod outbound;
 mod protocol;
 mod rate_limit;
 mod record;
-/// The cycle-driven simulator: N nodes running the sans-IO core in cycles, the paper's metrics
-/// beside a random reference graph, failures, churn and the robustness experiment.
 #[cfg(feature = "sim")]
 pub mod sim;
 mod snapshot;

@@ -1,20 +1,139 @@
 //! Prometheus metrics of the Cyclon [`Behaviour`](crate::Behaviour) (feature `metrics`), in the
 //! style of `libp2p-metrics`: the names and labels are listed in the [crate docs](crate#metrics).
-//! Each counter is recorded where its event happens ([`Record`]).
+//! Each counter is recorded where its event happens ([`Count`]).
+//!
+//! Every label is a type ([`EncodeLabelSet`] of [`EncodeLabelValue`] enums, as gossipsub's
+//! metrics do), so a family can only ever carry the label values its type lists.
 
-use std::{hash::Hash, sync::atomic::AtomicU64};
+use std::{fmt::Write as _, hash::Hash, sync::atomic::AtomicU64};
 
 use prometheus_client::{
+    encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
 use crate::{
-    stats::Record,
-    view::{EntryPayload, PartialView},
+    handler::ShuffleError,
+    protocol::{InvalidEntries, Version},
+    stats::Count,
+    view::{EntryPayload, IgnoredEntries, PartialView},
 };
 
-type Reason = [(&'static str, &'static str); 1];
+/// Label value enums, each written as its snake-case name.
+macro_rules! label_values {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $value:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        enum $name {
+            $($variant,)*
+        }
+
+        impl $name {
+            fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $value,)*
+                }
+            }
+        }
+
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                encoder.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+label_values! {
+    /// Why a shuffle this peer started failed.
+    FailureReason {
+        Dial => "dial",
+        UnsupportedProtocol => "unsupported_protocol",
+        Timeout => "timeout",
+        ConnectionClosed => "connection_closed",
+        Io => "io",
+    }
+}
+
+label_values! {
+    /// Why an inbound shuffle was refused.
+    RefusalReason {
+        Capacity => "capacity",
+        RateLimit => "rate_limit",
+    }
+}
+
+label_values! {
+    /// Why validation dropped a received entry.
+    InvalidReason {
+        Excess => "excess",
+        InvalidPeerId => "invalid_peer_id",
+        NoAddress => "no_address",
+        Unsigned => "unsigned",
+        RecordTooLarge => "record_too_large",
+        RecordMalformed => "record_malformed",
+        RecordBadSignature => "record_bad_signature",
+        RecordWrongPeer => "record_wrong_peer",
+    }
+}
+
+label_values! {
+    /// Why the shuffle rules did not take a valid received entry.
+    IgnoredReason {
+        Excess => "excess",
+        Local => "local",
+        Duplicate => "duplicate",
+        NoRoom => "no_room",
+        Dead => "dead",
+        OverBudget => "over_budget",
+    }
+}
+
+label_values! {
+    /// Why validation dropped one address of a received entry.
+    AddressReason {
+        Invalid => "invalid",
+        ForeignPeer => "foreign_peer",
+        Excess => "excess",
+    }
+}
+
+impl EncodeLabelValue for Version {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Failure {
+    reason: FailureReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Refusal {
+    reason: RefusalReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Invalid {
+    reason: InvalidReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Ignored {
+    reason: IgnoredReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DroppedAddress {
+    reason: AddressReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Protocol {
+    protocol: Version,
+}
 
 /// The Cyclon metrics registered in a Prometheus [`Registry`].
 #[derive(Debug)]
@@ -22,13 +141,14 @@ pub(crate) struct Metrics {
     shuffles_started: Counter,
     probes_started: Counter,
     shuffles_completed: Counter,
-    shuffles_failed: Family<Reason, Counter>,
+    shuffles_failed: Family<Failure, Counter>,
     inbound_answered: Counter,
-    inbound_refused: Family<Reason, Counter>,
+    inbound_refused: Family<Refusal, Counter>,
     inbound_failed: Counter,
-    exchanges: Family<Reason, Counter>,
-    entries_ignored: Family<Reason, Counter>,
-    addresses_dropped: Family<Reason, Counter>,
+    exchanges: Family<Protocol, Counter>,
+    entries_invalid: Family<Invalid, Counter>,
+    entries_ignored: Family<Ignored, Counter>,
+    addresses_dropped: Family<DroppedAddress, Counter>,
     view_size: Gauge,
     view_mean_age: Gauge<f64, AtomicU64>,
     shuffles_in_flight: Gauge,
@@ -47,6 +167,7 @@ impl Metrics {
             inbound_refused: Family::default(),
             inbound_failed: Counter::default(),
             exchanges: Family::default(),
+            entries_invalid: Family::default(),
             entries_ignored: Family::default(),
             addresses_dropped: Family::default(),
             view_size: Gauge::default(),
@@ -83,36 +204,36 @@ impl Metrics {
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());
         }
-        let families = [
-            (
-                "shuffles_failed",
-                "Shuffles this peer initiated that failed, by reason",
-                &metrics.shuffles_failed,
-            ),
-            (
-                "inbound_refused",
-                "Inbound shuffles refused, by reason",
-                &metrics.inbound_refused,
-            ),
-            (
-                "exchanges",
-                "Shuffle messages received, by protocol version",
-                &metrics.exchanges,
-            ),
-            (
-                "entries_ignored",
-                "Received entries not taken into the view, by reason",
-                &metrics.entries_ignored,
-            ),
-            (
-                "addresses_dropped",
-                "Received addresses dropped by validation, by reason",
-                &metrics.addresses_dropped,
-            ),
-        ];
-        for (name, help, family) in families {
-            registry.register(name, help, family.clone());
-        }
+        registry.register(
+            "shuffles_failed",
+            "Shuffles this peer initiated that failed, by reason",
+            metrics.shuffles_failed.clone(),
+        );
+        registry.register(
+            "inbound_refused",
+            "Inbound shuffles refused, by reason",
+            metrics.inbound_refused.clone(),
+        );
+        registry.register(
+            "exchanges",
+            "Shuffle messages received, by protocol version",
+            metrics.exchanges.clone(),
+        );
+        registry.register(
+            "entries_invalid",
+            "Received entries dropped by validation, by reason",
+            metrics.entries_invalid.clone(),
+        );
+        registry.register(
+            "entries_ignored",
+            "Valid received entries the shuffle rules did not take, by reason",
+            metrics.entries_ignored.clone(),
+        );
+        registry.register(
+            "addresses_dropped",
+            "Received addresses dropped by validation, by reason",
+            metrics.addresses_dropped.clone(),
+        );
         registry.register(
             "view_size",
             "Entries in the partial view",
@@ -132,54 +253,45 @@ impl Metrics {
     }
 
     /// Counts one thing the behaviour did.
-    pub(crate) fn record(&self, record: &Record<'_>) {
-        let add = |family: &Family<Reason, Counter>, reason: &'static str, n: usize| {
-            if n > 0 {
-                family.get_or_create(&[("reason", reason)]).inc_by(n as u64);
+    pub(crate) fn count(&self, count: &Count<'_>) {
+        match count {
+            Count::ShuffleStarted => _ = self.shuffles_started.inc(),
+            Count::ProbeStarted => _ = self.probes_started.inc(),
+            Count::ShuffleCompleted => _ = self.shuffles_completed.inc(),
+            Count::ShuffleFailed(error) => {
+                let reason = failure_reason(error);
+                self.shuffles_failed
+                    .get_or_create(&Failure { reason })
+                    .inc();
             }
-        };
-        match record {
-            Record::ShuffleStarted => _ = self.shuffles_started.inc(),
-            Record::ProbeStarted => _ = self.probes_started.inc(),
-            Record::ShuffleCompleted => _ = self.shuffles_completed.inc(),
-            Record::ShuffleFailed(error) => add(&self.shuffles_failed, error.kind(), 1),
-            Record::InboundAnswered => _ = self.inbound_answered.inc(),
-            Record::InboundRefused => add(&self.inbound_refused, "capacity", 1),
-            Record::InboundRateLimited => add(&self.inbound_refused, "rate_limit", 1),
-            Record::InboundFailed => _ = self.inbound_failed.inc(),
-            Record::Exchange(version) => {
-                let label = [("protocol", version.as_str())];
+            Count::InboundAnswered => _ = self.inbound_answered.inc(),
+            Count::InboundRefused => self.refused(RefusalReason::Capacity),
+            Count::InboundRateLimited => self.refused(RefusalReason::RateLimit),
+            Count::InboundFailed => _ = self.inbound_failed.inc(),
+            Count::Exchange(version) => {
+                let label = Protocol { protocol: *version };
                 self.exchanges.get_or_create(&label).inc();
             }
-            Record::Invalid(invalid) => {
-                let ignored = &self.entries_ignored;
-                add(ignored, "excess", invalid.excess_entries);
-                add(ignored, "invalid_peer_id", invalid.invalid_peer_id);
-                add(ignored, "no_address", invalid.no_address);
-                add(ignored, "unsigned", invalid.unsigned);
-                add(ignored, "record_too_large", invalid.record_too_large);
-                add(ignored, "record_malformed", invalid.record_malformed);
-                add(
-                    ignored,
-                    "record_bad_signature",
-                    invalid.record_bad_signature,
-                );
-                add(ignored, "record_wrong_peer", invalid.record_wrong_peer);
-                let dropped = &self.addresses_dropped;
-                add(dropped, "invalid", invalid.invalid_address);
-                add(dropped, "foreign_peer", invalid.foreign_peer_address);
-                add(dropped, "excess", invalid.excess_addresses);
+            Count::Invalid(invalid) => {
+                for (reason, n) in invalid_by_reason(invalid) {
+                    add(&self.entries_invalid, Invalid { reason }, n);
+                }
+                for (reason, n) in addresses_by_reason(invalid) {
+                    add(&self.addresses_dropped, DroppedAddress { reason }, n);
+                }
             }
-            Record::Ignored(ignored) => {
-                let family = &self.entries_ignored;
-                add(family, "excess", ignored.excess);
-                add(family, "local", ignored.local);
-                add(family, "duplicate", ignored.duplicate);
-                add(family, "no_room", ignored.no_room);
-                add(family, "dead", ignored.dead);
-                add(family, "over_budget", ignored.over_budget);
+            Count::Ignored(ignored) => {
+                for (reason, n) in ignored_by_reason(ignored) {
+                    add(&self.entries_ignored, Ignored { reason }, n);
+                }
             }
         }
+    }
+
+    fn refused(&self, reason: RefusalReason) {
+        self.inbound_refused
+            .get_or_create(&Refusal { reason })
+            .inc();
     }
 
     /// Sets the gauges: entries in `view`, their mean age, shuffles in flight.
@@ -188,10 +300,199 @@ impl Metrics {
         view: &PartialView<I, A>,
         in_flight: usize,
     ) {
-        let ages: u64 = view.iter().map(|e| u64::from(e.age())).sum();
+        let ages: u64 = view.entries().iter().map(|e| u64::from(e.age())).sum();
         self.view_size.set(view.len() as i64);
         self.view_mean_age
             .set(ages as f64 / view.len().max(1) as f64);
         self.shuffles_in_flight.set(in_flight as i64);
+    }
+}
+
+/// Adds `n` to the counter of `labels` (a counter appears once it counted something).
+fn add<L: EncodeLabelSet + Clone + Eq + Hash>(family: &Family<L, Counter>, labels: L, n: usize) {
+    if n > 0 {
+        family.get_or_create(&labels).inc_by(n as u64);
+    }
+}
+
+fn failure_reason(error: &ShuffleError) -> FailureReason {
+    match error {
+        ShuffleError::Dial(_) => FailureReason::Dial,
+        ShuffleError::UnsupportedProtocol => FailureReason::UnsupportedProtocol,
+        ShuffleError::Timeout => FailureReason::Timeout,
+        ShuffleError::ConnectionClosed => FailureReason::ConnectionClosed,
+        ShuffleError::Io(_) => FailureReason::Io,
+    }
+}
+
+fn invalid_by_reason(invalid: &InvalidEntries) -> [(InvalidReason, usize); 8] {
+    [
+        (InvalidReason::Excess, invalid.excess_entries),
+        (InvalidReason::InvalidPeerId, invalid.invalid_peer_id),
+        (InvalidReason::NoAddress, invalid.no_address),
+        (InvalidReason::Unsigned, invalid.unsigned),
+        (InvalidReason::RecordTooLarge, invalid.record_too_large),
+        (InvalidReason::RecordMalformed, invalid.record_malformed),
+        (
+            InvalidReason::RecordBadSignature,
+            invalid.record_bad_signature,
+        ),
+        (InvalidReason::RecordWrongPeer, invalid.record_wrong_peer),
+    ]
+}
+
+fn addresses_by_reason(invalid: &InvalidEntries) -> [(AddressReason, usize); 3] {
+    [
+        (AddressReason::Invalid, invalid.invalid_address),
+        (AddressReason::ForeignPeer, invalid.foreign_peer_address),
+        (AddressReason::Excess, invalid.excess_addresses),
+    ]
+}
+
+fn ignored_by_reason(ignored: &IgnoredEntries) -> [(IgnoredReason, usize); 6] {
+    [
+        (IgnoredReason::Excess, ignored.excess),
+        (IgnoredReason::Local, ignored.local),
+        (IgnoredReason::Duplicate, ignored.duplicate),
+        (IgnoredReason::NoRoom, ignored.no_room),
+        (IgnoredReason::Dead, ignored.dead),
+        (IgnoredReason::OverBudget, ignored.over_budget),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use prometheus_client::encoding::text::encode;
+
+    use super::*;
+
+    /// Each family's label values, from the registry's text: `family -> {label="value"}`.
+    fn labels(registry: &Registry) -> BTreeMap<String, BTreeSet<String>> {
+        let mut text = String::new();
+        encode(&mut text, registry).unwrap();
+        let mut families: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            if let Some((name, rest)) = line.split_once('{') {
+                let labels = rest.split_once('}').unwrap().0;
+                families
+                    .entry(name.to_owned())
+                    .or_default()
+                    .insert(labels.to_owned());
+            }
+        }
+        families
+    }
+
+    fn set<const N: usize>(label: &str, values: [&str; N]) -> BTreeSet<String> {
+        values.iter().map(|v| format!("{label}=\"{v}\"")).collect()
+    }
+
+    /// Every reason of every struct reaches its own family under its own label, and nothing
+    /// else does: an invalid entry is never counted as an ignored one, nor the other way.
+    #[test]
+    fn every_count_lands_under_its_own_family_and_label() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::new(&mut registry);
+        let invalid = InvalidEntries {
+            excess_entries: 1,
+            invalid_peer_id: 1,
+            no_address: 1,
+            invalid_address: 1,
+            foreign_peer_address: 1,
+            excess_addresses: 1,
+            unsigned: 1,
+            record_too_large: 1,
+            record_malformed: 1,
+            record_bad_signature: 1,
+            record_wrong_peer: 1,
+        };
+        let ignored = IgnoredEntries {
+            local: 1,
+            duplicate: 1,
+            excess: 1,
+            no_room: 1,
+            dead: 1,
+            over_budget: 1,
+        };
+        metrics.count(&Count::Invalid(&invalid));
+        metrics.count(&Count::Ignored(&ignored));
+        for error in [
+            ShuffleError::Dial(String::new()),
+            ShuffleError::UnsupportedProtocol,
+            ShuffleError::Timeout,
+            ShuffleError::ConnectionClosed,
+            ShuffleError::Io(std::io::ErrorKind::Other.into()),
+        ] {
+            metrics.count(&Count::ShuffleFailed(&error));
+        }
+        metrics.count(&Count::InboundRefused);
+        metrics.count(&Count::InboundRateLimited);
+        metrics.count(&Count::Exchange(Version::V1_0));
+        metrics.count(&Count::Exchange(Version::V1_1));
+
+        let families = labels(&registry);
+        let expected: BTreeMap<String, BTreeSet<String>> = [
+            (
+                "cyclon_entries_invalid_total",
+                set(
+                    "reason",
+                    [
+                        "excess",
+                        "invalid_peer_id",
+                        "no_address",
+                        "unsigned",
+                        "record_too_large",
+                        "record_malformed",
+                        "record_bad_signature",
+                        "record_wrong_peer",
+                    ],
+                ),
+            ),
+            (
+                "cyclon_entries_ignored_total",
+                set(
+                    "reason",
+                    [
+                        "excess",
+                        "local",
+                        "duplicate",
+                        "no_room",
+                        "dead",
+                        "over_budget",
+                    ],
+                ),
+            ),
+            (
+                "cyclon_addresses_dropped_total",
+                set("reason", ["invalid", "foreign_peer", "excess"]),
+            ),
+            (
+                "cyclon_shuffles_failed_total",
+                set(
+                    "reason",
+                    [
+                        "dial",
+                        "unsupported_protocol",
+                        "timeout",
+                        "connection_closed",
+                        "io",
+                    ],
+                ),
+            ),
+            (
+                "cyclon_inbound_refused_total",
+                set("reason", ["capacity", "rate_limit"]),
+            ),
+            (
+                "cyclon_exchanges_total",
+                set("protocol", ["/cyclon/1.0.0", "/cyclon/1.1.0"]),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, labels)| (name.to_owned(), labels))
+        .collect();
+        assert_eq!(families, expected);
     }
 }

@@ -26,6 +26,8 @@ use crate::{
 
 #[derive(Debug)]
 struct InFlight {
+    /// The shuffle's target.
+    peer: PeerId,
     /// The connection the shuffle was handed to, once there is one.
     connection: Option<ConnectionId>,
     deadline: Instant,
@@ -69,6 +71,7 @@ impl Outbound {
         self.in_flight.insert(
             id,
             InFlight {
+                peer,
                 connection,
                 deadline: Instant::now() + timeout,
             },
@@ -98,18 +101,16 @@ impl Outbound {
         }
     }
 
-    /// Ends shuffle `id` (to `peer`); returns whether it was still in flight.
-    pub(crate) fn end(&mut self, id: ShuffleId, peer: &PeerId) -> bool {
-        if self.in_flight.remove(&id).is_none() {
-            return false;
-        }
-        if let Some(waiting) = self.awaiting_connection.get_mut(peer) {
+    /// Ends shuffle `id`; returns its target if it was still in flight.
+    pub(crate) fn end(&mut self, id: ShuffleId) -> Option<PeerId> {
+        let peer = self.in_flight.remove(&id)?.peer;
+        if let Some(waiting) = self.awaiting_connection.get_mut(&peer) {
             waiting.shuffles.retain(|s| s.id != id);
             if waiting.shuffles.is_empty() {
-                self.awaiting_connection.remove(peer);
+                self.awaiting_connection.remove(&peer);
             }
         }
-        true
+        Some(peer)
     }
 
     /// The shuffles a new connection to `peer` runs at once: those waiting for it.

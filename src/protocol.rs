@@ -182,7 +182,7 @@ where
 pub(crate) struct EntryLimits {
     /// Entries beyond this count are ignored (the shuffle length `l`, plus the seeded
     /// defence's extra entries).
-    pub(crate) max_entries: usize,
+    pub(crate) message_length: usize,
     /// Addresses beyond this count, per entry, are ignored.
     pub(crate) max_addresses: usize,
     /// Ages are clamped to this value.
@@ -197,7 +197,7 @@ impl EntryLimits {
     /// The bounds `config` sets.
     pub(crate) fn new(config: &Config) -> Self {
         Self {
-            max_entries: config.shuffle_params().message_length(),
+            message_length: config.shuffle_params().message_length(),
             max_addresses: config.max_addresses_per_entry(),
             max_age: config.shuffle_params().max_age,
             max_record_size: config.max_record_size(),
@@ -291,7 +291,7 @@ impl InvalidEntries {
 }
 
 /// Validates the entries of a received message, which arrived over `version`: at most
-/// `max_entries` are read, so at most that many records are verified; invalid peer ids drop
+/// `message_length` are read, so at most that many records are verified; invalid peer ids drop
 /// the entry. On `/cyclon/1.1.0` an entry with a signed record is kept only if the record
 /// verifies as its peer's own ([`SignedPeerRecord::verify`]), and its addresses are the
 /// record's (its unsigned ones are ignored); otherwise the entry is dropped and counted by
@@ -306,11 +306,11 @@ pub(crate) fn decode_entries(
     version: Version,
 ) -> (Vec<ViewEntry>, InvalidEntries) {
     let mut invalid = InvalidEntries {
-        excess_entries: entries.len().saturating_sub(limits.max_entries),
+        excess_entries: entries.len().saturating_sub(limits.message_length),
         ..InvalidEntries::default()
     };
-    let mut decoded = Vec::with_capacity(entries.len().min(limits.max_entries));
-    for entry in entries.into_iter().take(limits.max_entries) {
+    let mut decoded = Vec::with_capacity(entries.len().min(limits.message_length));
+    for entry in entries.into_iter().take(limits.message_length) {
         let Ok(peer_id) = PeerId::from_bytes(&entry.peer_id) else {
             invalid.invalid_peer_id += 1;
             continue;
@@ -432,7 +432,7 @@ mod tests {
 
     fn limits() -> EntryLimits {
         EntryLimits {
-            max_entries: 5,
+            message_length: 5,
             max_addresses: 2,
             max_age: 100,
             max_record_size: 1024,
@@ -793,8 +793,8 @@ mod tests {
         *broken.signed_peer_record.last_mut().unwrap() ^= 1;
         let (decoded, invalid) = decode_entries(vec![broken; 50], &limits(), Version::V1_1);
         assert!(decoded.is_empty());
-        assert_eq!(invalid.record_bad_signature, limits().max_entries);
-        assert_eq!(invalid.excess_entries, 50 - limits().max_entries);
+        assert_eq!(invalid.record_bad_signature, limits().message_length);
+        assert_eq!(invalid.excess_entries, 50 - limits().message_length);
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub(crate) fn encode(local: &PeerId, entries: &[ViewEntry], max_addresses: usize
     .encode_to_vec()
 }
 
-/// Decodes a snapshot of `local`'s view: its valid entries (at most `limits.max_entries`) and
+/// Decodes a snapshot of `local`'s view: its valid entries (at most `limits.message_length`) and
 /// what validation dropped.
 pub(crate) fn decode(
     bytes: &[u8],
@@ -84,9 +84,9 @@ mod tests {
         record::{PeerAddresses, SignedPeerRecord},
     };
 
-    fn limits(max_entries: usize) -> EntryLimits {
+    fn limits(message_length: usize) -> EntryLimits {
         EntryLimits {
-            max_entries,
+            message_length,
             max_addresses: 2,
             max_age: 100,
             ..EntryLimits::new(&Config::default())

@@ -1,4 +1,4 @@
-//! What the [`Behaviour`](crate::Behaviour) counts: [`Stats`], and the [`Record`]s it counts
+//! What the [`Behaviour`](crate::Behaviour) counts: [`Stats`], and the [`Count`]s it counts
 //! them from, which the Prometheus metrics (feature `metrics`) count too.
 
 use crate::{
@@ -77,7 +77,7 @@ pub struct Stats {
 /// One thing the behaviour counts, recorded where it happens: into [`Stats`] and, when they
 /// are enabled, into the Prometheus metrics.
 #[derive(Debug)]
-pub(crate) enum Record<'a> {
+pub(crate) enum Count<'a> {
     ShuffleStarted,
     /// A [`Rejoin`](crate::Rejoin) probe started (also recorded as `ShuffleStarted`).
     ProbeStarted,
@@ -98,20 +98,20 @@ pub(crate) enum Record<'a> {
 }
 
 impl Stats {
-    pub(crate) fn record(&mut self, record: &Record<'_>) {
-        match record {
-            Record::ShuffleStarted => self.shuffles_started += 1,
-            Record::ProbeStarted => self.probes_started += 1,
-            Record::ShuffleCompleted => self.shuffles_completed += 1,
-            Record::ShuffleFailed(error) => self.shuffles_failed.count(error),
-            Record::InboundAnswered => self.inbound_answered += 1,
-            Record::InboundRefused => self.inbound_refused += 1,
-            Record::InboundRateLimited => self.inbound_rate_limited += 1,
-            Record::InboundFailed => self.inbound_failed += 1,
-            Record::Exchange(Version::V1_0) => self.exchanges_v1_0 += 1,
-            Record::Exchange(Version::V1_1) => self.exchanges_v1_1 += 1,
-            Record::Invalid(invalid) => self.invalid.add(invalid),
-            Record::Ignored(ignored) => self.ignored.add(ignored),
+    pub(crate) fn count(&mut self, count: &Count<'_>) {
+        match count {
+            Count::ShuffleStarted => self.shuffles_started += 1,
+            Count::ProbeStarted => self.probes_started += 1,
+            Count::ShuffleCompleted => self.shuffles_completed += 1,
+            Count::ShuffleFailed(error) => self.shuffles_failed.count(error),
+            Count::InboundAnswered => self.inbound_answered += 1,
+            Count::InboundRefused => self.inbound_refused += 1,
+            Count::InboundRateLimited => self.inbound_rate_limited += 1,
+            Count::InboundFailed => self.inbound_failed += 1,
+            Count::Exchange(Version::V1_0) => self.exchanges_v1_0 += 1,
+            Count::Exchange(Version::V1_1) => self.exchanges_v1_1 += 1,
+            Count::Invalid(invalid) => self.invalid.add(invalid),
+            Count::Ignored(ignored) => self.ignored.add(ignored),
         }
     }
 }

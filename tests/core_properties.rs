@@ -43,10 +43,13 @@ fn defence(kind: u8, c: usize) -> Defence {
 fn assert_invariants(view: &View) {
     let p = view.params();
     assert!(view.len() <= p.view_size, "view exceeds c");
-    let ids: HashSet<u32> = view.iter().map(|e| *e.peer_id()).collect();
+    let ids: HashSet<u32> = view.entries().iter().map(|e| *e.peer_id()).collect();
     assert_eq!(ids.len(), view.len(), "duplicate entry");
-    assert!(!ids.contains(view.local_id()), "view holds self");
-    assert!(view.iter().all(|e| e.age() <= p.max_age), "age above max");
+    assert!(!ids.contains(view.local_peer_id()), "view holds self");
+    assert!(
+        view.entries().iter().all(|e| e.age() <= p.max_age),
+        "age above max"
+    );
 }
 
 /// A saved view holds the view, then targets in flight that are out of it: no duplicate, never
@@ -59,7 +62,7 @@ fn assert_export(view: &View) {
         exported.len() <= view.params().view_size,
         "export exceeds c"
     );
-    assert!(!unique.contains(view.local_id()), "export holds self");
+    assert!(!unique.contains(view.local_peer_id()), "export holds self");
     let in_view = exported
         .iter()
         .take_while(|e| view.contains(e.peer_id()))
@@ -74,7 +77,7 @@ fn assert_export(view: &View) {
 }
 
 fn ids(view: &View) -> HashSet<u32> {
-    view.iter().map(|e| *e.peer_id()).collect()
+    view.entries().iter().map(|e| *e.peer_id()).collect()
 }
 
 /// The net change a merge reports replays the view from `before` to what it is now.
@@ -99,7 +102,7 @@ fn assert_replays(before: &HashSet<u32>, view: &View, merge: &MergeOutcome<u32>)
 }
 
 fn targets(view: &View) -> Vec<u32> {
-    let mut t: Vec<u32> = view.iter().map(|e| *e.peer_id()).collect();
+    let mut t: Vec<u32> = view.entries().iter().map(|e| *e.peer_id()).collect();
     t.sort_unstable();
     t
 }
@@ -151,7 +154,8 @@ impl EntryPayload for Seq {
 
 /// The seq each peer's entry holds in `view` (`None` below every `Some`).
 fn seqs(view: &PartialView<u32, Seq>) -> HashMap<u32, Option<u64>> {
-    view.iter()
+    view.entries()
+        .iter()
         .map(|e| (*e.peer_id(), e.addresses().0))
         .collect()
 }
@@ -310,8 +314,8 @@ proptest! {
         for (i, &age) in ages[12..12 + c].iter().enumerate() {
             q.insert(Entry::new(200 + i as u32, (), age));
         }
-        let p_ages: HashMap<u32, u32> = p.iter().map(|e| (*e.peer_id(), e.age())).collect();
-        let q_ages: HashMap<u32, u32> = q.iter().map(|e| (*e.peer_id(), e.age())).collect();
+        let p_ages: HashMap<u32, u32> = p.entries().iter().map(|e| (*e.peer_id(), e.age())).collect();
+        let q_ages: HashMap<u32, u32> = q.entries().iter().map(|e| (*e.peer_id(), e.age())).collect();
         let mut before: Vec<u32> = targets(&p).into_iter().chain(targets(&q)).collect();
         before.sort_unstable();
 
@@ -335,7 +339,7 @@ proptest! {
         prop_assert!(q.contains(&p_id), "Q now points to P");
         prop_assert!(!p.contains(&q_id), "P no longer points to Q");
 
-        for entry in p.iter() {
+        for entry in p.entries().iter() {
             match p_ages.get(entry.peer_id()) {
                 // Kept entries of P were aged once, and none that was kept was sent.
                 Some(&age) => {
@@ -345,7 +349,7 @@ proptest! {
                 None => prop_assert!(replied.contains(entry.peer_id())),
             }
         }
-        for entry in q.iter() {
+        for entry in q.entries().iter() {
             match q_ages.get(entry.peer_id()) {
                 // The responder does not age, and only replaced what it replied with.
                 Some(&age) => {
@@ -371,7 +375,7 @@ proptest! {
         for i in 0..have {
             p.insert(Entry::new(10 + i as u32, (), 0));
         }
-        let before: HashSet<u32> = p.iter().map(|e| *e.peer_id()).collect();
+        let before: HashSet<u32> = p.entries().iter().map(|e| *e.peer_id()).collect();
         let shuffle = p.start_shuffle(&mut rng, ()).unwrap();
         let target = *shuffle.target.peer_id();
         let sent: HashSet<u32> = shuffle.request[1..].iter().map(|e| *e.peer_id()).collect();

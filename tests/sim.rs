@@ -128,6 +128,7 @@ fn dead_links_disappear_after_a_massive_failure() {
     for &id in sim.live_nodes() {
         assert!(
             sim.view(id)
+                .entries()
                 .iter()
                 .all(|e| sim.state(*e.peer_id()) == NodeState::Live)
         );
@@ -351,7 +352,7 @@ fn the_simulation_drives_the_core_one_shuffle_per_live_node() {
         let view = sim.view(id);
         assert!(view.len() <= 20);
         assert!(!view.contains(&id));
-        let mut ids: Vec<u32> = view.iter().map(|e| *e.peer_id()).collect();
+        let mut ids: Vec<u32> = view.entries().iter().map(|e| *e.peer_id()).collect();
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), view.len());
@@ -372,7 +373,7 @@ fn attack(fraction: f64, caps: bool) -> Attack {
     Attack {
         fraction,
         start: 30,
-        caps,
+        honest_limits: caps,
         ..Attack::default()
     }
 }
@@ -487,6 +488,7 @@ fn one_identity_holds_at_most_one_slot_per_view() {
     let bad = sim.malicious_nodes()[0];
     assert!(
         sim.view(victim)
+            .entries()
             .iter()
             .filter(|e| *e.peer_id() == bad)
             .count()

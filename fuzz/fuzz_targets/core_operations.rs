@@ -74,18 +74,18 @@ fn entries(list: Vec<(u16, u32, Seq)>) -> Vec<Entry<u16, Seq>> {
 }
 
 fn seqs(view: &View) -> HashMap<u16, Option<u64>> {
-    view.iter()
-        .map(|e| (*e.id(), e.addresses().record_seq()))
+    view.entries().iter()
+        .map(|e| (*e.peer_id(), e.addresses().record_seq()))
         .collect()
 }
 
 fn check(view: &View) {
     let params = view.params();
     assert!(view.len() <= params.view_size);
-    let ids: HashSet<u16> = view.iter().map(|e| *e.id()).collect();
+    let ids: HashSet<u16> = view.entries().iter().map(|e| *e.peer_id()).collect();
     assert_eq!(ids.len(), view.len(), "duplicate");
     assert!(!ids.contains(view.local_id()), "self");
-    assert!(view.iter().all(|e| e.age() <= params.max_age));
+    assert!(view.entries().iter().all(|e| e.age() <= params.max_age));
 }
 
 fuzz_target!(|input: Input| {
@@ -120,7 +120,7 @@ fuzz_target!(|input: Input| {
             }
             Operation::Deliver { k } if !in_flight.is_empty() => {
                 let (n, shuffle) = in_flight.remove(usize::from(k) % in_flight.len());
-                let target = usize::from(*shuffle.target.id());
+                let target = usize::from(*shuffle.target.peer_id());
                 if target < views.len() {
                     let (reply, _) =
                         views[target].answer_shuffle(&mut rng, &(n as u16), shuffle.request);
@@ -134,7 +134,7 @@ fuzz_target!(|input: Input| {
                 let (n, shuffle) = in_flight.remove(usize::from(k) % in_flight.len());
                 assert_eq!(
                     views[n].fail_shuffle(shuffle.id).map(|f| f.target),
-                    Some(*shuffle.target.id())
+                    Some(*shuffle.target.peer_id())
                 );
             }
             Operation::Request {
@@ -144,7 +144,7 @@ fuzz_target!(|input: Input| {
             } => {
                 let (reply, _) = views[node(n)].answer_shuffle(&mut rng, &from, entries(list));
                 assert!(reply.len() <= shuffle_length);
-                assert!(reply.iter().all(|e| *e.id() != from));
+                assert!(reply.iter().all(|e| *e.peer_id() != from));
             }
             Operation::Response { k, entries: list } if !in_flight.is_empty() => {
                 let (n, shuffle) = in_flight.remove(usize::from(k) % in_flight.len());

@@ -40,7 +40,7 @@ fn read_and_merge(data: &[u8], signed_records: bool) {
     let mut rng = StdRng::seed_from_u64(data.len() as u64);
     let (reply, _) = view.answer_shuffle(&mut rng, &sender, entries);
     assert!(reply.is_empty(), "the view was empty before the merge");
-    let ids: HashSet<&PeerId> = view.iter().map(|e| e.peer_id()).collect();
+    let ids: HashSet<&PeerId> = view.entries().iter().map(|e| e.peer_id()).collect();
     assert_eq!(ids.len(), view.len());
     assert!(!ids.contains(&local));
     assert!(view.len() <= config.view_size());

@@ -21,6 +21,24 @@ pub enum RemovalReason {
     Manual,
 }
 
+impl RemovalReason {
+    /// A short, stable name: `shuffle_target`, `replaced` or `manual` (for logs, metrics and
+    /// JSON output).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RemovalReason::ShuffleTarget => "shuffle_target",
+            RemovalReason::Replaced => "replaced",
+            RemovalReason::Manual => "manual",
+        }
+    }
+}
+
+impl std::fmt::Display for RemovalReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What [`Behaviour::add_address`](super::Behaviour::add_address) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -9,6 +9,9 @@
 
 mod event;
 mod recovery;
+mod shuffles;
+#[cfg(test)]
+mod tests;
 
 pub use self::event::{AddAddressResult, Event, RemovalReason};
 
@@ -23,27 +26,22 @@ use futures_timer::Delay;
 use libp2p_core::{Endpoint, Multiaddr, transport::PortUse};
 use libp2p_identity::{Keypair, PeerId};
 use libp2p_swarm::{
-    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, NotifyHandler, THandler,
-    THandlerInEvent, THandlerOutEvent, ToSwarm, behaviour::NewExternalAddrOfPeer,
+    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
+    THandlerOutEvent, ToSwarm, behaviour::NewExternalAddrOfPeer,
 };
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use web_time::Instant;
 
 use crate::{
     config::{Config, ConfigError},
-    handler::{
-        Command, Handler, HandlerSettings, InEvent, InboundId, OutEvent, OutboundShuffle, Report,
-        ShuffleError,
-    },
+    handler::{Handler, HandlerEvent, HandlerSettings, InEvent, OutEvent, ShuffleError},
     local_peer::LocalPeer,
     outbound::Outbound,
     protocol::{self, ViewEntry},
     rate_limit::{MAX_RATE_LIMITED_PEERS, RateLimiter},
     record::{LocalRecord, PeerAddresses, SignedPeerRecord},
-    stats::{Record, Stats},
-    view::{
-        InsertOutcome, MergeOutcome, OutgoingShuffle, PartialView, ShuffleId, StartShuffleError,
-    },
+    stats::{Count, Stats},
+    view::{InsertOutcome, PartialView, ShuffleId, StartShuffleError},
 };
 
 /// The Cyclon [`NetworkBehaviour`].
@@ -195,7 +193,7 @@ impl Behaviour {
 
     /// The entries of the view, in no particular order.
     pub fn view(&self) -> impl Iterator<Item = &ViewEntry> {
-        self.view.iter()
+        self.view.entries().iter()
     }
 
     /// Number of peers in the view.
@@ -313,11 +311,11 @@ impl Behaviour {
     }
 
     /// Counts `record` in the stats and, when enabled, in the metrics.
-    fn record(&mut self, record: Record<'_>) {
-        self.stats.record(&record);
+    fn count(&mut self, count: Count<'_>) {
+        self.stats.count(&count);
         #[cfg(feature = "metrics")]
         if let Some(metrics) = &self.metrics {
-            metrics.record(&record);
+            metrics.count(&count);
         }
     }
 
@@ -328,156 +326,9 @@ impl Behaviour {
         }
     }
 
-    /// Sends a shuffle the core started to its target: on a connection if there is one,
-    /// otherwise after dialling it with the view's addresses.
-    fn send_shuffle(&mut self, shuffle: OutgoingShuffle<PeerId, PeerAddresses>) -> ShuffleId {
-        let id = shuffle.id;
-        let (peer, addresses, _) = shuffle.target.into_parts();
-        self.record(Record::ShuffleStarted);
-        if shuffle.probe {
-            self.record(Record::ProbeStarted);
-            tracing::debug!(%peer, %id, "probing a seed or a lost peer");
-        } else {
-            tracing::debug!(%peer, %id, "starting a shuffle");
-        }
-        if shuffle.target_left {
-            self.emit(Event::PeerRemoved {
-                peer_id: peer,
-                reason: RemovalReason::ShuffleTarget,
-            });
-        }
-        let outbound = OutboundShuffle::new(id, shuffle.request);
-        // A shuffle that needs a dial gets one timeout for the dial and one for the exchange.
-        let timeout = 2 * self.config.request_timeout;
-        let action = self
-            .outbound
-            .send(peer, addresses.to_vec(), outbound, timeout);
-        self.events.push_back(action);
-        id
-    }
-
-    fn complete_shuffle(&mut self, id: ShuffleId, entries: Vec<ViewEntry>) {
-        let Some(peer) = self.view.pending_target(id).copied() else {
-            return; // Already failed, e.g. by its deadline.
-        };
-        self.outbound.end(id, &peer);
-        let received = entries.len();
-        let Some(done) = self.view.complete_shuffle(id, entries) else {
-            return;
-        };
-        self.record(Record::ShuffleCompleted);
-        tracing::debug!(peer = %done.target, %id, received, "shuffle completed");
-        self.report_merge(done.merge);
-        self.emit(Event::ShuffleCompleted {
-            id,
-            peer_id: done.target,
-            sent: done.sent,
-            received,
-        });
-    }
-
-    fn fail_shuffle(&mut self, id: ShuffleId, error: ShuffleError) {
-        let Some(failed) = self.view.fail_shuffle(id) else {
-            return; // Already ended.
-        };
-        let peer = failed.target;
-        if failed.removed {
-            self.emit(Event::PeerRemoved {
-                peer_id: peer,
-                reason: RemovalReason::ShuffleTarget,
-            });
-        }
-        self.outbound.end(id, &peer);
-        self.record(Record::ShuffleFailed(&error));
-        tracing::debug!(%peer, %id, %error, "shuffle failed");
-        self.emit(Event::ShuffleFailed {
-            id,
-            peer_id: peer,
-            error,
-        });
-    }
-
-    fn answer_shuffle(
-        &mut self,
-        peer: PeerId,
-        connection: ConnectionId,
-        id: InboundId,
-        entries: Vec<ViewEntry>,
-    ) {
-        let notify = |command| ToSwarm::NotifyHandler {
-            peer_id: peer,
-            handler: NotifyHandler::One(connection),
-            event: InEvent(command),
-        };
-        if let Some(limit) = self.config.inbound_rate_limit()
-            && !self.rate_limiter.allow(peer, limit, self.created.elapsed())
-        {
-            self.record(Record::InboundRateLimited);
-            tracing::debug!(%peer, "refusing a shuffle: the peer asks too often");
-            self.events.push_back(notify(Command::Refuse { id }));
-            return;
-        }
-        let received = entries.len();
-        let (reply, merge) = self.view.answer_shuffle(&mut self.rng, &peer, entries);
-        self.record(Record::InboundAnswered);
-        let sent = reply.len();
-        self.events
-            .push_back(notify(Command::Answer { id, entries: reply }));
-        self.report_merge(merge);
-        self.emit(Event::ShuffleAnswered {
-            peer_id: peer,
-            received,
-            sent,
-        });
-    }
-
-    /// Reports how a merge changed the view: events for the peers that left and entered it,
-    /// and the addresses of the entries it took or updated to the swarm (only verified ones
-    /// when signed records are required).
-    fn report_merge(&mut self, merge: MergeOutcome<PeerId>) {
-        self.record(Record::Ignored(&merge.ignored));
-        for peer_id in merge.removed {
-            self.emit(Event::PeerRemoved {
-                peer_id,
-                reason: RemovalReason::Replaced,
-            });
-        }
-        let taken = merge.added.iter().map(|peer| (peer, true));
-        let kept = merge.refreshed.iter().chain(&merge.updated);
-        for (&peer_id, entered) in taken.chain(kept.map(|peer| (peer, false))) {
-            let Some(entry) = self.view.get(&peer_id) else {
-                continue;
-            };
-            let verified = entry.addresses().is_verified();
-            let addresses = entry.addresses().to_vec();
-            self.report_addresses(peer_id, &addresses, verified);
-            if entered {
-                self.emit(Event::PeerAdded {
-                    peer_id,
-                    addresses,
-                    verified,
-                });
-            }
-        }
-    }
-
     fn new_handler(&mut self, peer: PeerId, connection: ConnectionId) -> Handler {
         let preloaded = self.outbound.on_new_connection(&peer, connection);
         Handler::new(self.handler_settings.clone(), preloaded)
-    }
-
-    /// The periodic shuffle, when the timer fires: the core decides whether this round runs,
-    /// and whether a [`Rejoin`](crate::Rejoin) probe follows it.
-    fn periodic_shuffle(&mut self) {
-        let own = self.local.payload();
-        let own = (!own.is_empty()).then_some(own);
-        match self.view.periodic_shuffle(&mut self.rng, own.clone()) {
-            Ok(shuffle) => _ = self.send_shuffle(shuffle),
-            Err(reason) => tracing::debug!(%reason, "no periodic shuffle"),
-        }
-        if let Some(probe) = self.view.periodic_probe(&mut self.rng, own) {
-            self.send_shuffle(probe);
-        }
     }
 }
 
@@ -550,33 +401,33 @@ impl NetworkBehaviour for Behaviour {
         OutEvent(report): THandlerOutEvent<Self>,
     ) {
         match report {
-            Report::ShuffleResponse {
+            HandlerEvent::ShuffleResponse {
                 id,
                 entries,
                 invalid,
                 version,
             } => {
-                self.record(Record::Exchange(version));
-                self.record(Record::Invalid(&invalid));
+                self.count(Count::Exchange(version));
+                self.count(Count::Invalid(&invalid));
                 self.complete_shuffle(id, entries);
             }
-            Report::ShuffleFailed { id, error } => self.fail_shuffle(id, error),
-            Report::InboundRequest {
+            HandlerEvent::ShuffleFailed { id, error } => self.fail_shuffle(id, error),
+            HandlerEvent::InboundRequest {
                 id,
                 entries,
                 invalid,
                 version,
             } => {
-                self.record(Record::Exchange(version));
-                self.record(Record::Invalid(&invalid));
+                self.count(Count::Exchange(version));
+                self.count(Count::Invalid(&invalid));
                 self.answer_shuffle(peer_id, connection_id, id, entries);
             }
-            Report::InboundFailed { error } => {
-                self.record(Record::InboundFailed);
+            HandlerEvent::InboundFailed { error } => {
+                self.count(Count::InboundFailed);
                 tracing::debug!(peer = %peer_id, %error, "inbound shuffle failed");
             }
-            Report::InboundRefused => {
-                self.record(Record::InboundRefused);
+            HandlerEvent::InboundRefused => {
+                self.count(Count::InboundRefused);
                 tracing::debug!(peer = %peer_id, "inbound shuffle refused");
             }
         }
@@ -605,261 +456,5 @@ impl NetworkBehaviour for Behaviour {
             }
             return Poll::Pending;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::task::{Context, Poll};
-
-    use futures::task::noop_waker_ref;
-
-    use super::*;
-    use crate::snapshot::SnapshotError;
-
-    fn entry(peer: PeerId, age: u32) -> ViewEntry {
-        let addresses = vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()];
-        ViewEntry::new(peer, PeerAddresses::unverified(addresses), age)
-    }
-
-    /// The behaviour's events so far, as the view changes they report.
-    fn view_events(behaviour: &mut Behaviour) -> Vec<(PeerId, bool)> {
-        let mut cx = Context::from_waker(noop_waker_ref());
-        let mut changes = Vec::new();
-        while let Poll::Ready(event) = behaviour.poll(&mut cx) {
-            match event {
-                ToSwarm::GenerateEvent(Event::PeerAdded { peer_id, .. }) => {
-                    changes.push((peer_id, true))
-                }
-                ToSwarm::GenerateEvent(Event::PeerRemoved { peer_id, .. }) => {
-                    changes.push((peer_id, false))
-                }
-                _ => {}
-            }
-        }
-        changes
-    }
-
-    fn respond(behaviour: &mut Behaviour, from: PeerId, id: ShuffleId, entries: Vec<ViewEntry>) {
-        behaviour.on_connection_handler_event(
-            from,
-            ConnectionId::new_unchecked(0),
-            OutEvent(Report::ShuffleResponse {
-                id,
-                entries,
-                invalid: Default::default(),
-                version: crate::protocol::Version::V1_1,
-            }),
-        );
-    }
-
-    /// A peer sent in a request, lost meanwhile and returned in the reply: the events still
-    /// replay to the view.
-    #[test]
-    fn events_replay_to_the_view_when_a_sent_peer_returns() {
-        let [q, a, x, s, y] = std::array::from_fn(|_| PeerId::random());
-        let config = Config::default().with_view_size(2).with_shuffle_length(2);
-        let mut behaviour = Behaviour::new(PeerId::random(), config);
-        behaviour.pause();
-        let mut replayed = std::collections::HashSet::new();
-        let mut replay = |behaviour: &mut Behaviour| {
-            for (peer, added) in view_events(behaviour) {
-                if added {
-                    assert!(replayed.insert(peer), "added a peer already in the view");
-                } else {
-                    assert!(replayed.remove(&peer), "removed a peer not in the view");
-                }
-            }
-            let view: std::collections::HashSet<PeerId> =
-                behaviour.view().map(|e| *e.peer_id()).collect();
-            assert_eq!(replayed, view, "the events do not replay to the view");
-        };
-
-        // View {a (old), x}: the next shuffle targets a and sends x.
-        behaviour.add_address(&q, "/ip4/127.0.0.1/tcp/1".parse().unwrap());
-        let first = behaviour.shuffle_now().unwrap();
-        respond(&mut behaviour, q, first, vec![entry(a, 10), entry(x, 0)]);
-        replay(&mut behaviour);
-        let second = behaviour.shuffle_now().unwrap();
-        assert!(behaviour.get(&a).is_none(), "a, the oldest, is the target");
-        // x leaves meanwhile, s comes in: one slot is free.
-        assert!(behaviour.remove_peer(&x));
-        behaviour.add_address(&s, "/ip4/127.0.0.1/tcp/2".parse().unwrap());
-        replay(&mut behaviour);
-
-        // a returns x and y: x fills the free slot; the x we sent is gone, so y finds no
-        // sent entry to replace (the returned x is a new entry, not the one we sent).
-        respond(&mut behaviour, a, second, vec![entry(x, 0), entry(y, 0)]);
-        replay(&mut behaviour);
-        assert!(behaviour.get(&x).is_some());
-        assert!(behaviour.get(&y).is_none());
-    }
-
-    #[test]
-    fn only_verified_addresses_reach_the_swarm_when_records_are_required() {
-        let unverified: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
-        let signed: Multiaddr = "/ip4/127.0.0.1/tcp/2".parse().unwrap();
-        for strict in [false, true] {
-            let config = Config::default()
-                .with_view_size(4)
-                .with_shuffle_length(2)
-                .with_require_signed_records(strict);
-            let mut behaviour = Behaviour::new(PeerId::random(), config);
-            behaviour.pause();
-            let q = PeerId::random();
-            behaviour.add_address(&q, unverified.clone());
-            let id = behaviour.shuffle_now().unwrap();
-            let key = Keypair::generate_ed25519();
-            let v = key.public().to_peer_id();
-            let record = SignedPeerRecord::sign(&key, std::slice::from_ref(&signed), 1).unwrap();
-            let payload = PeerAddresses::signed(record, vec![signed.clone()]);
-            respond(&mut behaviour, q, id, vec![ViewEntry::new(v, payload, 0)]);
-
-            let mut cx = Context::from_waker(noop_waker_ref());
-            let (mut reported, mut added) = (Vec::new(), Vec::new());
-            while let Poll::Ready(event) = behaviour.poll(&mut cx) {
-                match event {
-                    ToSwarm::NewExternalAddrOfPeer { peer_id, address } => {
-                        reported.push((peer_id, address))
-                    }
-                    ToSwarm::GenerateEvent(Event::PeerAdded {
-                        peer_id, verified, ..
-                    }) => added.push((peer_id, verified)),
-                    _ => {}
-                }
-            }
-            assert_eq!(added, vec![(q, false), (v, true)]);
-            let mut expected = vec![(v, signed.clone())];
-            if !strict {
-                expected.insert(0, (q, unverified.clone()));
-            }
-            assert_eq!(reported, expected, "strict: {strict}");
-        }
-    }
-
-    #[test]
-    fn a_behaviour_with_a_key_signs_its_own_entry() {
-        let key = Keypair::generate_ed25519();
-        let mut behaviour = Behaviour::with_keypair(key.clone(), Config::default());
-        assert_eq!(behaviour.local_peer_id(), &key.public().to_peer_id());
-        assert!(behaviour.local_record().is_none());
-        let address: Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse().unwrap();
-        behaviour.on_swarm_event(FromSwarm::NewListenAddr(
-            libp2p_swarm::behaviour::NewListenAddr {
-                listener_id: libp2p_core::transport::ListenerId::next(),
-                addr: &address,
-            },
-        ));
-        let record = behaviour.local_record().expect("signed").clone();
-        let own = behaviour.local.payload();
-        assert_eq!(own.signed_record(), Some(&record));
-        let mut unkeyed = Behaviour::new(PeerId::random(), Config::default());
-        unkeyed.on_swarm_event(FromSwarm::NewListenAddr(
-            libp2p_swarm::behaviour::NewListenAddr {
-                listener_id: libp2p_core::transport::ListenerId::next(),
-                addr: &address,
-            },
-        ));
-        assert_eq!(unkeyed.local.payload().to_vec(), vec![address]);
-        assert!(!unkeyed.local.payload().is_verified());
-    }
-
-    #[test]
-    fn a_view_exported_and_imported_comes_back_with_its_ages() {
-        let local = PeerId::random();
-        let mut behaviour = Behaviour::new(local, Config::default());
-        behaviour.pause();
-        let peers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
-        for peer in &peers {
-            behaviour.add_address(peer, "/ip4/10.0.0.1/tcp/1".parse().unwrap());
-        }
-        let first = behaviour.shuffle_now().unwrap(); // ages the other two
-        respond(&mut behaviour, peers[0], first, Vec::new());
-        let saved = behaviour.export_view();
-
-        let mut restarted = Behaviour::new(local, Config::default());
-        let imported = restarted.import_view(&saved).unwrap();
-        assert_eq!(imported.added, behaviour.view_len());
-        let ages = |b: &Behaviour| {
-            let mut v: Vec<(PeerId, u32)> = b.view().map(|e| (*e.peer_id(), e.age())).collect();
-            v.sort();
-            v
-        };
-        assert_eq!(ages(&restarted), ages(&behaviour));
-        assert_eq!(
-            view_events(&mut restarted).len(),
-            imported.added,
-            "one PeerAdded per entry"
-        );
-        // Again: nothing new. Another peer's snapshot or garbage: an error, nothing changed.
-        assert_eq!(
-            restarted.import_view(&saved).unwrap().not_taken,
-            imported.added
-        );
-        let mut other = Behaviour::new(PeerId::random(), Config::default());
-        assert!(matches!(
-            other.import_view(&saved),
-            Err(SnapshotError::ForeignPeer { .. })
-        ));
-        assert!(other.import_view(b"garbage").is_err());
-        assert_eq!(other.view_len(), 0);
-    }
-
-    #[test]
-    fn a_probe_takes_nobody_out_of_the_view() {
-        use crate::view::Rejoin;
-        let config = Config::default().with_rejoin(Rejoin::new(4, 1));
-        let mut behaviour = Behaviour::new(PeerId::random(), config);
-        behaviour.pause();
-        let seed = PeerId::random();
-        assert_eq!(
-            behaviour.add_seed(&seed, "/ip4/10.0.0.1/tcp/1".parse().unwrap()),
-            AddAddressResult::PeerAdded
-        );
-        assert_eq!(behaviour.seeds().count(), 1);
-        let id = behaviour.shuffle_now().unwrap();
-        behaviour.fail_shuffle(id, ShuffleError::Timeout);
-        assert_eq!(behaviour.view_len(), 0);
-        assert_eq!(behaviour.lost_peers().count(), 0, "a seed is not lost");
-        view_events(&mut behaviour);
-        // No address to advertise: no probe; with one, the empty view probes the seed.
-        behaviour.periodic_shuffle();
-        assert_eq!(behaviour.stats().probes_started, 0);
-        behaviour
-            .local
-            .on_swarm_event(&FromSwarm::NewListenAddr(libp2p_swarm::NewListenAddr {
-                listener_id: libp2p_core::transport::ListenerId::next(),
-                addr: &"/ip4/10.0.0.2/tcp/1".parse().unwrap(),
-            }));
-        behaviour.periodic_shuffle();
-        assert_eq!(behaviour.stats().probes_started, 1);
-        assert!(
-            view_events(&mut behaviour).is_empty(),
-            "no PeerRemoved for a probe's target"
-        );
-        assert_eq!(behaviour.shuffles_in_flight(), 1);
-    }
-
-    #[test]
-    fn the_interval_changes_at_run_time() {
-        let mut behaviour = Behaviour::new(PeerId::random(), Config::default());
-        let error = behaviour.set_shuffle_interval(Duration::ZERO).unwrap_err();
-        assert!(matches!(error, ConfigError::ZeroShuffleInterval));
-        behaviour.pause();
-        behaviour
-            .set_shuffle_interval(Duration::from_millis(500))
-            .unwrap();
-        assert!(behaviour.is_paused(), "a new interval does not resume");
-        assert_eq!(
-            behaviour.config().shuffle_interval(),
-            Duration::from_millis(500)
-        );
-        let limit = behaviour.config().inbound_rate_limit().unwrap();
-        assert_eq!(limit.refill_every, Duration::from_millis(250));
-        behaviour.resume();
-        behaviour
-            .set_shuffle_interval(Duration::from_secs(1))
-            .unwrap();
-        assert!(!behaviour.is_paused());
     }
 }

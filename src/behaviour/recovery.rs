@@ -48,7 +48,7 @@ impl Behaviour {
     /// of entries): nobody has found it dead, and a node stopped mid-shuffle would otherwise
     /// forget it (with a single bootstrap peer, every peer it had). The entries sent in that
     /// shuffle are still in the view, so they are saved as well. See
-    /// [`PartialView::export`](crate::PartialView::export).
+    /// [`PartialView::export`](crate::view::PartialView::export).
     pub fn export_view(&self) -> Vec<u8> {
         let entries: Vec<ViewEntry> = self.view.export().cloned().collect();
         snapshot::encode(
@@ -65,7 +65,7 @@ impl Behaviour {
     /// snapshot, or the snapshot of another peer, are an error and change nothing.
     pub fn import_view(&mut self, bytes: &[u8]) -> Result<ImportedView, SnapshotError> {
         let limits = EntryLimits {
-            max_entries: self.config.view_size(),
+            message_length: self.config.view_size(),
             ..EntryLimits::new(&self.config)
         };
         let (entries, invalid) = snapshot::decode(bytes, &self.local_peer_id, &limits)?;

@@ -1,5 +1,6 @@
-//! Colluding malicious nodes: the hub/eclipse attack of issue 6, measured against our caps
-//! (see [`Attack`]).
+//! Colluding malicious nodes that flood honest views with their own entries (hub and eclipse
+//! attacks), measured against honest nodes with and without the behaviour's limits on what
+//! they take (see [`Attack`]).
 
 use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use super::graph::{ComponentStats, Graph};
 use super::{NodeId, NodeState, SimRng, Simulation};
 use crate::config::{Config, DEFAULT_SHUFFLE_INTERVAL, InboundRateLimit};
 use crate::rate_limit::{MAX_RATE_LIMITED_PEERS, RateLimiter};
-use crate::view::Entry;
+use crate::view::{Entry, MergeCounts};
 
 /// Seed offset of the attackers' own random choices (who is malicious, whom they push to,
 /// which entries they send), so that the run up to the attack is the run without one.
@@ -45,7 +46,7 @@ pub enum AttackTarget {
 ///
 /// - **Every shuffle they answer** (an honest node picked one of them as its oldest neighbour)
 ///   is answered with `c` distinct malicious entries of age 0. The honest initiator merges as
-///   many as it considers (its receive limit: `l` with our caps, `c` without).
+///   many as it considers (the message length `l` with the behaviour's limits, `c` without).
 /// - **They initiate [`Attack::pushes`] shuffles per cycle each** (1 is an honest node's rate),
 ///   at random moments of the cycle, to honest nodes: a fresh entry for themselves plus `c - 1`
 ///   other malicious entries, all of age 0. The honest target answers and merges them by the
@@ -55,11 +56,11 @@ pub enum AttackTarget {
 /// - They share everything they learn: every honest initiator that contacts one of them and
 ///   every honest entry they receive joins a common pool of targets.
 ///
-/// Honest nodes run the very core ([`PartialView`](crate::PartialView)) the behaviour
-/// runs. With [`Attack::caps`], they consider at most `l` received entries (the core's
+/// Honest nodes run the very core ([`PartialView`](crate::view::PartialView)) the behaviour
+/// runs. With [`Attack::honest_limits`], they consider at most `l` received entries (the core's
 /// default) and refuse requests beyond the behaviour's default per-peer rate limit (burst 5,
 /// refilled twice per shuffle interval), enforced by the behaviour's own token bucket, with one
-/// simulated cycle counted as one shuffle interval. Without caps, they consider up to `c`
+/// simulated cycle counted as one shuffle interval. Without the limits, they consider up to `c`
 /// received entries and answer every request. Ages are clamped to `max_age` in both cases;
 /// that clamp cannot matter here, since the attackers send the lowest age, 0.
 ///
@@ -80,31 +81,32 @@ pub struct Attack {
     pub pushes: f64,
     /// Whom they push to.
     pub target: AttackTarget,
-    /// Whether the honest nodes run with our caps: at most `l` received entries considered
-    /// and the default per-peer inbound rate limit. Without them: up to `c` received entries
+    /// Whether the honest nodes enforce the behaviour's limits on what they take ("caps" in
+    /// the simulator's output): at most `l` received entries considered per message and the
+    /// default per-peer inbound rate limit. Without them: up to `c` received entries
     /// considered, no rate limit.
-    pub caps: bool,
+    pub honest_limits: bool,
 }
 
 impl Default for Attack {
     /// 10 % malicious nodes attacking from cycle 50, at an honest rate, spread over the
-    /// overlay, against honest nodes with our caps.
+    /// overlay, against honest nodes with the behaviour's limits.
     fn default() -> Self {
         Self {
             fraction: 0.1,
             start: 50,
             pushes: 1.0,
             target: AttackTarget::Spread,
-            caps: true,
+            honest_limits: true,
         }
     }
 }
 
 impl Attack {
     /// The per-peer rate limit honest nodes enforce: the behaviour's default
-    /// ([`Config::inbound_rate_limit`]) with caps, none without.
+    /// ([`Config::inbound_rate_limit`]) with [`honest_limits`](Self::honest_limits), none without.
     pub fn rate_limit(&self) -> Option<InboundRateLimit> {
-        if self.caps {
+        if self.honest_limits {
             Config::default()
                 .with_shuffle_interval(CYCLE_DURATION)
                 .inbound_rate_limit()
@@ -127,7 +129,7 @@ pub struct AttackCounters {
 
 /// How far the malicious nodes have got into honest views after one cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct AttackSnapshot {
+pub struct AttackMeasurement {
     /// Cycles run.
     pub cycle: u64,
     /// Whether the malicious nodes were attacking during this cycle.
@@ -156,7 +158,7 @@ pub struct AttackSnapshot {
     pub honest_components: Option<ComponentStats>,
 }
 
-impl AttackSnapshot {
+impl AttackMeasurement {
     /// The malicious nodes' share of the honest nodes' view entries.
     pub fn malicious_share(&self) -> f64 {
         ratio(self.malicious_entries, self.entries)
@@ -316,20 +318,20 @@ impl Simulation {
     /// Sets up a coalition of malicious nodes among the initial nodes (before the first
     /// cycle; the attackers are drawn from their own random stream seeded by `seed`, so the
     /// cycles up to [`Attack::start`] are exactly those of a run without an attack). Without
-    /// caps, every honest view considers up to `c` received entries from now on.
+    /// limits, every honest view considers up to `c` received entries from now on.
     pub fn set_attack(&mut self, attack: Attack, seed: u64) {
         let state = AttackState::new(attack, self.views.len(), seed);
         self.attack = Some(Box::new(state));
-        let limit = self.receive_limit();
+        let limit = self.message_length();
         for view in &mut self.views {
-            view.set_receive_limit(limit);
+            view.set_message_length(limit);
         }
     }
 
-    /// The receive limit of every view: `l`, or `c` under an attack without caps.
-    pub(super) fn receive_limit(&self) -> usize {
+    /// The receive limit of every view: `l`, or `c` under an attack without the limits.
+    pub(super) fn message_length(&self) -> usize {
         match &self.attack {
-            Some(state) if !state.attack.caps => {
+            Some(state) if !state.attack.honest_limits => {
                 self.params.view_size.max(self.params.message_length())
             }
             _ => self.params.message_length(),
@@ -435,7 +437,8 @@ impl Simulation {
                 attack.learn(*entry.peer_id());
             }
             attack.malicious_entries(None, self.malicious_message_length(), &mut self.reply);
-            self.views[p as usize].complete_shuffle_counted(id, self.reply.drain(..));
+            let mut counts = MergeCounts::default();
+            self.views[p as usize].complete_shuffle_into(id, self.reply.drain(..), &mut counts);
             attack.counters.answered += 1;
             self.counters.completed += 1;
         } else {
@@ -470,6 +473,7 @@ impl Simulation {
             &m,
             self.request.drain(..),
             &mut self.reply,
+            &mut MergeCounts::default(),
         );
         for entry in self.reply.drain(..) {
             attack.learn(*entry.peer_id());
@@ -479,13 +483,13 @@ impl Simulation {
     /// How far the malicious nodes have got into the live honest nodes' views now (`None`
     /// without an attack). With `components`, also the connected components of the overlay
     /// of honest nodes.
-    pub fn attack_snapshot(&self, components: bool) -> Option<AttackSnapshot> {
+    pub fn measure_attack(&self, components: bool) -> Option<AttackMeasurement> {
         let attack = self.attack.as_deref()?;
-        let mut snapshot = AttackSnapshot {
+        let mut snapshot = AttackMeasurement {
             cycle: self.cycle,
             attacking: attack.attacking(self.cycle),
             counters: attack.counters,
-            ..AttackSnapshot::default()
+            ..AttackMeasurement::default()
         };
         let live_honest =
             |id: NodeId| self.state[id as usize] == NodeState::Live && !attack.is_malicious(id);
@@ -495,10 +499,11 @@ impl Simulation {
             }
             let view = &self.views[id as usize];
             let malicious = view
+                .entries()
                 .iter()
                 .filter(|e| attack.is_malicious(*e.peer_id()))
                 .count() as u64;
-            let eclipsed = !view.iter().any(|e| live_honest(*e.peer_id()));
+            let eclipsed = !view.entries().iter().any(|e| live_honest(*e.peer_id()));
             snapshot.honest_nodes += 1;
             snapshot.entries += view.len() as u64;
             snapshot.malicious_entries += malicious;
@@ -521,6 +526,7 @@ impl Simulation {
             }
             let graph = Graph::from_out_links(honest.iter().map(|&id| {
                 self.views[id as usize]
+                    .entries()
                     .iter()
                     .map(|e| index[*e.peer_id() as usize])
                     .filter(|&k| k != u32::MAX)

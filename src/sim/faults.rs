@@ -1,5 +1,5 @@
 //! Faults a deployment meets besides crashes: lost messages and network partitions
-//! ([`Partition`]), and what they do to the overlay, cycle by cycle ([`FaultSnapshot`]); and
+//! ([`Partition`]), and what they do to the overlay, cycle by cycle ([`FaultMeasurement`]); and
 //! the rejoin rule's unsynchronised probe rounds.
 
 use rand::{RngExt, SeedableRng, seq::SliceRandom};
@@ -117,7 +117,7 @@ impl Faults {
 /// The overlay after one cycle of a run with faults (message loss or a partition).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 #[non_exhaustive]
-pub struct FaultSnapshot {
+pub struct FaultMeasurement {
     /// Cycles run.
     pub cycle: u64,
     /// Whether the partition was in force during this cycle.
@@ -141,7 +141,7 @@ pub struct FaultSnapshot {
     pub largest_component: usize,
 }
 
-impl FaultSnapshot {
+impl FaultMeasurement {
     /// Entries per live node over the view size `c`: 1 when every view is full.
     pub fn view_fill(&self, view_size: usize) -> f64 {
         if self.nodes == 0 || view_size == 0 {

@@ -1,18 +1,18 @@
 //! A cycle-driven simulator of Cyclon, for checking the paper's claims at scale.
 //!
-//! [`Simulation`](crate::sim::Simulation) drives the very sans-IO core the
+//! [`Simulation`] drives the very sans-IO core the
 //! [`Behaviour`](crate::Behaviour) runs, [`PartialView`], with compact `u32` node ids and no
 //! addresses. Time advances in *cycles*, as in PeerSim's cycle-driven engine: in each cycle
 //! every live node initiates one shuffle, in a random order, and each shuffle completes at once
 //! (request, answer, merge). A shuffle whose target has failed fails, and the target stays out
 //! of the initiator's view (rule 7).
 //!
-//! [`Experiment`](crate::sim::Experiment) runs a [`Scenario`](crate::sim::Scenario)
+//! [`Experiment`] runs a [`Scenario`]
 //! (bootstrap, failures, churn, how often to measure) and returns a
-//! [`Report`](crate::sim::Report): the overlay's [`Metrics`](crate::sim::Metrics) per measured
+//! [`Report`]: the overlay's [`OverlayMetrics`] per measured
 //! cycle, dead links per cycle, the same metrics for a uniform random `c`-out graph of the same
 //! size generated in the same run (the paper's reference), and a robustness experiment. An
-//! [`Attack`](crate::sim::Attack) adds colluding malicious nodes and measures, every cycle,
+//! [`Attack`] adds colluding malicious nodes and measures, every cycle,
 //! how much of the honest nodes' views they hold.
 //! Everything is seeded: the same scenario gives the same report (timings aside) and
 //! byte-identical CSV.
@@ -38,21 +38,22 @@ mod experiment;
 mod faults;
 pub mod graph;
 mod prefetch;
+mod report;
+mod scenario;
 
 use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus, seq::SliceRandom};
 
 use self::attack::AttackState;
-pub use self::attack::{Attack, AttackCounters, AttackSnapshot, AttackTarget, CYCLE_DURATION};
-pub use self::experiment::{
-    Experiment, Kill, KillOutcome, Metrics, Progress, Report, RobustnessRow, Scenario,
-    ScenarioError, Snapshot, Timing, robustness_fractions,
-};
+pub use self::attack::{Attack, AttackCounters, AttackMeasurement, AttackTarget, CYCLE_DURATION};
+pub use self::experiment::{Experiment, Progress, robustness_fractions};
 use self::faults::Faults;
-pub use self::faults::{FaultSnapshot, Partition, PartitionOutcome};
+pub use self::faults::{FaultMeasurement, Partition, PartitionOutcome};
 use self::graph::Graph;
 use self::prefetch::prefetch_bytes;
+pub use self::report::{KillOutcome, Measurement, OverlayMetrics, Report, RobustnessRow, Timing};
+pub use self::scenario::{Kill, Scenario, ScenarioError};
 use crate::view::{Entry, PartialView, ShuffleId};
-use crate::view::{Rejoin, ShuffleMode, ShuffleParams};
+use crate::view::{MergeCounts, Rejoin, ShuffleMode, ShuffleParams};
 
 /// A node's identifier in the simulator: its index, `0..` in order of creation.
 pub type NodeId = u32;
@@ -376,7 +377,7 @@ impl Simulation {
             for _ in 0..leaving {
                 let id = self.views.len() as NodeId;
                 let mut view = new_view(id, self.params, &mut self.defence_rng);
-                view.set_receive_limit(self.receive_limit());
+                view.set_message_length(self.message_length());
                 self.views.push(view);
                 self.state.push(NodeState::Absent);
                 self.apply_rejoin(id);
@@ -412,7 +413,7 @@ impl Simulation {
             if enhanced {
                 if let Some(&ahead) = order.get(i + 3) {
                     let view = &self.views[ahead as usize];
-                    if let Some(oldest) = view.iter().max_by_key(|e| e.age()) {
+                    if let Some(oldest) = view.entries().iter().max_by_key(|e| e.age()) {
                         let q = *oldest.peer_id();
                         likely_targets[(i + 3) % LOOKAHEAD] = q;
                         prefetch_view(&self.views[q as usize]);
@@ -493,14 +494,21 @@ impl Simulation {
             .views
             .get_disjoint_mut([p as usize, q as usize])
             .expect("a view never holds its own node");
-        responder.answer_shuffle_into(&mut self.rng, &p, self.request.drain(..), &mut self.reply);
+        let mut counts = MergeCounts::default();
+        responder.answer_shuffle_into(
+            &mut self.rng,
+            &p,
+            self.request.drain(..),
+            &mut self.reply,
+            &mut counts,
+        );
         self.counters.entries_sent += self.reply.len() as u64;
         if self.faults.lose_message() {
             self.reply.clear();
             self.lose(p, id);
             return;
         }
-        initiator.complete_shuffle_counted(id, self.reply.drain(..));
+        initiator.complete_shuffle_into(id, self.reply.drain(..), &mut counts);
         self.counters.completed += 1;
     }
 
@@ -550,7 +558,7 @@ impl Simulation {
         }
         self.live
             .iter()
-            .flat_map(|&id| self.views[id as usize].iter())
+            .flat_map(|&id| self.views[id as usize].entries().iter())
             .filter(|e| self.state[*e.peer_id() as usize] == NodeState::Dead)
             .count() as u64
     }
@@ -571,7 +579,8 @@ impl Simulation {
             let view = &self.views[id as usize];
             full_views += usize::from(view.is_full());
             let (index, dead_links) = (&index, &dead_links);
-            view.iter()
+            view.entries()
+                .iter()
                 .filter_map(move |e| match index[*e.peer_id() as usize] {
                     u32::MAX => {
                         dead_links.set(dead_links.get() + 1);
@@ -591,7 +600,7 @@ impl Simulation {
 
     /// The live overlay under faults: entries, links across the partition's sides and
     /// connected components, after cycle [`cycle`](Self::cycle).
-    pub fn fault_snapshot(&self) -> FaultSnapshot {
+    pub fn measure_faults(&self) -> FaultMeasurement {
         let overlay = self.overlay();
         let mut cross_links = 0;
         let mut entries = 0;
@@ -599,6 +608,7 @@ impl Simulation {
             let view = &self.views[id as usize];
             entries += view.len() as u64;
             cross_links += view
+                .entries()
                 .iter()
                 .filter(|e| {
                     self.state[*e.peer_id() as usize] == NodeState::Live
@@ -607,7 +617,7 @@ impl Simulation {
                 .count() as u64;
         }
         let components = overlay.graph.undirected().components();
-        FaultSnapshot {
+        FaultMeasurement {
             cycle: self.cycle,
             partitioned: self.faults.is_partitioned(),
             nodes: overlay.ids.len(),

@@ -14,7 +14,7 @@
 use std::hash::Hash;
 
 use super::{
-    Entry, EntryPayload, MergeRecord,
+    Entry, EntryPayload, MergeLog,
     rank::{DeadRing, Keys, rank},
 };
 
@@ -167,7 +167,7 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Anchored<I, A> {
         held: &[(I, A)],
         view_size: usize,
         max_age: u32,
-        record: &mut impl MergeRecord<I>,
+        record: &mut impl MergeLog<I>,
     ) {
         let anchors = &self.samplers[..self.params.anchors];
         self.pins.retain(|pin| {
@@ -345,7 +345,7 @@ mod tests {
                 "merges never replace anchors"
             );
         }
-        let ids: HashSet<u32> = v.iter().map(|e| *e.peer_id()).collect();
+        let ids: HashSet<u32> = v.entries().iter().map(|e| *e.peer_id()).collect();
         assert_eq!(ids.len(), v.len());
         assert!(v.len() <= 6);
     }

@@ -3,7 +3,7 @@
 use std::hash::Hash;
 
 use super::{
-    EntryPayload, PartialView,
+    Entry, EntryPayload, PartialView,
     anchored::{Anchored, AnchoredParams},
     seeded::{Seeded, SeededParams},
 };
@@ -13,11 +13,11 @@ use super::{
 /// Cyclon.
 ///
 /// Both defences keep private random keys drawn from the random number generator given to
-/// [`PartialView::with_rng`](crate::PartialView::with_rng); nothing about them goes on the
+/// [`PartialView::with_rng`](crate::view::PartialView::with_rng); nothing about them goes on the
 /// wire, and the messages are those of `/cyclon/1.0.0`.
 ///
 /// ```
-/// use libp2p_cyclon::{Defence, ShuffleParams};
+/// use libp2p_cyclon::view::{Defence, ShuffleParams};
 ///
 /// let params = ShuffleParams::new(20, 5).with_defence(Defence::seeded());
 /// assert!(params.validate().is_ok());
@@ -67,11 +67,78 @@ pub(super) enum DefenceState<I, A> {
     Anchored(Anchored<I, A>),
 }
 
-/// Anchors parked at the end of the entries under [`Defence::Anchored`](crate::view::Defence::Anchored) (0 otherwise).
+/// Anchors parked at the end of the entries under [`Defence::Anchored`] (0 otherwise).
 pub(super) fn parked<I, A>(state: &Option<Box<DefenceState<I, A>>>) -> usize {
     match state.as_deref() {
         Some(DefenceState::Anchored(anchored)) => anchored.parked(),
         _ => 0,
+    }
+}
+
+/// How each defence changes the view's simple operations; the shuffle flows that differ as a
+/// whole (the seeded defence copies instead of swapping) branch on [`DefenceState::Seeded`].
+impl<I: Clone + PartialEq + Hash, A: EntryPayload> DefenceState<I, A> {
+    /// Whether the seeded slots hold the view (they keep its order and run their own
+    /// shuffle flows).
+    pub(super) fn is_seeded(&self) -> bool {
+        matches!(self, DefenceState::Seeded(_))
+    }
+
+    /// A new entry (not the local node's, not in the view, age clamped) offered by
+    /// [`PartialView::insert`]: `Some(taken)` when the defence decides, `None` when the
+    /// view's own rule does (the anchored defence's samplers hear of it first).
+    pub(super) fn insert(
+        &mut self,
+        local: &I,
+        entries: &mut Vec<Entry<I, A>>,
+        entry: &Entry<I, A>,
+    ) -> Option<bool> {
+        match self {
+            DefenceState::Seeded(seeded) => Some(seeded.insert(entries, entry.clone())),
+            DefenceState::Anchored(anchored) => {
+                anchored.observe(local, entry);
+                None
+            }
+        }
+    }
+
+    /// Removes the entry at `k`, as the defence keeps its slots or pins.
+    pub(super) fn remove_at(&mut self, entries: &mut Vec<Entry<I, A>>, k: usize) -> Entry<I, A> {
+        match self {
+            DefenceState::Seeded(seeded) => seeded.remove_at(entries, k),
+            DefenceState::Anchored(anchored) => {
+                anchored.unpin(&entries[k].id);
+                entries.swap_remove(k)
+            }
+        }
+    }
+
+    /// The target of a shuffle did not answer: it leaves the view if it stayed there, and is
+    /// not taken back for a while. Returns whether it left the view now.
+    pub(super) fn fail(&mut self, entries: &mut Vec<Entry<I, A>>, target: &I) -> bool {
+        match self {
+            DefenceState::Seeded(seeded) => seeded.fail(entries, target),
+            DefenceState::Anchored(anchored) => {
+                anchored.fail(target);
+                let k = entries.iter().position(|e| &e.id == target);
+                k.map(|k| entries.swap_remove(k)).is_some()
+            }
+        }
+    }
+
+    /// A plain shuffle starts (not under the seeded defence): the anchors are parked out of
+    /// Cyclon's choices and the inbound budget starts afresh.
+    pub(super) fn start_cycle(&mut self, entries: &mut [Entry<I, A>]) {
+        if let DefenceState::Anchored(anchored) = self {
+            anchored.start_cycle(entries);
+        }
+    }
+
+    /// The entries changed places: park the anchors again.
+    pub(super) fn repark(&mut self, entries: &mut [Entry<I, A>]) {
+        if let DefenceState::Anchored(anchored) = self {
+            anchored.park(entries);
+        }
     }
 }
 

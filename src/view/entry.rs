@@ -10,7 +10,7 @@
 /// - a received entry for an identifier already in the view is still not taken, but when its
 ///   payload [supersedes](Self::supersedes) the held one (it carries a record, the held one
 ///   none or one with a lower seq), the held entry's payload becomes the received one, its age
-///   unchanged ([`MergeOutcome::updated`](field@crate::MergeOutcome::updated));
+///   unchanged ([`MergeOutcome::updated`](field@crate::view::MergeOutcome::updated));
 /// - a record with a lower seq never replaces a held one, also when one merge replaces an
 ///   entry and then takes the same identifier back from later in the received entries.
 ///

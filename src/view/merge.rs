@@ -105,7 +105,7 @@ pub(crate) struct MergeCounts {
 
 /// Where a merge records what it does: identifiers ([`MergeOutcome`]) or counts
 /// (`MergeCounts`). The merge rules themselves exist once, in `PartialView::merge`.
-pub(super) trait MergeRecord<I> {
+pub(super) trait MergeLog<I> {
     fn added(&mut self, id: &I);
     fn replaced(&mut self, id: I);
     fn updated(&mut self, id: &I);
@@ -115,7 +115,7 @@ pub(super) trait MergeRecord<I> {
 /// Records the net change as the merge goes: a peer removed and taken back was refreshed; a
 /// peer taken and removed again by the same merge (a defence's slot can be won twice) did not
 /// change the view.
-impl<I: Clone + PartialEq> MergeRecord<I> for MergeOutcome<I> {
+impl<I: Clone + PartialEq> MergeLog<I> for MergeOutcome<I> {
     fn added(&mut self, id: &I) {
         match self.removed.iter().position(|r| r == id) {
             Some(k) => self.refreshed.push(self.removed.remove(k)),
@@ -144,7 +144,7 @@ impl<I: Clone + PartialEq> MergeRecord<I> for MergeOutcome<I> {
 }
 
 #[cfg(any(test, feature = "sim"))]
-impl<I> MergeRecord<I> for MergeCounts {
+impl<I> MergeLog<I> for MergeCounts {
     fn added(&mut self, _: &I) {
         self.added += 1;
     }
@@ -165,24 +165,25 @@ where
     A: EntryPayload,
 {
     /// How many entries of a received request or reply a merge considers at most; the rest
-    /// are counted as [`IgnoredEntries::excess`]. The shuffle length `l` unless the simulator
-    /// changed it.
+    /// are counted as [`IgnoredEntries::excess`]. The message length unless the simulator
+    /// raised it.
     #[cfg(test)]
-    pub(super) fn receive_limit(&self) -> usize {
-        self.receive_limit as usize
+    pub(super) fn message_length(&self) -> usize {
+        self.message_length as usize
     }
 
-    /// Sets [`receive_limit`](Self::receive_limit). The default, `l`, is the protocol's bound
-    /// and what the [`Behaviour`](crate::Behaviour) uses; a larger limit only lets more
-    /// received entries compete for the same slots (a merge still fills empty slots and
-    /// replaces entries sent in that exchange, nothing else), which the simulator uses to
-    /// measure what the bound is worth. 0 makes merges take nothing.
+    /// Considers up to `limit` entries of each received message instead of the message
+    /// length, which is the protocol's bound and what the [`Behaviour`](crate::Behaviour)
+    /// uses; what the view sends is unchanged. A larger limit only lets more received entries
+    /// compete for the same slots (a merge still fills empty slots and replaces entries sent
+    /// in that exchange, nothing else), which the simulator uses to measure what the bound is
+    /// worth. 0 makes merges take nothing.
     #[cfg(any(test, feature = "sim"))]
-    pub(crate) fn set_receive_limit(&mut self, limit: usize) {
-        self.receive_limit = super::saturating_u32(limit);
+    pub(crate) fn set_message_length(&mut self, limit: usize) {
+        self.message_length = super::saturating_u32(limit);
     }
 
-    /// Merges received entries (rules 5–6): at most `l` (the receive limit) are considered;
+    /// Merges received entries (rules 5–6): at most the message length are considered;
     /// those naming the local node or already present are discarded (a held entry's payload
     /// is updated when the received one supersedes it); the rest fill empty slots first, then
     /// replace entries among `replaceable` that are still in the view.
@@ -191,7 +192,7 @@ where
         &mut self,
         received: impl IntoIterator<Item = Entry<I, A>>,
         mut replaceable: impl Iterator<Item = &'a I>,
-        outcome: &mut impl MergeRecord<I>,
+        outcome: &mut impl MergeLog<I>,
         mut observe: impl FnMut(&Entry<I, A>),
     ) where
         I: 'a,
@@ -201,7 +202,7 @@ where
         // unallocated) for payloads without records.
         let mut displaced: Vec<(I, A)> = Vec::new();
         for (n, entry) in received.into_iter().enumerate() {
-            if n >= self.receive_limit as usize {
+            if n >= self.message_length as usize {
                 outcome.ignored().excess += 1;
                 continue;
             }

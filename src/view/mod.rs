@@ -68,7 +68,7 @@ pub(crate) use self::params::DEFAULT_MAX_AGE;
 use self::{
     anchored::Anchored,
     defence::{DefenceState, parked},
-    merge::MergeRecord,
+    merge::MergeLog,
     rejoin::RejoinState,
     seeded::Seeded,
     shuffle::PendingShuffle,
@@ -115,9 +115,10 @@ pub struct PartialView<I, A = ()> {
     /// shuffles one at a time allocates it once.
     spare_sent: Vec<I>,
     next_shuffle_id: u64,
-    /// The most received entries a merge considers (`l` unless changed). A `u32`, so that
-    /// it fits in padding: the simulator keeps a million views in memory.
-    receive_limit: u32,
+    /// The most entries of a received message a merge considers: the message length
+    /// ([`ShuffleParams::message_length`]) unless the simulator raised it. A `u32`, so that it
+    /// fits in padding: the simulator keeps a million views in memory.
+    message_length: u32,
     /// The eclipse defence's state (`None` without one: the paper's Cyclon).
     defence: Option<Box<DefenceState<I, A>>>,
     /// The [`Rejoin`] rule's lists, boxed so that a view without it stays small.
@@ -173,14 +174,14 @@ where
             pending: Vec::with_capacity(1),
             spare_sent: Vec::with_capacity(params.shuffle_length - 1),
             next_shuffle_id: 0,
-            receive_limit: saturating_u32(params.message_length()),
+            message_length: saturating_u32(params.message_length()),
             defence,
             rejoin: None,
         }
     }
 
     /// The local node's identifier.
-    pub fn local_id(&self) -> &I {
+    pub fn local_peer_id(&self) -> &I {
         &self.local
     }
 
@@ -192,11 +193,6 @@ where
     /// The entries, in no particular order.
     pub fn entries(&self) -> &[Entry<I, A>] {
         &self.entries
-    }
-
-    /// Iterates over the entries, in no particular order.
-    pub fn iter(&self) -> std::slice::Iter<'_, Entry<I, A>> {
-        self.entries.iter()
     }
 
     /// Number of entries.
@@ -242,16 +238,16 @@ where
         }
         let age = entry.age.min(self.params.max_age);
         let entry = Entry { age, ..entry };
-        match self.defence.as_deref_mut() {
-            Some(DefenceState::Seeded(seeded)) => {
-                return if seeded.insert(&mut self.entries, entry) {
-                    InsertOutcome::Added
-                } else {
-                    InsertOutcome::ViewFull
-                };
-            }
-            Some(DefenceState::Anchored(anchored)) => anchored.observe(&self.local, &entry),
-            None => {}
+        let decided = self
+            .defence
+            .as_deref_mut()
+            .and_then(|defence| defence.insert(&self.local, &mut self.entries, &entry));
+        if let Some(taken) = decided {
+            return if taken {
+                InsertOutcome::Added
+            } else {
+                InsertOutcome::ViewFull
+            };
         }
         if self.is_full() {
             InsertOutcome::ViewFull
@@ -265,11 +261,7 @@ where
     pub fn remove(&mut self, id: &I) -> Option<Entry<I, A>> {
         let k = self.position(id)?;
         Some(match self.defence.as_deref_mut() {
-            Some(DefenceState::Seeded(seeded)) => seeded.remove_at(&mut self.entries, k),
-            Some(DefenceState::Anchored(anchored)) => {
-                anchored.unpin(id);
-                self.entries.swap_remove(k)
-            }
+            Some(defence) => defence.remove_at(&mut self.entries, k),
             None => self.entries.swap_remove(k),
         })
     }

@@ -23,10 +23,10 @@ pub enum ShuffleMode {
 }
 
 /// The parameters of the shuffle rules, as the sans-IO core
-/// ([`PartialView`](crate::PartialView)) takes them.
+/// ([`PartialView`](crate::view::PartialView)) takes them.
 ///
 /// ```
-/// use libp2p_cyclon::{ShuffleMode, ShuffleParams};
+/// use libp2p_cyclon::view::{ShuffleMode, ShuffleParams};
 ///
 /// let params = ShuffleParams::new(20, 5).with_mode(ShuffleMode::Basic);
 /// assert!(params.validate().is_ok());
@@ -81,7 +81,7 @@ pub enum ParamsError {
     #[error("invalid defence parameters: {0}")]
     Defence(&'static str),
     /// A defence needs private keys: create the view with
-    /// [`PartialView::with_rng`](crate::PartialView::with_rng).
+    /// [`PartialView::with_rng`](crate::view::PartialView::with_rng).
     #[error("a defence needs private keys: create the view with PartialView::with_rng")]
     DefenceNeedsRng,
     /// [`Rejoin::probe_every`](crate::view::Rejoin::probe_every) is 0.

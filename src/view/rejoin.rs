@@ -18,7 +18,7 @@ pub(crate) const DEFAULT_REJOIN_PROBE_EVERY: u32 = 5;
 ///
 /// Plain Cyclon forgets a peer for good when a shuffle with it fails. During a long partition
 /// each side so purges the other, and after the partition heals nothing crosses again. With
-/// `Rejoin`, the core ([`PartialView`](crate::PartialView)) keeps two lists beside the view:
+/// `Rejoin`, the core ([`PartialView`](crate::view::PartialView)) keeps two lists beside the view:
 ///
 /// - **seeds**: peers configured by the application (e.g. its bootstrap peers), never
 ///   forgotten;
@@ -96,7 +96,7 @@ where
     I: Clone + PartialEq + Hash,
     A: EntryPayload,
 {
-    /// Turns on the [`Rejoin`](crate::view::Rejoin) rule (or changes it, keeping the seeds and lost peers; a smaller
+    /// Turns on the [`Rejoin`] rule (or changes it, keeping the seeds and lost peers; a smaller
     /// [`Rejoin::remember`](crate::view::Rejoin::remember) forgets the oldest losses).
     pub fn set_rejoin(&mut self, rule: Rejoin) -> Result<(), ParamsError> {
         rule.validate()?;
@@ -124,12 +124,12 @@ where
         }
     }
 
-    /// The [`Rejoin`](crate::view::Rejoin) rule, if on.
+    /// The [`Rejoin`] rule, if on.
     pub fn rejoin(&self) -> Option<Rejoin> {
         self.rejoin.as_ref().map(|state| state.rule)
     }
 
-    /// Keeps `entry` as a seed of the [`Rejoin`](crate::view::Rejoin) rule: never forgotten, probed like a lost
+    /// Keeps `entry` as a seed of the [`Rejoin`] rule: never forgotten, probed like a lost
     /// peer when not in the view. Returns `false` (and changes nothing) without the rule, for
     /// the local node, or for a peer already a seed. The view itself is not changed: insert
     /// the entry too to bootstrap from it.
@@ -144,18 +144,18 @@ where
         }
     }
 
-    /// The seeds of the [`Rejoin`](crate::view::Rejoin) rule (empty without it).
+    /// The seeds of the [`Rejoin`] rule (empty without it).
     pub fn seeds(&self) -> &[Entry<I, A>] {
         self.rejoin.as_ref().map_or(&[], |state| &state.seeds)
     }
 
-    /// The peers the [`Rejoin`](crate::view::Rejoin) rule remembers as lost to failed shuffles, the oldest loss first
+    /// The peers the [`Rejoin`] rule remembers as lost to failed shuffles, the oldest loss first
     /// (empty without it).
     pub fn lost_peers(&self) -> &[Entry<I, A>] {
         self.rejoin.as_ref().map_or(&[], |state| &state.lost)
     }
 
-    /// The [`Rejoin`](crate::view::Rejoin) probe of a periodic round, called once per round after
+    /// The [`Rejoin`] probe of a periodic round, called once per round after
     /// [`periodic_shuffle`](Self::periodic_shuffle): `None` without the rule, without an
     /// address to advertise, between probes, and when every seed and lost peer is in the view
     /// or already being shuffled with. Otherwise a shuffle with one of them, chosen at random,
@@ -221,7 +221,7 @@ where
             .nth(pick)
             .expect("counted")
             .clone();
-        if matches!(self.defence.as_deref(), Some(DefenceState::Seeded(_))) {
+        if self.defence.as_deref().is_some_and(DefenceState::is_seeded) {
             // The seeded slots keep the view's order: the request is built without moving it.
             // Nothing leaves the view, so no sent entry needs remembering.
             self.seeded_request(rng, local_addresses, (None, &target.id), request);
@@ -239,7 +239,7 @@ where
     I: Clone + PartialEq + Hash,
     A: AddressList,
 {
-    /// Keeps `id`, reachable at `address`, as a seed of the [`Rejoin`](crate::view::Rejoin) rule
+    /// Keeps `id`, reachable at `address`, as a seed of the [`Rejoin`] rule
     /// ([`add_seed`](Self::add_seed)), or adds `address` to the seed's addresses (at most
     /// `max`). Returns whether anything changed: `false` without the rule, for the local node,
     /// or for an address already known.

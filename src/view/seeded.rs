@@ -28,7 +28,7 @@ use std::hash::Hash;
 use rand::{Rng, RngExt};
 
 use super::{
-    DefenceState, Entry, EntryPayload, MergeRecord, PartialView, PendingShuffle, ShuffleId,
+    DefenceState, Entry, EntryPayload, MergeLog, PartialView, PendingShuffle, ShuffleId,
     rank::{DeadRing, Keys, SeenFilter, rank},
 };
 use crate::view::ShuffleMode;
@@ -139,7 +139,7 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Seeded<I, A> {
         &mut self,
         entries: &mut Vec<Entry<I, A>>,
         entry: Entry<I, A>,
-        record: &mut impl MergeRecord<I>,
+        record: &mut impl MergeLog<I>,
     ) -> Option<Entry<I, A>> {
         let hash = self.keys.hash(&entry.id);
         if let Some(held) = entries.iter_mut().find(|e| e.id == entry.id) {
@@ -409,7 +409,7 @@ where
         from: &I,
         request: impl IntoIterator<Item = Entry<I, A>>,
         reply: &mut Vec<Entry<I, A>>,
-        record: &mut impl MergeRecord<I>,
+        record: &mut impl MergeLog<I>,
     ) {
         reply.clear();
         let from_index = self.position(from);
@@ -429,7 +429,7 @@ where
         &mut self,
         target: &I,
         response: impl IntoIterator<Item = Entry<I, A>>,
-        record: &mut impl MergeRecord<I>,
+        record: &mut impl MergeLog<I>,
     ) {
         if let Some(k) = self.position(target) {
             self.entries[k].age = 0;
@@ -441,9 +441,9 @@ where
     fn seeded_observe_all(
         &mut self,
         received: impl IntoIterator<Item = Entry<I, A>>,
-        record: &mut impl MergeRecord<I>,
+        record: &mut impl MergeLog<I>,
     ) {
-        let limit = self.receive_limit as usize;
+        let limit = self.message_length as usize;
         let max_age = self.params.max_age;
         let (local, entries, seeded) = self.seeded();
         // Payloads of peers this merge displaced from a slot: one that wins a slot back in the
@@ -601,7 +601,7 @@ mod tests {
     }
 
     fn ids(view: &PartialView<u32>) -> HashSet<u32> {
-        view.iter().map(|e| *e.peer_id()).collect()
+        view.entries().iter().map(|e| *e.peer_id()).collect()
     }
 
     #[test]
@@ -664,8 +664,16 @@ mod tests {
                     v.answer_shuffle(&mut rng, &1000, flood.clone());
                 }
             }
-            held += defended.iter().filter(|e| malicious(e.peer_id())).count();
-            plain_held += plain.iter().filter(|e| malicious(e.peer_id())).count();
+            held += defended
+                .entries()
+                .iter()
+                .filter(|e| malicious(e.peer_id()))
+                .count();
+            plain_held += plain
+                .entries()
+                .iter()
+                .filter(|e| malicious(e.peer_id()))
+                .count();
         }
         let share = held as f64 / (200 * c) as f64;
         let bound = f64::from(k) / f64::from(k + d);

@@ -8,7 +8,7 @@ use rand::{Rng, RngExt};
 #[cfg(any(test, feature = "sim"))]
 use super::MergeCounts;
 use super::{
-    DefenceState, Entry, EntryPayload, MergeOutcome, PartialView, ShuffleMode, merge::MergeRecord,
+    DefenceState, Entry, EntryPayload, MergeOutcome, PartialView, ShuffleMode, merge::MergeLog,
     parked,
 };
 
@@ -217,10 +217,10 @@ where
             return None;
         }
         match self.defence.as_deref_mut() {
-            Some(DefenceState::Seeded(_)) => {
+            Some(defence) if defence.is_seeded() => {
                 return Some(self.seeded_start_into(rng, local_addresses, request));
             }
-            Some(DefenceState::Anchored(anchored)) => anchored.start_cycle(&mut self.entries),
+            Some(defence) => defence.start_cycle(&mut self.entries),
             None => {}
         }
         let max_age = self.params.max_age;
@@ -235,8 +235,8 @@ where
         let target_left = target_index < self.swappable_len();
         let target = if target_left {
             let target = self.entries.swap_remove(target_index);
-            if let Some(DefenceState::Anchored(anchored)) = self.defence.as_deref_mut() {
-                anchored.park(&mut self.entries);
+            if let Some(defence) = self.defence.as_deref_mut() {
+                defence.repark(&mut self.entries);
             }
             target
         } else {
@@ -303,18 +303,17 @@ where
         })
     }
 
-    /// [`complete_shuffle`](Self::complete_shuffle) reporting the merge as counts only: same
-    /// rules, no allocation (for the simulator). Returns `None` (and changes nothing) if `id`
-    /// is not pending.
+    /// [`complete_shuffle`](Self::complete_shuffle) adding what the merge did to `counts`
+    /// instead of reporting it: same rules, no allocation (for the simulator). Returns
+    /// whether `id` was pending (if not, nothing changed).
     #[cfg(any(test, feature = "sim"))]
-    pub(crate) fn complete_shuffle_counted(
+    pub(crate) fn complete_shuffle_into(
         &mut self,
         id: ShuffleId,
         response: impl IntoIterator<Item = Entry<I, A>>,
-    ) -> Option<MergeCounts> {
-        let mut counts = MergeCounts::default();
-        self.complete_pending(id, response, &mut counts)?;
-        Some(counts)
+        counts: &mut MergeCounts,
+    ) -> bool {
+        self.complete_pending(id, response, counts).is_some()
     }
 
     /// Ends the pending shuffle `id` by merging `response`; returns its target and the number
@@ -323,7 +322,7 @@ where
         &mut self,
         id: ShuffleId,
         response: impl IntoIterator<Item = Entry<I, A>>,
-        record: &mut impl MergeRecord<I>,
+        record: &mut impl MergeLog<I>,
     ) -> Option<(I, usize)> {
         let index = self.pending.iter().position(|p| p.id == id)?;
         let mut pending = self.pending.swap_remove(index);
@@ -335,7 +334,7 @@ where
             // The probed peer answered: it is reachable and knows us again.
             state.lost.retain(|e| e.id != target);
         }
-        if matches!(self.defence.as_deref(), Some(DefenceState::Seeded(_))) {
+        if self.defence.as_deref().is_some_and(DefenceState::is_seeded) {
             self.seeded_complete(&target, response, record);
             self.recycle_sent(pending.sent);
             return Some((target, sent));
@@ -392,15 +391,10 @@ where
         let pending = self.pending.swap_remove(index);
         self.recycle_sent(pending.sent);
         let target = pending.target;
-        let removed = match self.defence.as_deref_mut() {
-            Some(DefenceState::Seeded(seeded)) => seeded.fail(&mut self.entries, &target.id),
-            Some(DefenceState::Anchored(anchored)) => {
-                anchored.fail(&target.id);
-                let k = self.entries.iter().position(|e| e.id == target.id);
-                k.map(|k| self.entries.swap_remove(k)).is_some()
-            }
-            None => false,
-        };
+        let removed = self
+            .defence
+            .as_deref_mut()
+            .is_some_and(|defence| defence.fail(&mut self.entries, &target.id));
         let id = target.id.clone();
         if !pending.probe
             && let Some(state) = self.rejoin.as_mut()
@@ -435,8 +429,8 @@ where
     }
 
     /// [`answer_shuffle`](Self::answer_shuffle) writing the reply into `reply` (cleared first)
-    /// and reporting the merge as counts only. Same rules, same random choices; it allocates
-    /// nothing once `reply` has grown (for the simulator).
+    /// and adding what the merge did to `counts`. Same rules, same random choices; it
+    /// allocates nothing once `reply` has grown (for the simulator).
     #[cfg(any(test, feature = "sim"))]
     pub(crate) fn answer_shuffle_into<R: Rng + ?Sized>(
         &mut self,
@@ -444,10 +438,9 @@ where
         from: &I,
         request: impl IntoIterator<Item = Entry<I, A>>,
         reply: &mut Vec<Entry<I, A>>,
-    ) -> MergeCounts {
-        let mut counts = MergeCounts::default();
-        self.answer(rng, from, request, reply, &mut counts);
-        counts
+        counts: &mut MergeCounts,
+    ) {
+        self.answer(rng, from, request, reply, counts);
     }
 
     pub(super) fn answer<R: Rng + ?Sized>(
@@ -456,9 +449,9 @@ where
         from: &I,
         request: impl IntoIterator<Item = Entry<I, A>>,
         reply: &mut Vec<Entry<I, A>>,
-        record: &mut impl MergeRecord<I>,
+        record: &mut impl MergeLog<I>,
     ) {
-        if matches!(self.defence.as_deref(), Some(DefenceState::Seeded(_))) {
+        if self.defence.as_deref().is_some_and(DefenceState::is_seeded) {
             return self.seeded_answer(rng, from, request, reply, record);
         }
         let mut state = self.defence.take();
@@ -481,7 +474,7 @@ where
         match state.as_deref_mut() {
             Some(DefenceState::Anchored(_)) if over_budget => {
                 let received = request.into_iter().count();
-                let limit = self.receive_limit as usize;
+                let limit = self.message_length as usize;
                 record.ignored().over_budget += received.min(limit);
                 record.ignored().excess += received.saturating_sub(limit);
             }

@@ -22,7 +22,7 @@ fn view_with(local: u32, c: usize, l: usize, ids: &[(u32, u32)]) -> PartialView<
 }
 
 fn ids(view: &PartialView<u32>) -> Vec<u32> {
-    let mut ids: Vec<u32> = view.iter().map(|e| *e.peer_id()).collect();
+    let mut ids: Vec<u32> = view.entries().iter().map(|e| *e.peer_id()).collect();
     ids.sort_unstable();
     ids
 }
@@ -143,7 +143,7 @@ fn responder_replies_without_ageing_and_never_returns_the_sender() {
         assert!(reply.iter().all(|e| *e.peer_id() != 2));
     }
     assert!(
-        view.iter().all(|e| e.age() == 4),
+        view.entries().iter().all(|e| e.age() == 4),
         "the responder does not age"
     );
 }
@@ -210,14 +210,14 @@ fn a_larger_receive_limit_considers_more_entries_for_the_same_slots() {
     // A full view of 5 (c = 5, l = 2) already holding 1 and 2.
     let initial = [(1, 0), (2, 0), (20, 0), (21, 0), (22, 0)];
     let mut default = view_with(0, 5, 2, &initial);
-    assert_eq!(default.receive_limit(), 2);
+    assert_eq!(default.message_length(), 2);
     let mut wide = default.clone();
-    wide.set_receive_limit(5);
+    wide.set_message_length(5);
     let mut none = default.clone();
-    none.set_receive_limit(0);
+    none.set_message_length(0);
     let mut unbounded = default.clone();
-    unbounded.set_receive_limit(usize::MAX);
-    assert_eq!(unbounded.receive_limit(), u32::MAX as usize);
+    unbounded.set_message_length(usize::MAX);
+    assert_eq!(unbounded.message_length(), u32::MAX as usize);
 
     // The default considers 1 and 2 only: both duplicates, nothing replaced.
     let (reply, merge) =
@@ -299,7 +299,7 @@ fn a_peer_replaced_and_taken_back_by_one_merge_is_a_refresh_not_a_change() {
     // replaces the second one; the other copy of a replied peer is a duplicate or finds no
     // room.
     let mut view = view_with(0, 3, 2, &[(1, 0), (2, 0), (3, 0)]);
-    view.set_receive_limit(4);
+    view.set_message_length(4);
     let request = [10, 1, 2, 3].map(|id| Entry::new(id, (), 5));
     let (reply, merge) = view.answer_shuffle(&mut StdRng::seed_from_u64(3), &9, request);
     let (first, second) = (*reply[0].peer_id(), *reply[1].peer_id());
@@ -381,7 +381,7 @@ fn a_peer_replaced_and_taken_back_keeps_its_newer_record() {
         for id in 1..=3 {
             view.insert(Entry::new(id, Rec(Some(10), "held"), 0));
         }
-        view.set_receive_limit(4);
+        view.set_message_length(4);
         let mut request = vec![Entry::new(10, Rec(None, "new"), 5)];
         request.extend((1..=3).map(|id| Entry::new(id, Rec(Some(returned_seq), "received"), 5)));
         let (reply, merge) = view.answer_shuffle(&mut StdRng::seed_from_u64(3), &9, request);
@@ -517,14 +517,22 @@ fn allocation_free_variants_follow_the_same_rules() {
             assert_eq!((out.id, &out.target), (id, &target));
             assert_eq!(out.request, request);
             let (reply_a, merge_a) = a[j].answer_shuffle(&mut rng_a, &from, out.request);
-            let counts = b[j].answer_shuffle_into(&mut rng_b, &from, request.drain(..), &mut reply);
+            let mut counts = MergeCounts::default();
+            b[j].answer_shuffle_into(
+                &mut rng_b,
+                &from,
+                request.drain(..),
+                &mut reply,
+                &mut counts,
+            );
             assert_eq!(reply_a, reply);
             assert_counts_match(&merge_a, counts);
             if round % 7 == 3 {
                 assert_eq!(a[i].fail_shuffle(out.id), b[i].fail_shuffle(id));
             } else {
                 let done = a[i].complete_shuffle(out.id, reply_a).unwrap();
-                let counts = b[i].complete_shuffle_counted(id, reply.drain(..)).unwrap();
+                let mut counts = MergeCounts::default();
+                assert!(b[i].complete_shuffle_into(id, reply.drain(..), &mut counts));
                 assert_counts_match(&done.merge, counts);
             }
             // Keep the views populated: the link to the partner reverses every round.
@@ -536,10 +544,7 @@ fn allocation_free_variants_follow_the_same_rules() {
             }
         }
         assert_eq!(b[0].pending_shuffles(), 0);
-        assert!(
-            b[0].complete_shuffle_counted(ShuffleId(0), Vec::new())
-                .is_none()
-        );
+        assert!(!b[0].complete_shuffle_into(ShuffleId(0), Vec::new(), &mut MergeCounts::default()));
     }
 }
 

@@ -68,7 +68,7 @@ async fn listen(swarm: &mut CyclonSwarm) -> Result<Multiaddr, Box<dyn std::error
 }
 
 /// Figures of the overlay formed by the peers' views.
-struct Snapshot {
+struct Measurement {
     mean_view: f64,
     full_views: usize,
     in_degree_min: usize,
@@ -76,7 +76,7 @@ struct Snapshot {
     components: usize,
 }
 
-fn snapshot(swarms: &[CyclonSwarm], view_size: usize) -> Snapshot {
+fn snapshot(swarms: &[CyclonSwarm], view_size: usize) -> Measurement {
     let index: HashMap<PeerId, u32> = swarms
         .iter()
         .zip(0..)
@@ -90,7 +90,7 @@ fn snapshot(swarms: &[CyclonSwarm], view_size: usize) -> Snapshot {
             .collect::<Vec<u32>>()
     }));
     let in_degrees = graph.in_degrees();
-    Snapshot {
+    Measurement {
         mean_view: graph.link_count() as f64 / swarms.len() as f64,
         full_views: swarms
             .iter()

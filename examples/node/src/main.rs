@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! {"event":"listening","peer_id":"12D3…","addresses":["/ip4/127.0.0.1/tcp/4001/p2p/12D3…"]}
-//! {"event":"peer_added","peer_id":"12D3…","addresses":["/ip4/127.0.0.1/tcp/4001"],"signed":true}
+//! {"event":"peer_added","peer_id":"12D3…","addresses":["/ip4/127.0.0.1/tcp/4001"],"signed":true,"verified":true}
 //! {"event":"peer_removed","peer_id":"12D3…","reason":"shuffle_target"}
 //! {"event":"shuffle_completed","id":3,"peer_id":"12D3…","sent":5,"received":5}
 //! {"event":"shuffle_failed","id":4,"peer_id":"12D3…","error":"the shuffle timed out"}
@@ -25,7 +25,8 @@
 //!
 //! `listening` is printed once every listener has an address, then again whenever the set of
 //! listen addresses changes; each one carries all current addresses. `peer_removed` reasons are
-//! `shuffle_target`, `replaced` and `manual`. `signed` in `peer_added` says whether the
+//! `shuffle_target`, `replaced` and `manual`. `signed` in `peer_added` (and `verified`, the same
+//! value under the name the library's `Event::PeerAdded` gives it) says whether the
 //! addresses come from the peer's own signed peer record that verified (`false`: entries of
 //! `/cyclon/1.0.0` peers, unsigned entries, bootstrap addresses). Logs go to stderr (level from `RUST_LOG`, default
 //! `info`). Ctrl-C or SIGTERM stops the node with exit status 0; bad flags exit with status 2
@@ -145,7 +146,10 @@ enum Output {
     PeerAdded {
         peer_id: String,
         addresses: Vec<String>,
+        /// The event's `verified`, under the name design.md fixes for this output.
         signed: bool,
+        /// The same, under the event's own name.
+        verified: bool,
     },
     PeerRemoved {
         peer_id: String,
@@ -203,15 +207,11 @@ impl Output {
                 peer_id: peer_id.to_base58(),
                 addresses: strings(&addresses),
                 signed: verified,
+                verified,
             },
             cyclon::Event::PeerRemoved { peer_id, reason } => Output::PeerRemoved {
                 peer_id: peer_id.to_base58(),
-                reason: match reason {
-                    cyclon::RemovalReason::ShuffleTarget => "shuffle_target",
-                    cyclon::RemovalReason::Replaced => "replaced",
-                    cyclon::RemovalReason::Manual => "manual",
-                    _ => "other",
-                },
+                reason: reason.as_str(),
             },
             cyclon::Event::ShuffleCompleted {
                 id,

@@ -104,11 +104,11 @@ pub struct Args {
     /// when the attack starts [default: spread, to any honest node the attackers know].
     #[arg(long, value_name = "VICTIMS", requires = "malicious")]
     pub focus: Option<usize>,
-    /// Honest nodes without our caps: they consider up to c received entries instead of l,
+    /// Honest nodes without the behaviour's limits on what they take ("caps"): they consider up to c received entries instead of l,
     /// and have no per-peer inbound rate limit.
     #[arg(long, requires = "malicious", conflicts_with = "compare_caps")]
     pub no_caps: bool,
-    /// Run every --malicious share both with and without our caps.
+    /// Run every --malicious share both with and without the honest nodes' limits ("caps").
     #[arg(long, requires = "malicious")]
     pub compare_caps: bool,
     /// Run every --malicious share both without a defence and with --defence (seeded when
@@ -288,7 +288,7 @@ impl Args {
                             Some(victims) => AttackTarget::Focused { victims },
                             None => AttackTarget::Spread,
                         },
-                        caps,
+                        honest_limits: caps,
                     };
                     let scenario = Scenario {
                         attack: Some(attack),

@@ -94,7 +94,7 @@ pub fn plot_attack(dir: &Path, runs: &[Run]) -> Result<PathBuf, AnyError> {
             let (dark, light) = ATTACK_COLORS[hue % ATTACK_COLORS.len()];
             Series {
                 label: format!("K/N = {}", run.label.replace('%', " %")),
-                color: match (any_defence, attack.caps) {
+                color: match (any_defence, attack.honest_limits) {
                     (true, true) if defended(run) => dark,
                     (false, true) => dark,
                     _ => light,
@@ -244,7 +244,7 @@ fn plot_per_cycle(
     (name, title): (&str, &str),
     y_desc: &str,
     log: bool,
-    value: fn(&libp2p_cyclon::sim::Metrics) -> f64,
+    value: fn(&libp2p_cyclon::sim::OverlayMetrics) -> f64,
 ) -> Result<PathBuf, AnyError> {
     let path = dir.join(format!("{name}.svg"));
     let cycles = runs[0].report.last().cycle.max(1);

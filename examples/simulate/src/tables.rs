@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use libp2p_cyclon::sim::{AttackSnapshot, AttackTarget};
+use libp2p_cyclon::sim::{AttackMeasurement, AttackTarget};
 
 use crate::run::Run;
 
@@ -14,7 +14,7 @@ pub fn print_summary(runs: &[Run]) {
     header.extend(runs.iter().map(|r| format!("cyclon {}", r.label)));
     header.push("random c-out graph".to_owned());
 
-    type Cell = fn(&libp2p_cyclon::sim::Metrics) -> String;
+    type Cell = fn(&libp2p_cyclon::sim::OverlayMetrics) -> String;
     let metric_rows: Vec<(String, Cell)> = vec![
         ("nodes".into(), |m| m.nodes.to_string()),
         ("links".into(), |m| m.links.to_string()),
@@ -183,7 +183,7 @@ pub fn print_attack(runs: &[Run]) {
     let mut table = vec![header];
     for run in runs {
         let r = &run.report;
-        let share = |s: &AttackSnapshot| {
+        let share = |s: &AttackMeasurement| {
             if focused {
                 s.victim_share()
             } else {

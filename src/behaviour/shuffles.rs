@@ -1,0 +1,166 @@
+//! Carrying the core's shuffles: the periodic round, sending a shuffle the core started,
+//! ending it with the reply or the failure, answering other peers' shuffles, and reporting
+//! what each merge changed.
+
+use libp2p_identity::PeerId;
+use libp2p_swarm::{ConnectionId, NotifyHandler, ToSwarm};
+
+use super::{Behaviour, Event, RemovalReason};
+use crate::{
+    handler::{Command, InEvent, InboundId, OutboundShuffle, ShuffleError},
+    protocol::ViewEntry,
+    record::PeerAddresses,
+    stats::Count,
+    view::{MergeOutcome, OutgoingShuffle, ShuffleId},
+};
+
+impl Behaviour {
+    /// Sends a shuffle the core started to its target: on a connection if there is one,
+    /// otherwise after dialling it with the view's addresses.
+    pub(super) fn send_shuffle(
+        &mut self,
+        shuffle: OutgoingShuffle<PeerId, PeerAddresses>,
+    ) -> ShuffleId {
+        let id = shuffle.id;
+        let (peer, addresses, _) = shuffle.target.into_parts();
+        self.count(Count::ShuffleStarted);
+        if shuffle.probe {
+            self.count(Count::ProbeStarted);
+            tracing::debug!(%peer, %id, "probing a seed or a lost peer");
+        } else {
+            tracing::debug!(%peer, %id, "starting a shuffle");
+        }
+        if shuffle.target_left {
+            self.emit(Event::PeerRemoved {
+                peer_id: peer,
+                reason: RemovalReason::ShuffleTarget,
+            });
+        }
+        let outbound = OutboundShuffle::new(id, shuffle.request);
+        // A shuffle that needs a dial gets one timeout for the dial and one for the exchange.
+        let timeout = 2 * self.config.request_timeout;
+        let action = self
+            .outbound
+            .send(peer, addresses.to_vec(), outbound, timeout);
+        self.events.push_back(action);
+        id
+    }
+
+    pub(super) fn complete_shuffle(&mut self, id: ShuffleId, entries: Vec<ViewEntry>) {
+        if self.outbound.end(id).is_none() {
+            return; // Already failed, e.g. by its deadline.
+        }
+        let received = entries.len();
+        let Some(done) = self.view.complete_shuffle(id, entries) else {
+            return;
+        };
+        self.count(Count::ShuffleCompleted);
+        tracing::debug!(peer = %done.target, %id, received, "shuffle completed");
+        self.report_merge(done.merge);
+        self.emit(Event::ShuffleCompleted {
+            id,
+            peer_id: done.target,
+            sent: done.sent,
+            received,
+        });
+    }
+
+    pub(super) fn fail_shuffle(&mut self, id: ShuffleId, error: ShuffleError) {
+        let Some(failed) = self.view.fail_shuffle(id) else {
+            return; // Already ended.
+        };
+        let peer = failed.target;
+        if failed.removed {
+            self.emit(Event::PeerRemoved {
+                peer_id: peer,
+                reason: RemovalReason::ShuffleTarget,
+            });
+        }
+        self.outbound.end(id);
+        self.count(Count::ShuffleFailed(&error));
+        tracing::debug!(%peer, %id, %error, "shuffle failed");
+        self.emit(Event::ShuffleFailed {
+            id,
+            peer_id: peer,
+            error,
+        });
+    }
+
+    pub(super) fn answer_shuffle(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        id: InboundId,
+        entries: Vec<ViewEntry>,
+    ) {
+        let notify = |command| ToSwarm::NotifyHandler {
+            peer_id: peer,
+            handler: NotifyHandler::One(connection),
+            event: InEvent(command),
+        };
+        if let Some(limit) = self.config.inbound_rate_limit()
+            && !self.rate_limiter.allow(peer, limit, self.created.elapsed())
+        {
+            self.count(Count::InboundRateLimited);
+            tracing::debug!(%peer, "refusing a shuffle: the peer asks too often");
+            self.events.push_back(notify(Command::Refuse { id }));
+            return;
+        }
+        let received = entries.len();
+        let (reply, merge) = self.view.answer_shuffle(&mut self.rng, &peer, entries);
+        self.count(Count::InboundAnswered);
+        let sent = reply.len();
+        self.events
+            .push_back(notify(Command::Answer { id, entries: reply }));
+        self.report_merge(merge);
+        self.emit(Event::ShuffleAnswered {
+            peer_id: peer,
+            received,
+            sent,
+        });
+    }
+
+    /// Reports how a merge changed the view: events for the peers that left and entered it,
+    /// and the addresses of the entries it took or updated to the swarm (only verified ones
+    /// when signed records are required).
+    pub(super) fn report_merge(&mut self, merge: MergeOutcome<PeerId>) {
+        self.count(Count::Ignored(&merge.ignored));
+        for peer_id in merge.removed {
+            self.emit(Event::PeerRemoved {
+                peer_id,
+                reason: RemovalReason::Replaced,
+            });
+        }
+        let taken = merge.added.iter().map(|peer| (peer, true));
+        let kept = merge.refreshed.iter().chain(&merge.updated);
+        for (&peer_id, entered) in taken.chain(kept.map(|peer| (peer, false))) {
+            let Some(entry) = self.view.get(&peer_id) else {
+                continue;
+            };
+            let verified = entry.addresses().is_verified();
+            let addresses = entry.addresses().to_vec();
+            self.report_addresses(peer_id, &addresses, verified);
+            if entered {
+                self.emit(Event::PeerAdded {
+                    peer_id,
+                    addresses,
+                    verified,
+                });
+            }
+        }
+    }
+
+    /// The periodic shuffle, when the timer fires: the core decides whether this round runs,
+    /// and whether a [`Rejoin`](crate::Rejoin) probe follows it.
+    pub(super) fn periodic_shuffle(&mut self) {
+        let own = self.local.payload();
+        let own = (!own.is_empty()).then_some(own);
+        match self.view.periodic_shuffle(&mut self.rng, own.clone()) {
+            Ok(shuffle) => _ = self.send_shuffle(shuffle),
+            Err(reason) => tracing::debug!(%reason, "no periodic shuffle"),
+        }
+        if let Some(probe) = self.view.periodic_probe(&mut self.rng, own) {
+            self.send_shuffle(probe);
+        }
+    }
+}
