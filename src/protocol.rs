@@ -29,8 +29,9 @@ use crate::{
 const NAME_V1_0: &str = "/cyclon/1.0.0";
 const NAME_V1_1: &str = "/cyclon/1.1.0";
 
-/// The name of the first protocol version, `/cyclon/1.0.0`: entries without signed records.
-/// Every node listens on it, and diallers fall back to it.
+/// The name of the protocol's first version, `/cyclon/1.0.0` (entries without signed records),
+/// which other implementations and tools call the Cyclon protocol: every node listens on it,
+/// and diallers fall back to it. Nodes prefer [`PROTOCOL_NAME_V1_1`].
 pub const PROTOCOL_NAME: StreamProtocol = StreamProtocol::new(NAME_V1_0);
 
 /// The name of the protocol version with signed peer records in entries, `/cyclon/1.1.0`;
