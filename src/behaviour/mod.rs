@@ -386,11 +386,10 @@ impl NetworkBehaviour for Behaviour {
         }
         // Addresses other behaviours learned, for peers in the view (they do not bootstrap it).
         if let FromSwarm::NewExternalAddrOfPeer(NewExternalAddrOfPeer { peer_id, addr }) = event
-            && self.view.contains(&peer_id)
             && let Some(addr) = protocol::strip_own_peer_id(addr.clone(), &peer_id)
         {
             let max = self.config.max_addresses_per_entry;
-            self.view.add_address(peer_id, addr, max);
+            self.view.learn_address(&peer_id, addr, max);
         }
     }
 

@@ -318,6 +318,14 @@ where
         }
         self.insert(Entry::new(id, A::from_address(address), 0))
     }
+
+    /// Learns that `id`, if it is in the view, is reachable at `address` too (as
+    /// [`add_address`](Self::add_address), but never inserts: an address heard of out of band
+    /// does not bootstrap the view). Returns whether the entry took the address.
+    pub fn learn_address(&mut self, id: &I, address: A::Address, max: usize) -> bool {
+        self.addresses_mut(id)
+            .is_some_and(|addresses| addresses.add_address(address, max))
+    }
 }
 
 fn saturating_u32(n: usize) -> u32 {

@@ -726,3 +726,15 @@ fn shuffle_reverses_the_link_between_two_nodes() {
     assert_eq!(ids(&p), Vec::<u32>::new());
     assert_eq!(ids(&q), vec![1]);
 }
+
+#[test]
+fn an_address_learned_out_of_band_joins_a_held_entry_and_never_inserts() {
+    let mut view: PartialView<u32, Vec<u8>> = PartialView::new(0, params(3, 2)).unwrap();
+    assert!(!view.learn_address(&1, 7, 2), "not in the view: nothing");
+    assert!(view.is_empty());
+    assert_eq!(view.add_address(1, 7, 2), InsertOutcome::Added);
+    assert!(view.learn_address(&1, 8, 2));
+    assert!(!view.learn_address(&1, 8, 2), "already known");
+    assert!(!view.learn_address(&1, 9, 2), "at the bound");
+    assert_eq!(view.get(&1).unwrap().addresses(), &vec![7, 8]);
+}
