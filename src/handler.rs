@@ -50,6 +50,11 @@ pub enum ShuffleError {
     /// No connection to the target could be established.
     #[error("could not connect to the peer: {0}")]
     Dial(String),
+    /// The local swarm refused or aborted the dial to the target (`DialError::Denied`, e.g. by
+    /// libp2p's `connection_limits`, or `DialError::Aborted`): the shuffle was never sent and
+    /// nothing is known of the target, which is back in the view (unlike every other error).
+    #[error("the local swarm refused the dial: {0}")]
+    DialRefusedLocally(String),
     /// The target speaks neither `/cyclon/1.1.0` nor `/cyclon/1.0.0` (nor the one this peer
     /// is configured to speak).
     #[error("the peer does not support the Cyclon protocol")]
@@ -70,6 +75,7 @@ impl ShuffleError {
     pub fn kind(&self) -> &'static str {
         match self {
             ShuffleError::Dial(_) => "dial",
+            ShuffleError::DialRefusedLocally(_) => "refused_locally",
             ShuffleError::UnsupportedProtocol => "unsupported_protocol",
             ShuffleError::Timeout => "timeout",
             ShuffleError::ConnectionClosed => "connection_closed",

@@ -49,6 +49,7 @@ label_values! {
     /// Why a shuffle this peer started failed.
     FailureReason {
         Dial => "dial",
+        RefusedLocally => "refused_locally",
         UnsupportedProtocol => "unsupported_protocol",
         Timeout => "timeout",
         ConnectionClosed => "connection_closed",
@@ -142,6 +143,7 @@ pub(crate) struct Metrics {
     probes_started: Counter,
     shuffles_completed: Counter,
     shuffles_failed: Family<Failure, Counter>,
+    rounds_without_reachable_peer: Counter,
     inbound_answered: Counter,
     inbound_refused: Family<Refusal, Counter>,
     inbound_failed: Counter,
@@ -163,6 +165,7 @@ impl Metrics {
             probes_started: Counter::default(),
             shuffles_completed: Counter::default(),
             shuffles_failed: Family::default(),
+            rounds_without_reachable_peer: Counter::default(),
             inbound_answered: Counter::default(),
             inbound_refused: Family::default(),
             inbound_failed: Counter::default(),
@@ -189,6 +192,11 @@ impl Metrics {
                 "shuffles_completed",
                 "Shuffles this peer initiated that completed",
                 &metrics.shuffles_completed,
+            ),
+            (
+                "rounds_without_reachable_peer",
+                "Periodic rounds skipped: the local swarm refused new dials and no peer of the view was connected",
+                &metrics.rounds_without_reachable_peer,
             ),
             (
                 "inbound_answered",
@@ -264,6 +272,7 @@ impl Metrics {
                     .get_or_create(&Failure { reason })
                     .inc();
             }
+            Count::NoReachablePeer => _ = self.rounds_without_reachable_peer.inc(),
             Count::InboundAnswered => _ = self.inbound_answered.inc(),
             Count::InboundRefused => self.refused(RefusalReason::Capacity),
             Count::InboundRateLimited => self.refused(RefusalReason::RateLimit),
@@ -318,6 +327,7 @@ fn add<L: EncodeLabelSet + Clone + Eq + Hash>(family: &Family<L, Counter>, label
 fn failure_reason(error: &ShuffleError) -> FailureReason {
     match error {
         ShuffleError::Dial(_) => FailureReason::Dial,
+        ShuffleError::DialRefusedLocally(_) => FailureReason::RefusedLocally,
         ShuffleError::UnsupportedProtocol => FailureReason::UnsupportedProtocol,
         ShuffleError::Timeout => FailureReason::Timeout,
         ShuffleError::ConnectionClosed => FailureReason::ConnectionClosed,
@@ -420,6 +430,7 @@ mod tests {
         metrics.count(&Count::Ignored(&ignored));
         for error in [
             ShuffleError::Dial(String::new()),
+            ShuffleError::DialRefusedLocally(String::new()),
             ShuffleError::UnsupportedProtocol,
             ShuffleError::Timeout,
             ShuffleError::ConnectionClosed,
@@ -474,6 +485,7 @@ mod tests {
                     "reason",
                     [
                         "dial",
+                        "refused_locally",
                         "unsupported_protocol",
                         "timeout",
                         "connection_closed",

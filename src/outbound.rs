@@ -48,12 +48,36 @@ pub(crate) struct Outbound {
     in_flight: HashMap<ShuffleId, InFlight>,
     /// Fires at the earliest deadline; `None` when nothing is in flight.
     deadline_timer: Option<Delay>,
+    /// The local swarm refused or aborted one of our dials, and no outgoing connection has
+    /// closed or opened since: new dials would likely be refused too.
+    dials_refused: bool,
+}
+
+/// Whether a dial error comes from the local swarm and says nothing about the peer: a
+/// behaviour denied the connection (libp2p's `connection_limits` and
+/// `memory_connection_limits` do, before or after the handshake), or the dial was aborted
+/// locally. Every other error (transport, wrong peer id, no addresses) is about the peer or
+/// its addresses. `DialPeerConditionFalse` means no dial happened: the shuffle waits for the
+/// dial under way.
+pub(crate) fn refused_locally(error: &DialError) -> bool {
+    matches!(error, DialError::Denied { .. } | DialError::Aborted)
 }
 
 impl Outbound {
     /// Shuffles in flight.
     pub(crate) fn len(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Whether a connection to `peer` is open.
+    pub(crate) fn is_connected(&self, peer: &PeerId) -> bool {
+        self.connections.contains_key(peer)
+    }
+
+    /// Whether the local swarm refused our last dial and nothing has changed since (no
+    /// outgoing connection opened or closed).
+    pub(crate) fn dials_refused(&self) -> bool {
+        self.dials_refused
     }
 
     /// Sends `shuffle` to `peer` within `timeout`: to a handler of an open connection, or by
@@ -156,8 +180,12 @@ impl Outbound {
             FromSwarm::ConnectionEstablished(ConnectionEstablished {
                 peer_id,
                 connection_id,
+                endpoint,
                 ..
             }) => {
+                if endpoint.is_dialer() {
+                    self.dials_refused = false;
+                }
                 self.connections
                     .entry(*peer_id)
                     .or_default()
@@ -167,8 +195,12 @@ impl Outbound {
             FromSwarm::ConnectionClosed(ConnectionClosed {
                 peer_id,
                 connection_id,
+                endpoint,
                 ..
             }) => {
+                if endpoint.is_dialer() {
+                    self.dials_refused = false;
+                }
                 if let Some(connections) = self.connections.get_mut(peer_id) {
                     connections.retain(|c| c != connection_id);
                     if connections.is_empty() {
@@ -193,6 +225,12 @@ impl Outbound {
                     failed.extend(waiting.shuffles.iter().map(|s| s.id));
                     failed.sort_unstable();
                     failed.dedup();
+                }
+                if refused_locally(error) {
+                    self.dials_refused = true;
+                    return with_error(failed, || {
+                        ShuffleError::DialRefusedLocally(error.to_string())
+                    });
                 }
                 with_error(failed, || ShuffleError::Dial(error.to_string()))
             }

@@ -13,6 +13,10 @@ use crate::{
 pub struct ShuffleFailures {
     /// No connection to the target could be established.
     pub dial: u64,
+    /// The local swarm refused or aborted the dial to the target (its connection limits,
+    /// say): nothing is known of the target, which went back into the view. Not a failure of
+    /// the peer; counted apart from the others, and not in [`total`](Self::total).
+    pub refused_locally: u64,
     /// The target speaks no version of the Cyclon protocol this peer speaks.
     pub unsupported_protocol: u64,
     /// Opening the stream or the exchange timed out.
@@ -24,7 +28,8 @@ pub struct ShuffleFailures {
 }
 
 impl ShuffleFailures {
-    /// All failed shuffles.
+    /// All shuffles that failed for a reason of the peer or the network (not
+    /// [`refused_locally`](Self::refused_locally)).
     pub fn total(&self) -> u64 {
         self.dial + self.unsupported_protocol + self.timeout + self.connection_closed + self.io
     }
@@ -32,6 +37,7 @@ impl ShuffleFailures {
     fn count(&mut self, error: &ShuffleError) {
         let counter = match error {
             ShuffleError::Dial(_) => &mut self.dial,
+            ShuffleError::DialRefusedLocally(_) => &mut self.refused_locally,
             ShuffleError::UnsupportedProtocol => &mut self.unsupported_protocol,
             ShuffleError::Timeout => &mut self.timeout,
             ShuffleError::ConnectionClosed => &mut self.connection_closed,
@@ -51,6 +57,9 @@ pub struct Stats {
     pub probes_started: u64,
     /// Shuffles completed.
     pub shuffles_completed: u64,
+    /// Periodic rounds skipped because the local swarm was refusing new dials and no peer of
+    /// the view was connected ([`StartShuffleError::NoReachablePeer`](crate::StartShuffleError::NoReachablePeer)).
+    pub rounds_without_reachable_peer: u64,
     /// Shuffles failed, by reason.
     pub shuffles_failed: ShuffleFailures,
     /// Inbound shuffles answered.
@@ -83,6 +92,8 @@ pub(crate) enum Count<'a> {
     ProbeStarted,
     ShuffleCompleted,
     ShuffleFailed(&'a ShuffleError),
+    /// A periodic round skipped: dials are refused and no peer of the view is connected.
+    NoReachablePeer,
     InboundAnswered,
     /// Refused: too many inbound streams in flight.
     InboundRefused,
@@ -104,6 +115,7 @@ impl Stats {
             Count::ProbeStarted => self.probes_started += 1,
             Count::ShuffleCompleted => self.shuffles_completed += 1,
             Count::ShuffleFailed(error) => self.shuffles_failed.count(error),
+            Count::NoReachablePeer => self.rounds_without_reachable_peer += 1,
             Count::InboundAnswered => self.inbound_answered += 1,
             Count::InboundRefused => self.inbound_refused += 1,
             Count::InboundRateLimited => self.inbound_rate_limited += 1,

@@ -116,6 +116,8 @@ enum Op {
     Deliver(usize),
     /// The k-th pending shuffle fails.
     Fail(usize),
+    /// The k-th pending shuffle is withdrawn: the local node could not send it.
+    Cancel(usize),
     /// Node learns of another node, with an age (possibly absurd).
     Insert(usize, u32, u32),
     /// Node forgets another node.
@@ -134,6 +136,7 @@ fn op(nodes: usize) -> impl Strategy<Value = Op> {
         4 => node.clone().prop_map(Op::Start),
         4 => (0usize..8).prop_map(Op::Deliver),
         1 => (0usize..8).prop_map(Op::Fail),
+        1 => (0usize..8).prop_map(Op::Cancel),
         2 => (node.clone(), id.clone(), any::<u32>()).prop_map(|(n, i, a)| Op::Insert(n, i, a)),
         1 => (node.clone(), id.clone()).prop_map(|(n, i)| Op::Remove(n, i)),
         1 => node.clone().prop_map(Op::Kill),
@@ -269,6 +272,16 @@ proptest! {
                         prop_assert!(!views[n].contains(&target), "a failed target is gone");
                     }
                 }
+                Op::Cancel(k) if k < pending.len() => {
+                    let (n, s) = pending.remove(k);
+                    let target = *s.target.peer_id();
+                    let (held, full) = (views[n].contains(&target), views[n].is_full());
+                    let cancelled = views[n].cancel_shuffle(s.id).unwrap();
+                    prop_assert_eq!(cancelled.target, target);
+                    // The target comes back when it had left, was not back and there is room.
+                    prop_assert_eq!(cancelled.restored, s.target_left && !held && !full);
+                    prop_assert_eq!(views[n].contains(&target), held || cancelled.restored);
+                }
                 Op::Insert(n, id, age) => { views[n].insert(Entry::new(id, (), age)); }
                 Op::Remove(n, id) => { views[n].remove(&id); }
                 Op::Kill(n) => alive[n] = false,
@@ -278,7 +291,7 @@ proptest! {
                     let (_, merge) = views[n].answer_shuffle(&mut rng, &99, entries);
                     assert_replays(&before, &views[n], &merge);
                 }
-                Op::Deliver(_) | Op::Fail(_) => {}
+                Op::Deliver(_) | Op::Fail(_) | Op::Cancel(_) => {}
             }
             for view in &views {
                 assert_invariants(view);

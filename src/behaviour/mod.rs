@@ -61,6 +61,8 @@ pub struct Behaviour {
     events: VecDeque<ToSwarm<Event, InEvent>>,
     /// Fires the next periodic shuffle; `None` while paused.
     shuffle_timer: Option<Delay>,
+    /// Periodic rounds skipped in a row for want of a connected peer while dials are refused.
+    rounds_without_dial: u32,
     /// The per-peer inbound rate limit; its clock starts at `created`.
     rate_limiter: RateLimiter<PeerId>,
     created: Instant,
@@ -127,6 +129,7 @@ impl Behaviour {
             handler_settings: HandlerSettings::new(&config),
             events: VecDeque::new(),
             shuffle_timer: None,
+            rounds_without_dial: 0,
             rate_limiter: RateLimiter::new(MAX_RATE_LIMITED_PEERS),
             created: Instant::now(),
             stats: Stats::default(),

@@ -11,8 +11,12 @@ use crate::{
     protocol::ViewEntry,
     record::PeerAddresses,
     stats::Count,
-    view::{MergeOutcome, OutgoingShuffle, ShuffleId},
+    view::{MergeOutcome, OutgoingShuffle, ShuffleId, StartShuffleError},
 };
+
+/// While the local swarm refuses dials, a periodic round that finds no connected peer is
+/// skipped, except one round in this many in a row, which dials as usual.
+pub(super) const DIAL_RETRY_ROUNDS: u32 = 5;
 
 impl Behaviour {
     /// Sends a shuffle the core started to its target: on a connection if there is one,
@@ -66,6 +70,9 @@ impl Behaviour {
     }
 
     pub(super) fn fail_shuffle(&mut self, id: ShuffleId, error: ShuffleError) {
+        if let ShuffleError::DialRefusedLocally(_) = error {
+            return self.cancel_shuffle(id, error);
+        }
         let Some(failed) = self.view.fail_shuffle(id) else {
             return; // Already ended.
         };
@@ -79,6 +86,34 @@ impl Behaviour {
         self.outbound.end(id);
         self.count(Count::ShuffleFailed(&error));
         tracing::debug!(%peer, %id, %error, "shuffle failed");
+        self.emit(Event::ShuffleFailed {
+            id,
+            peer_id: peer,
+            error,
+        });
+    }
+
+    /// Ends a shuffle the local swarm would not let us send: the core puts its target back,
+    /// nothing counts against the peer.
+    fn cancel_shuffle(&mut self, id: ShuffleId, error: ShuffleError) {
+        let Some(cancelled) = self.view.cancel_shuffle(id) else {
+            return; // Already ended.
+        };
+        let peer = cancelled.target;
+        self.outbound.end(id);
+        if cancelled.restored
+            && let Some(entry) = self.view.get(&peer)
+        {
+            let addresses = entry.addresses().to_vec();
+            let verified = entry.addresses().is_verified();
+            self.emit(Event::PeerAdded {
+                peer_id: peer,
+                addresses,
+                verified,
+            });
+        }
+        self.count(Count::ShuffleFailed(&error));
+        tracing::debug!(%peer, %id, %error, "shuffle withdrawn: the local swarm refused the dial");
         self.emit(Event::ShuffleFailed {
             id,
             peer_id: peer,
@@ -152,11 +187,35 @@ impl Behaviour {
 
     /// The periodic shuffle, when the timer fires: the core decides whether this round runs,
     /// and whether a [`Rejoin`](crate::Rejoin) probe follows it.
+    ///
+    /// While the local swarm refuses new dials (its connection limits), the round's target is
+    /// the oldest peer of the view the node is connected to; without one, the round is
+    /// skipped (a dial would be refused again, after a handshake's worth of work), except
+    /// every [`DIAL_RETRY_ROUNDS`]th round in a row, which dials as usual: the budget may have
+    /// freed without an outgoing connection of ours closing.
     pub(super) fn periodic_shuffle(&mut self) {
         let own = self.local.payload();
         let own = (!own.is_empty()).then_some(own);
-        match self.view.periodic_shuffle(&mut self.rng, own.clone()) {
-            Ok(shuffle) => _ = self.send_shuffle(shuffle),
+        let retry = self.rounds_without_dial + 1 >= DIAL_RETRY_ROUNDS;
+        let started = if self.outbound.dials_refused() && !retry {
+            let outbound = &self.outbound;
+            self.view
+                .periodic_shuffle_among(&mut self.rng, own.clone(), |peer| {
+                    outbound.is_connected(peer)
+                })
+        } else {
+            self.view.periodic_shuffle(&mut self.rng, own.clone())
+        };
+        match started {
+            Ok(shuffle) => {
+                self.rounds_without_dial = 0;
+                self.send_shuffle(shuffle);
+            }
+            Err(StartShuffleError::NoReachablePeer) => {
+                self.rounds_without_dial += 1;
+                self.count(Count::NoReachablePeer);
+                tracing::debug!("no periodic shuffle: dials are refused and no peer is connected");
+            }
             Err(reason) => tracing::debug!(%reason, "no periodic shuffle"),
         }
         if let Some(probe) = self.view.periodic_probe(&mut self.rng, own) {

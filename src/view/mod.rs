@@ -81,7 +81,10 @@ pub use self::{
     params::{MAX_DEFENDED_VIEW_SIZE, ParamsError, ShuffleMode, ShuffleParams},
     rejoin::Rejoin,
     seeded::SeededParams,
-    shuffle::{CompletedShuffle, FailedShuffle, OutgoingShuffle, ShuffleId, StartShuffleError},
+    shuffle::{
+        CancelledShuffle, CompletedShuffle, FailedShuffle, OutgoingShuffle, ShuffleId,
+        StartShuffleError,
+    },
 };
 
 /// What [`PartialView::insert`] did.
@@ -287,6 +290,46 @@ where
             }
         }
         best
+    }
+
+    /// Index of the target among the entries `reachable` accepts (at least one does): the
+    /// oldest of them, ties broken uniformly at random, or a uniformly random one in basic
+    /// mode.
+    fn reachable_index<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        mode: ShuffleMode,
+        reachable: &dyn Fn(&I) -> bool,
+    ) -> usize {
+        let candidates = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| reachable(&e.id));
+        let mut best: Option<usize> = None;
+        let mut ties = 0u32;
+        for (i, entry) in candidates {
+            let better = match (mode, best) {
+                (_, None) => true,
+                (ShuffleMode::Basic, Some(_)) => false,
+                (ShuffleMode::Enhanced, Some(b)) => entry.age > self.entries[b].age,
+            };
+            let tie = match (mode, best) {
+                (ShuffleMode::Basic, Some(_)) => true,
+                (ShuffleMode::Enhanced, Some(b)) => entry.age == self.entries[b].age,
+                (_, None) => false,
+            };
+            if better {
+                best = Some(i);
+                ties = 1;
+            } else if tie {
+                ties += 1;
+                if rng.random_range(0..ties) == 0 {
+                    best = Some(i);
+                }
+            }
+        }
+        best.expect("the caller checked that an entry is reachable")
     }
 
     /// Moves `count` entries chosen uniformly at random among the first `among` to the front

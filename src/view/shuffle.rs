@@ -75,6 +75,18 @@ pub struct FailedShuffle<I> {
     pub removed: bool,
 }
 
+/// A shuffle the local node started and then withdrew, because it could not send it
+/// ([`PartialView::cancel_shuffle`](crate::view::PartialView::cancel_shuffle)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CancelledShuffle<I> {
+    /// The neighbour the shuffle was for.
+    pub target: I,
+    /// Whether the target went back into the view (it had left it when the shuffle started,
+    /// and was not back yet).
+    pub restored: bool,
+}
+
 /// Why no shuffle was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
@@ -86,6 +98,10 @@ pub enum StartShuffleError {
     /// drop its own entry, and the shuffle would only cost it a link (possibly its only one).
     #[error("the local peer has no address to advertise yet")]
     NoLocalAddress,
+    /// A periodic shuffle restricted to the peers the local node can reach now
+    /// ([`PartialView::periodic_shuffle_among`](crate::view::PartialView::periodic_shuffle_among)) found none in the view.
+    #[error("no peer of the view is reachable now")]
+    NoReachablePeer,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +218,39 @@ where
         }
     }
 
+    /// [`periodic_shuffle`](Self::periodic_shuffle) with the target chosen among the peers
+    /// `reachable` accepts (the oldest of them, or a random one in basic mode), for a node
+    /// that cannot reach every peer now: one whose own connection limits refuse new dials
+    /// shuffles with a peer it is connected to. Without such a peer the round is skipped with
+    /// [`StartShuffleError::NoReachablePeer`] and nothing changes (the view is not aged).
+    /// Under [`Defence::Seeded`](crate::view::Defence::Seeded), whose targets keep their slots, the restriction does not
+    /// apply: this is `periodic_shuffle`.
+    pub fn periodic_shuffle_among<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: Option<A>,
+        reachable: impl Fn(&I) -> bool,
+    ) -> Result<OutgoingShuffle<I, A>, StartShuffleError> {
+        let seeded = self.defence.as_deref().is_some_and(DefenceState::is_seeded);
+        if seeded {
+            return self.periodic_shuffle(rng, local_addresses);
+        }
+        let Some(addresses) = local_addresses else {
+            return self.periodic_shuffle(rng, None);
+        };
+        if self.is_empty() {
+            return Err(StartShuffleError::EmptyView);
+        }
+        if !self.entries.iter().any(|e| reachable(&e.id)) {
+            return Err(StartShuffleError::NoReachablePeer);
+        }
+        let mut request = Vec::with_capacity(self.params.shuffle_length);
+        let (id, target) = self
+            .start_into(rng, addresses, &mut request, Some(&reachable))
+            .ok_or(StartShuffleError::EmptyView)?;
+        Ok(self.outgoing(id, target, request))
+    }
+
     /// [`start_shuffle`](Self::start_shuffle) writing the request into `request` (cleared
     /// first; left empty when the view is empty) instead of a new vector, and returning the
     /// shuffle's id and target. Same rules, same random choices; it allocates nothing once
@@ -211,6 +260,18 @@ where
         rng: &mut R,
         local_addresses: A,
         request: &mut Vec<Entry<I, A>>,
+    ) -> Option<(ShuffleId, Entry<I, A>)> {
+        self.start_into(rng, local_addresses, request, None)
+    }
+
+    /// Steps 1–3, the target chosen among the entries `reachable` accepts (all without it;
+    /// the caller made sure one is).
+    fn start_into<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        local_addresses: A,
+        request: &mut Vec<Entry<I, A>>,
+        reachable: Option<&dyn Fn(&I) -> bool>,
     ) -> Option<(ShuffleId, Entry<I, A>)> {
         request.clear();
         if self.entries.is_empty() {
@@ -227,9 +288,10 @@ where
         for entry in &mut self.entries {
             entry.age = entry.age.saturating_add(1).min(max_age);
         }
-        let target_index = match self.params.mode {
-            ShuffleMode::Enhanced => self.oldest_index(rng),
-            ShuffleMode::Basic => rng.random_range(0..self.entries.len()),
+        let target_index = match (self.params.mode, reachable) {
+            (ShuffleMode::Enhanced, None) => self.oldest_index(rng),
+            (ShuffleMode::Basic, None) => rng.random_range(0..self.entries.len()),
+            (mode, Some(reachable)) => self.reachable_index(rng, mode, reachable),
         };
         // An anchor (parked at the end) stays in the view when it is the target.
         let target_left = target_index < self.swappable_len();
@@ -411,6 +473,22 @@ where
             target: id,
             removed,
         })
+    }
+
+    /// Withdraws the shuffle `id`, which the local node could not send: its own connection
+    /// limits refused the dial, or the dial was aborted locally. Nothing is known of the
+    /// target, so, unlike [`fail_shuffle`](Self::fail_shuffle), it goes back into the view if
+    /// it left it (with the age it had, when there is room), it is not remembered as lost,
+    /// and no defence counts it as failed. The entries sent stayed in the view. Returns
+    /// `None` (and changes nothing) if `id` is not pending.
+    pub fn cancel_shuffle(&mut self, id: ShuffleId) -> Option<CancelledShuffle<I>> {
+        let index = self.pending.iter().position(|p| p.id == id)?;
+        let pending = self.pending.swap_remove(index);
+        self.recycle_sent(pending.sent);
+        let target = pending.target.id.clone();
+        let restored =
+            pending.target_left && self.insert(pending.target) == super::InsertOutcome::Added;
+        Some(CancelledShuffle { target, restored })
     }
 
     /// Answers a shuffle request from `from`: picks a random subset of at most `l` entries

@@ -738,3 +738,57 @@ fn an_address_learned_out_of_band_joins_a_held_entry_and_never_inserts() {
     assert!(!view.learn_address(&1, 9, 2), "at the bound");
     assert_eq!(view.get(&1).unwrap().addresses(), &vec![7, 8]);
 }
+
+/// A shuffle the local node could not send leaves the view as it was: its target goes back,
+/// is not remembered as lost, and the sent entries stayed.
+#[test]
+fn a_cancelled_shuffle_puts_its_target_back_and_forgets_nothing() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut view = view_with(0, 4, 2, &[(1, 5), (2, 0), (3, 1)]);
+    view.set_rejoin(Rejoin::new(4, 5)).unwrap();
+    let shuffle = view.start_shuffle(&mut rng, ()).unwrap();
+    assert_eq!(*shuffle.target.peer_id(), 1);
+    assert!(!view.contains(&1));
+    let cancelled = view.cancel_shuffle(shuffle.id).unwrap();
+    assert_eq!((cancelled.target, cancelled.restored), (1, true));
+    assert_eq!(ids(&view), vec![1, 2, 3]);
+    assert_eq!(age_of(&view, 1), 6, "at the age it had when the shuffle started");
+    assert!(view.lost_peers().is_empty(), "not lost: nothing is known of it");
+    assert_eq!(view.pending_shuffles(), 0);
+    assert!(view.cancel_shuffle(shuffle.id).is_none());
+    // A target back in the view meanwhile, or a full view: nothing to restore.
+    let again = view.start_shuffle(&mut rng, ()).unwrap();
+    assert_eq!(view.insert(Entry::new(1, (), 0)), InsertOutcome::Added);
+    assert!(!view.cancel_shuffle(again.id).unwrap().restored);
+}
+
+/// While only some peers are reachable, the target is the oldest of them; with none the round
+/// is skipped and nothing changes.
+#[test]
+fn a_restricted_round_takes_the_oldest_reachable_peer_or_none() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let mut view = view_with(0, 5, 2, &[(1, 9), (2, 3), (3, 5), (4, 5)]);
+    let none = view.periodic_shuffle_among(&mut rng, Some(()), |_| false);
+    assert_eq!(none.unwrap_err(), StartShuffleError::NoReachablePeer);
+    assert_eq!(age_of(&view, 1), 9, "a skipped round does not age the view");
+    assert_eq!(
+        view.periodic_shuffle_among(&mut rng, None, |_| true).unwrap_err(),
+        StartShuffleError::NoLocalAddress
+    );
+    let shuffle = view
+        .periodic_shuffle_among(&mut rng, Some(()), |id| *id != 1)
+        .unwrap();
+    assert!([3, 4].contains(shuffle.target.peer_id()), "the oldest reachable");
+    assert!(shuffle.target_left);
+    assert!(view.contains(&1));
+    assert_eq!(age_of(&view, 1), 10, "a round that runs ages the view");
+    // Ties among the reachable are broken at random, over both.
+    let mut seen = std::collections::HashSet::new();
+    for seed in 0..40 {
+        let mut v = view_with(0, 5, 2, &[(1, 9), (2, 3), (3, 5), (4, 5)]);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let s = v.periodic_shuffle_among(&mut rng, Some(()), |id| *id != 1).unwrap();
+        seen.insert(*s.target.peer_id());
+    }
+    assert_eq!(seen, [3, 4].into_iter().collect());
+}
