@@ -4,7 +4,13 @@
 
 use std::time::Duration;
 
-use crate::view::{Defence, ParamsError, Rejoin, ShuffleMode, ShuffleParams};
+use libp2p_swarm::StreamProtocol;
+
+use crate::{
+    address_scope::AddressScope,
+    protocol::{self, ProtocolId, Version},
+    view::{Defence, ParamsError, Rejoin, ShuffleMode, ShuffleParams},
+};
 
 /// Default shuffle interval (the paper's "cycle"): 10 s.
 pub(crate) const DEFAULT_SHUFFLE_INTERVAL: Duration = Duration::from_secs(10);
@@ -87,6 +93,9 @@ pub struct Config {
     pub(crate) require_signed_records: bool,
     pub(crate) signed_records: bool,
     pub(crate) rejoin: Option<Rejoin>,
+    address_scope: AddressScope,
+    /// Put before every protocol name; empty: the protocol's own names.
+    protocol_prefix: String,
 }
 
 impl Default for Config {
@@ -104,12 +113,14 @@ impl Default for Config {
             require_signed_records: false,
             signed_records: true,
             rejoin: None,
+            address_scope: AddressScope::Any,
+            protocol_prefix: String::new(),
         }
     }
 }
 
 /// Why a [`Config`] cannot be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// View size or shuffle length out of range.
@@ -157,6 +168,12 @@ pub enum ConfigError {
     /// is turned off: every received entry would be dropped.
     #[error("signed records are required but /cyclon/1.1.0 is turned off")]
     RecordsRequiredButDisabled,
+    /// The protocol prefix does not make valid protocol names: it must start with `/`, not
+    /// end with one, and hold no whitespace.
+    #[error(
+        "invalid protocol prefix {0:?}: it must start with '/', not end with one, and hold no whitespace"
+    )]
+    InvalidProtocolPrefix(String),
 }
 
 impl Config {
@@ -297,6 +314,64 @@ impl Config {
     pub fn with_signed_records(mut self, enabled: bool) -> Self {
         self.signed_records = enabled;
         self
+    }
+
+    /// Sets which addresses travel in entries ([`AddressScope`]): the local peer advertises
+    /// (and signs) only its addresses within the scope, and only received addresses within it
+    /// are kept, forwarded and reported to the swarm (as are addresses other behaviours report
+    /// for peers of the view). A received entry left with no address within the scope is
+    /// dropped and counted
+    /// ([`InvalidEntries::out_of_scope`](crate::InvalidEntries::out_of_scope)); a peer
+    /// with no address within the scope skips its periodic shuffles, as a peer without any
+    /// address does. A signed record is forwarded as its signer made it: its addresses out of
+    /// the scope are not used, but stay in it. Addresses the application adds itself
+    /// ([`Behaviour::add_address`](crate::Behaviour::add_address)) are taken as they are.
+    /// Default: [`AddressScope::Any`], so that loopback tests and LANs work; a node on the
+    /// public internet should use [`AddressScope::Global`].
+    pub fn with_address_scope(mut self, scope: AddressScope) -> Self {
+        self.address_scope = scope;
+        self
+    }
+
+    /// Which addresses travel in entries.
+    pub fn address_scope(&self) -> AddressScope {
+        self.address_scope
+    }
+
+    /// Puts `prefix` before every protocol name (`<prefix>/cyclon/1.1.0`,
+    /// `<prefix>/cyclon/1.0.0`), so that the overlays of separate applications on the same
+    /// hosts never exchange entries: a peer of another overlay does not speak this peer's
+    /// protocols, so a shuffle with it fails and it leaves the view, as any peer that does not
+    /// speak Cyclon does (as kad's `Config::new(StreamProtocol)` keeps networks apart). It must
+    /// start with `/`, not end with one, and hold no whitespace, e.g. `/myapp`. Default: none,
+    /// the protocol's own names, which other implementations speak.
+    pub fn with_protocol_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.protocol_prefix = prefix.into();
+        self
+    }
+
+    /// The protocol prefix (empty for none).
+    pub fn protocol_prefix(&self) -> &str {
+        &self.protocol_prefix
+    }
+
+    /// The protocol names this configuration speaks, preferred first.
+    pub fn protocol_names(&self) -> Vec<StreamProtocol> {
+        self.protocol_ids()
+            .into_iter()
+            .filter_map(|id| StreamProtocol::try_from_owned(id.as_ref().to_owned()).ok())
+            .collect()
+    }
+
+    /// The versions spoken under their names, preferred first (empty if the prefix is
+    /// invalid, which [`validate`](Self::validate) reports).
+    pub(crate) fn protocol_ids(&self) -> Vec<ProtocolId> {
+        let versions = if self.signed_records {
+            Version::ALL
+        } else {
+            Version::V1_0_ONLY
+        };
+        protocol::protocol_ids(&self.protocol_prefix, versions).unwrap_or_default()
     }
 
     /// Maximum size of a signed peer record in bytes.
@@ -445,6 +520,15 @@ impl Config {
         if self.require_signed_records && !self.signed_records {
             return Err(ConfigError::RecordsRequiredButDisabled);
         }
+        let prefix = &self.protocol_prefix;
+        let prefix_valid = prefix.is_empty()
+            || (prefix.starts_with('/')
+                && !prefix.ends_with('/')
+                && !prefix.chars().any(char::is_whitespace)
+                && protocol::protocol_ids(prefix, Version::ALL).is_some());
+        if !prefix_valid {
+            return Err(ConfigError::InvalidProtocolPrefix(prefix.clone()));
+        }
         Ok(())
     }
 }
@@ -572,5 +656,35 @@ mod tests {
                 refill_every: Duration::from_secs(2)
             })
         );
+    }
+
+    #[test]
+    fn a_protocol_prefix_names_every_version_and_is_checked() {
+        let names = |config: &Config| -> Vec<String> {
+            config
+                .protocol_names()
+                .iter()
+                .map(|p| p.as_ref().to_owned())
+                .collect()
+        };
+        let base = Config::default();
+        assert_eq!(names(&base), ["/cyclon/1.1.0", "/cyclon/1.0.0"]);
+        let app = base.clone().with_protocol_prefix("/myapp/v2");
+        assert!(app.validate().is_ok());
+        assert_eq!(
+            names(&app),
+            ["/myapp/v2/cyclon/1.1.0", "/myapp/v2/cyclon/1.0.0"]
+        );
+        assert_eq!(
+            names(&app.with_signed_records(false)),
+            ["/myapp/v2/cyclon/1.0.0"]
+        );
+        for bad in ["myapp", "/myapp/", "/my app", "/"] {
+            assert_eq!(
+                base.clone().with_protocol_prefix(bad).validate(),
+                Err(ConfigError::InvalidProtocolPrefix(bad.to_owned())),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -38,7 +38,9 @@ use libp2p_swarm::{
 
 use crate::{
     config::Config,
-    protocol::{self, EntryLimits, FramedStream, InvalidEntries, Version, ViewEntry, proto},
+    protocol::{
+        self, EntryLimits, FramedStream, InvalidEntries, ProtocolId, Version, ViewEntry, proto,
+    },
     upgrade::Upgrade,
     view::ShuffleId,
 };
@@ -222,8 +224,10 @@ pub(crate) struct HandlerSettings {
     max_inbound_streams: usize,
     limits: EntryLimits,
     inbound_limit: InboundLimit,
-    /// The versions spoken, preferred first.
-    versions: &'static [Version],
+    /// The protocol names spoken, preferred first.
+    offered: Arc<[ProtocolId]>,
+    /// The name of `/cyclon/1.0.0` alone, for a remote that picked it once.
+    v1_0_only: Arc<[ProtocolId]>,
 }
 
 impl HandlerSettings {
@@ -234,11 +238,12 @@ impl HandlerSettings {
             max_inbound_streams: config.max_inbound_streams_per_connection,
             limits: EntryLimits::new(config),
             inbound_limit: InboundLimit::new(config.max_inbound_streams),
-            versions: if config.signed_records {
-                Version::ALL
-            } else {
-                Version::V1_0_ONLY
-            },
+            offered: config.protocol_ids().into(),
+            v1_0_only: config
+                .protocol_ids()
+                .into_iter()
+                .filter(|id| id.version() == Version::V1_0)
+                .collect(),
         }
     }
 }
@@ -263,7 +268,7 @@ pub struct Handler {
     stream_requested: bool,
     /// The versions outbound streams offer: the configured ones, until the remote picks
     /// `/cyclon/1.0.0` from them.
-    outbound_versions: &'static [Version],
+    outbound_versions: Arc<[ProtocolId]>,
     outbound: FuturesMap<ShuffleId, (Version, io::Result<Vec<proto::Entry>>)>,
     reading: FuturesMap<InboundId, io::Result<InboundRead>>,
     awaiting_answer: HashMap<InboundId, AwaitingAnswer>,
@@ -279,7 +284,7 @@ impl Handler {
         Self {
             queued: preloaded.into(),
             stream_requested: false,
-            outbound_versions: settings.versions,
+            outbound_versions: Arc::clone(&settings.offered),
             outbound: FuturesMap::new(move || Delay::futures_timer(timeout), 1),
             reading: FuturesMap::new(move || Delay::futures_timer(timeout), inbound),
             awaiting_answer: HashMap::new(),
@@ -328,7 +333,7 @@ impl Handler {
     fn on_outbound_stream(&mut self, stream: Stream, version: Version, shuffle: OutboundShuffle) {
         self.stream_requested = false;
         if version == Version::V1_0 {
-            self.outbound_versions = Version::V1_0_ONLY;
+            self.outbound_versions = Arc::clone(&self.settings.v1_0_only);
         }
         let max_addresses = self.settings.limits.max_addresses;
         let entries = protocol::encode_entries(&shuffle.entries, version, max_addresses);
@@ -373,7 +378,7 @@ impl ConnectionHandler for Handler {
     type OutboundOpenInfo = OutboundShuffle;
 
     fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol> {
-        SubstreamProtocol::new(Upgrade::new(self.settings.versions), ())
+        SubstreamProtocol::new(Upgrade::new(Arc::clone(&self.settings.offered)), ())
             .with_timeout(self.settings.request_timeout)
     }
 
@@ -410,8 +415,11 @@ impl ConnectionHandler for Handler {
             {
                 self.stream_requested = true;
                 return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
-                    protocol: SubstreamProtocol::new(Upgrade::new(self.outbound_versions), shuffle)
-                        .with_timeout(self.settings.request_timeout),
+                    protocol: SubstreamProtocol::new(
+                        Upgrade::new(Arc::clone(&self.outbound_versions)),
+                        shuffle,
+                    )
+                    .with_timeout(self.settings.request_timeout),
                 });
             }
             if let Poll::Ready((id, result)) = self.outbound.poll_unpin(cx) {

@@ -132,6 +132,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod address_scope;
 mod behaviour;
 mod config;
 #[cfg(fuzzing)]
@@ -152,6 +153,7 @@ mod stats;
 mod upgrade;
 pub mod view;
 
+pub use address_scope::AddressScope;
 pub use behaviour::{AddAddressResult, Behaviour, Event, RemovalReason};
 pub use config::{Config, ConfigError, InboundRateLimit};
 pub use handler::ShuffleError;

@@ -8,6 +8,7 @@ use libp2p_swarm::{ExternalAddresses, FromSwarm, ListenAddresses};
 use web_time::SystemTime;
 
 use crate::{
+    address_scope::AddressScope,
     protocol,
     record::{LocalRecord, PeerAddresses, SignedPeerRecord},
 };
@@ -18,6 +19,8 @@ pub(crate) struct LocalPeer {
     peer_id: PeerId,
     /// The most addresses advertised.
     max_addresses: usize,
+    /// Only addresses within it are advertised.
+    scope: AddressScope,
     listen: ListenAddresses,
     external: ExternalAddresses,
     /// The signed record, when the behaviour has the key.
@@ -25,10 +28,16 @@ pub(crate) struct LocalPeer {
 }
 
 impl LocalPeer {
-    pub(crate) fn new(peer_id: PeerId, max_addresses: usize, record: Option<LocalRecord>) -> Self {
+    pub(crate) fn new(
+        peer_id: PeerId,
+        max_addresses: usize,
+        scope: AddressScope,
+        record: Option<LocalRecord>,
+    ) -> Self {
         Self {
             peer_id,
             max_addresses,
+            scope,
             listen: ListenAddresses::default(),
             external: ExternalAddresses::default(),
             record,
@@ -45,15 +54,16 @@ impl LocalPeer {
         }
     }
 
-    /// What the local peer advertises: its confirmed external addresses, or its listen
-    /// addresses when there are none; without a trailing `/p2p/`, without repeats, at most
-    /// `max_addresses` of them.
+    /// What the local peer advertises: its confirmed external addresses within the address
+    /// scope, or its listen addresses within it when there are none; without a trailing
+    /// `/p2p/`, without repeats, at most `max_addresses` of them.
     pub(crate) fn advertised(&self) -> Vec<Multiaddr> {
-        let external = self.external.as_slice();
+        let in_scope = |address: &&Multiaddr| self.scope.allows(address);
+        let external: Vec<&Multiaddr> = self.external.iter().filter(in_scope).collect();
         let candidates: Vec<&Multiaddr> = if external.is_empty() {
-            self.listen.iter().collect()
+            self.listen.iter().filter(in_scope).collect()
         } else {
-            external.iter().collect()
+            external
         };
         let mut addresses: Vec<Multiaddr> = Vec::new();
         for address in candidates {

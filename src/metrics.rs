@@ -71,6 +71,7 @@ label_values! {
         Excess => "excess",
         InvalidPeerId => "invalid_peer_id",
         NoAddress => "no_address",
+        OutOfScope => "out_of_scope",
         Unsigned => "unsigned",
         RecordTooLarge => "record_too_large",
         RecordMalformed => "record_malformed",
@@ -97,6 +98,7 @@ label_values! {
         Invalid => "invalid",
         ForeignPeer => "foreign_peer",
         Excess => "excess",
+        OutOfScope => "out_of_scope",
     }
 }
 
@@ -335,11 +337,12 @@ fn failure_reason(error: &ShuffleError) -> FailureReason {
     }
 }
 
-fn invalid_by_reason(invalid: &InvalidEntries) -> [(InvalidReason, usize); 8] {
+fn invalid_by_reason(invalid: &InvalidEntries) -> [(InvalidReason, usize); 9] {
     [
         (InvalidReason::Excess, invalid.excess_entries),
         (InvalidReason::InvalidPeerId, invalid.invalid_peer_id),
         (InvalidReason::NoAddress, invalid.no_address),
+        (InvalidReason::OutOfScope, invalid.out_of_scope),
         (InvalidReason::Unsigned, invalid.unsigned),
         (InvalidReason::RecordTooLarge, invalid.record_too_large),
         (InvalidReason::RecordMalformed, invalid.record_malformed),
@@ -351,11 +354,12 @@ fn invalid_by_reason(invalid: &InvalidEntries) -> [(InvalidReason, usize); 8] {
     ]
 }
 
-fn addresses_by_reason(invalid: &InvalidEntries) -> [(AddressReason, usize); 3] {
+fn addresses_by_reason(invalid: &InvalidEntries) -> [(AddressReason, usize); 4] {
     [
         (AddressReason::Invalid, invalid.invalid_address),
         (AddressReason::ForeignPeer, invalid.foreign_peer_address),
         (AddressReason::Excess, invalid.excess_addresses),
+        (AddressReason::OutOfScope, invalid.out_of_scope_address),
     ]
 }
 
@@ -412,6 +416,8 @@ mod tests {
             invalid_address: 1,
             foreign_peer_address: 1,
             excess_addresses: 1,
+            out_of_scope_address: 1,
+            out_of_scope: 1,
             unsigned: 1,
             record_too_large: 1,
             record_malformed: 1,
@@ -453,6 +459,7 @@ mod tests {
                         "excess",
                         "invalid_peer_id",
                         "no_address",
+                        "out_of_scope",
                         "unsigned",
                         "record_too_large",
                         "record_malformed",
@@ -477,7 +484,10 @@ mod tests {
             ),
             (
                 "cyclon_addresses_dropped_total",
-                set("reason", ["invalid", "foreign_peer", "excess"]),
+                set(
+                    "reason",
+                    ["invalid", "foreign_peer", "excess", "out_of_scope"],
+                ),
             ),
             (
                 "cyclon_shuffles_failed_total",

@@ -21,6 +21,7 @@ use libp2p_identity::PeerId;
 use libp2p_swarm::StreamProtocol;
 
 use crate::{
+    address_scope::AddressScope,
     config::Config,
     record::{PeerAddresses, RecordError, SignedPeerRecord},
     view::Entry,
@@ -74,6 +75,43 @@ impl AsRef<str> for Version {
     fn as_ref(&self) -> &str {
         self.as_str()
     }
+}
+
+/// A version's protocol name as this peer speaks it: `/cyclon/1.1.0`, or under a
+/// [protocol prefix](crate::Config::with_protocol_prefix) `<prefix>/cyclon/1.1.0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolId {
+    version: Version,
+    name: StreamProtocol,
+}
+
+impl ProtocolId {
+    /// The version this name stands for.
+    pub(crate) fn version(&self) -> Version {
+        self.version
+    }
+}
+
+impl AsRef<str> for ProtocolId {
+    fn as_ref(&self) -> &str {
+        self.name.as_ref()
+    }
+}
+
+/// The names of `versions` (in that order) under `prefix` (`""` for none), or `None` if
+/// the prefix makes an invalid protocol name.
+pub(crate) fn protocol_ids(prefix: &str, versions: &[Version]) -> Option<Vec<ProtocolId>> {
+    versions
+        .iter()
+        .map(|&version| {
+            let name = if prefix.is_empty() {
+                StreamProtocol::new(version.as_str())
+            } else {
+                StreamProtocol::try_from_owned(format!("{prefix}{}", version.as_str())).ok()?
+            };
+            Some(ProtocolId { version, name })
+        })
+        .collect()
 }
 
 /// The protobuf types generated from `proto/cyclon.proto`.
@@ -192,6 +230,8 @@ pub(crate) struct EntryLimits {
     pub(crate) max_record_size: usize,
     /// Whether entries without a signed record are dropped.
     pub(crate) require_signed: bool,
+    /// Addresses outside it are dropped.
+    pub(crate) scope: AddressScope,
 }
 
 impl EntryLimits {
@@ -203,6 +243,7 @@ impl EntryLimits {
             max_age: config.shuffle_params().max_age,
             max_record_size: config.max_record_size(),
             require_signed: config.require_signed_records(),
+            scope: config.address_scope(),
         }
     }
 }
@@ -223,6 +264,12 @@ pub struct InvalidEntries {
     pub foreign_peer_address: usize,
     /// Addresses beyond the per-entry maximum, or repeated (address dropped).
     pub excess_addresses: usize,
+    /// Addresses outside the [address scope](crate::Config::with_address_scope) (address
+    /// dropped; a signed record keeps it, unused).
+    pub out_of_scope_address: usize,
+    /// Entries left with no address within the
+    /// [address scope](crate::Config::with_address_scope) (entry dropped).
+    pub out_of_scope: usize,
     /// Entries without a signed record, while records are required
     /// ([`Config::with_require_signed_records`](crate::Config::with_require_signed_records))
     /// (entry dropped).
@@ -248,6 +295,7 @@ impl InvalidEntries {
         self.excess_entries
             + self.invalid_peer_id
             + self.no_address
+            + self.out_of_scope
             + self.unsigned
             + self.records_refused()
     }
@@ -272,7 +320,10 @@ impl InvalidEntries {
 
     /// Single addresses dropped from entries that were otherwise kept or dropped.
     pub fn addresses_dropped(&self) -> usize {
-        self.invalid_address + self.foreign_peer_address + self.excess_addresses
+        self.invalid_address
+            + self.foreign_peer_address
+            + self.excess_addresses
+            + self.out_of_scope_address
     }
 
     /// Adds `other`'s counts to `self`.
@@ -283,6 +334,8 @@ impl InvalidEntries {
         self.invalid_address += other.invalid_address;
         self.foreign_peer_address += other.foreign_peer_address;
         self.excess_addresses += other.excess_addresses;
+        self.out_of_scope_address += other.out_of_scope_address;
+        self.out_of_scope += other.out_of_scope;
         self.unsigned += other.unsigned;
         self.record_too_large += other.record_too_large;
         self.record_malformed += other.record_malformed;
@@ -337,6 +390,7 @@ pub(crate) fn decode_entries(
             (parsed.collect(), None)
         };
         let mut addresses: Vec<Multiaddr> = Vec::new();
+        let mut dropped_for_scope = false;
         for address in candidates {
             if addresses.len() >= limits.max_addresses {
                 invalid.excess_addresses += 1;
@@ -350,6 +404,11 @@ pub(crate) fn decode_entries(
                 invalid.foreign_peer_address += 1;
                 continue;
             };
+            if !limits.scope.allows(&address) {
+                invalid.out_of_scope_address += 1;
+                dropped_for_scope = true;
+                continue;
+            }
             if addresses.contains(&address) {
                 invalid.excess_addresses += 1;
                 continue;
@@ -357,7 +416,11 @@ pub(crate) fn decode_entries(
             addresses.push(address);
         }
         if addresses.is_empty() {
-            invalid.no_address += 1;
+            if dropped_for_scope {
+                invalid.out_of_scope += 1;
+            } else {
+                invalid.no_address += 1;
+            }
             continue;
         }
         let age = u32::try_from(entry.age)
@@ -438,6 +501,7 @@ mod tests {
             max_age: 100,
             max_record_size: 1024,
             require_signed: false,
+            scope: AddressScope::Any,
         }
     }
 
@@ -828,5 +892,54 @@ mod tests {
         );
         assert_eq!(decoded, entries);
         assert_eq!(invalid, InvalidEntries::default());
+    }
+
+    /// Addresses outside the scope are dropped and counted; an entry with none left is
+    /// dropped; a signed record keeps its addresses (forwarded byte for byte) while only those
+    /// within the scope are used.
+    #[test]
+    fn addresses_outside_the_scope_are_dropped_and_counted() {
+        let peer = PeerId::random();
+        let lan = EntryLimits {
+            scope: AddressScope::Lan,
+            ..limits()
+        };
+        let entries = vec![
+            entry(&peer, &["/ip4/127.0.0.1/tcp/1", "/ip4/10.0.0.1/tcp/1"], 1),
+            entry(&PeerId::random(), &["/ip4/127.0.0.1/tcp/2"], 1),
+        ];
+        let (decoded, invalid) = decode_entries(entries, &lan, Version::V1_1);
+        assert_eq!(decoded.len(), 1);
+        assert_eq!(
+            decoded[0].addresses().as_slice(),
+            &["/ip4/10.0.0.1/tcp/1".parse::<Multiaddr>().unwrap()]
+        );
+        assert_eq!(invalid.out_of_scope_address, 2);
+        assert_eq!(invalid.out_of_scope, 1);
+        assert_eq!(invalid.no_address, 0);
+        assert_eq!(invalid.entries_dropped(), 1);
+
+        let key = Keypair::generate_ed25519();
+        let addresses: Vec<Multiaddr> = ["/ip4/10.0.0.1/tcp/1", "/ip4/8.8.8.8/tcp/1"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let record = SignedPeerRecord::sign(&key, &addresses, 1).unwrap();
+        let signed = ViewEntry::new(
+            key.public().to_peer_id(),
+            PeerAddresses::signed(record.clone(), addresses.clone()),
+            0,
+        );
+        let global = EntryLimits {
+            scope: AddressScope::Global,
+            ..limits()
+        };
+        let wire = encode_entries(std::slice::from_ref(&signed), Version::V1_1, 8);
+        let (decoded, invalid) = decode_entries(wire, &global, Version::V1_1);
+        assert_eq!(decoded[0].addresses().as_slice(), &addresses[1..]);
+        assert!(decoded[0].addresses().is_verified());
+        assert_eq!(invalid.out_of_scope_address, 1);
+        let forwarded = encode_entries(&decoded, Version::V1_1, 8);
+        assert_eq!(forwarded[0].signed_peer_record, record.as_bytes());
     }
 }

@@ -4,31 +4,31 @@
 //! A dialler's multistream-select proposes the versions one by one (`/cyclon/1.1.0` first,
 //! then `/cyclon/1.0.0` after a refusal); a listener accepts any version in its list.
 
-use std::{convert::Infallible, future, iter};
+use std::{convert::Infallible, future, sync::Arc};
 
 use libp2p_core::{InboundUpgrade, OutboundUpgrade, UpgradeInfo};
 
-use crate::protocol::Version;
+use crate::protocol::{ProtocolId, Version};
 
-/// Offers `versions` (preferred first) and yields the stream with the version negotiated
+/// Offers protocol names (preferred first) and yields the stream with the version negotiated
 /// (reachable through the `NetworkBehaviour` trait's handler types, opaque).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Upgrade {
-    versions: &'static [Version],
+    offered: Arc<[ProtocolId]>,
 }
 
 impl Upgrade {
-    pub(crate) fn new(versions: &'static [Version]) -> Self {
-        Self { versions }
+    pub(crate) fn new(offered: Arc<[ProtocolId]>) -> Self {
+        Self { offered }
     }
 }
 
 impl UpgradeInfo for Upgrade {
-    type Info = Version;
-    type InfoIter = iter::Copied<std::slice::Iter<'static, Version>>;
+    type Info = ProtocolId;
+    type InfoIter = std::vec::IntoIter<ProtocolId>;
 
     fn protocol_info(&self) -> Self::InfoIter {
-        self.versions.iter().copied()
+        self.offered.to_vec().into_iter()
     }
 }
 
@@ -37,8 +37,8 @@ impl<S> InboundUpgrade<S> for Upgrade {
     type Error = Infallible;
     type Future = future::Ready<Result<Self::Output, Infallible>>;
 
-    fn upgrade_inbound(self, stream: S, version: Version) -> Self::Future {
-        future::ready(Ok((stream, version)))
+    fn upgrade_inbound(self, stream: S, id: ProtocolId) -> Self::Future {
+        future::ready(Ok((stream, id.version())))
     }
 }
 
@@ -47,7 +47,7 @@ impl<S> OutboundUpgrade<S> for Upgrade {
     type Error = Infallible;
     type Future = future::Ready<Result<Self::Output, Infallible>>;
 
-    fn upgrade_outbound(self, stream: S, version: Version) -> Self::Future {
-        future::ready(Ok((stream, version)))
+    fn upgrade_outbound(self, stream: S, id: ProtocolId) -> Self::Future {
+        future::ready(Ok((stream, id.version())))
     }
 }

@@ -124,7 +124,12 @@ impl Behaviour {
             local_peer_id,
             view,
             rng: StdRng::seed_from_u64(rand::random()),
-            local: LocalPeer::new(local_peer_id, config.max_addresses_per_entry, local_record),
+            local: LocalPeer::new(
+                local_peer_id,
+                config.max_addresses_per_entry,
+                config.address_scope(),
+                local_record,
+            ),
             outbound: Outbound::default(),
             handler_settings: HandlerSettings::new(&config),
             events: VecDeque::new(),
@@ -390,6 +395,7 @@ impl NetworkBehaviour for Behaviour {
         // Addresses other behaviours learned, for peers in the view (they do not bootstrap it).
         if let FromSwarm::NewExternalAddrOfPeer(NewExternalAddrOfPeer { peer_id, addr }) = event
             && let Some(addr) = protocol::strip_own_peer_id(addr.clone(), &peer_id)
+            && self.config.address_scope().allows(&addr)
         {
             let max = self.config.max_addresses_per_entry;
             self.view.learn_address(&peer_id, addr, max);

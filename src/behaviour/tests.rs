@@ -253,3 +253,29 @@ fn the_interval_changes_at_run_time() {
         .unwrap();
     assert!(!behaviour.is_paused());
 }
+
+#[test]
+fn the_local_peer_advertises_only_addresses_within_its_scope() {
+    let listen = |behaviour: &mut Behaviour, address: &str| {
+        let addr: Multiaddr = address.parse().unwrap();
+        behaviour.on_swarm_event(FromSwarm::NewListenAddr(
+            libp2p_swarm::behaviour::NewListenAddr {
+                listener_id: libp2p_core::transport::ListenerId::next(),
+                addr: &addr,
+            },
+        ));
+    };
+    let key = Keypair::generate_ed25519();
+    let config = Config::default().with_address_scope(crate::AddressScope::Lan);
+    let mut behaviour = Behaviour::with_keypair(key, config);
+    listen(&mut behaviour, "/ip4/127.0.0.1/tcp/1");
+    assert!(behaviour.advertised_addresses().is_empty());
+    assert!(behaviour.local_record().is_none(), "nothing to sign");
+    listen(&mut behaviour, "/ip4/192.168.1.5/tcp/1");
+    let lan: Multiaddr = "/ip4/192.168.1.5/tcp/1".parse().unwrap();
+    assert_eq!(behaviour.advertised_addresses(), vec![lan.clone()]);
+    assert!(behaviour.local_record().is_some(), "signed");
+    let own = behaviour.local.payload();
+    assert_eq!(own.to_vec(), vec![lan]);
+    assert!(own.is_verified());
+}

@@ -752,8 +752,15 @@ fn a_cancelled_shuffle_puts_its_target_back_and_forgets_nothing() {
     let cancelled = view.cancel_shuffle(shuffle.id).unwrap();
     assert_eq!((cancelled.target, cancelled.restored), (1, true));
     assert_eq!(ids(&view), vec![1, 2, 3]);
-    assert_eq!(age_of(&view, 1), 6, "at the age it had when the shuffle started");
-    assert!(view.lost_peers().is_empty(), "not lost: nothing is known of it");
+    assert_eq!(
+        age_of(&view, 1),
+        6,
+        "at the age it had when the shuffle started"
+    );
+    assert!(
+        view.lost_peers().is_empty(),
+        "not lost: nothing is known of it"
+    );
     assert_eq!(view.pending_shuffles(), 0);
     assert!(view.cancel_shuffle(shuffle.id).is_none());
     // A target back in the view meanwhile, or a full view: nothing to restore.
@@ -772,13 +779,17 @@ fn a_restricted_round_takes_the_oldest_reachable_peer_or_none() {
     assert_eq!(none.unwrap_err(), StartShuffleError::NoReachablePeer);
     assert_eq!(age_of(&view, 1), 9, "a skipped round does not age the view");
     assert_eq!(
-        view.periodic_shuffle_among(&mut rng, None, |_| true).unwrap_err(),
+        view.periodic_shuffle_among(&mut rng, None, |_| true)
+            .unwrap_err(),
         StartShuffleError::NoLocalAddress
     );
     let shuffle = view
         .periodic_shuffle_among(&mut rng, Some(()), |id| *id != 1)
         .unwrap();
-    assert!([3, 4].contains(shuffle.target.peer_id()), "the oldest reachable");
+    assert!(
+        [3, 4].contains(shuffle.target.peer_id()),
+        "the oldest reachable"
+    );
     assert!(shuffle.target_left);
     assert!(view.contains(&1));
     assert_eq!(age_of(&view, 1), 10, "a round that runs ages the view");
@@ -787,7 +798,9 @@ fn a_restricted_round_takes_the_oldest_reachable_peer_or_none() {
     for seed in 0..40 {
         let mut v = view_with(0, 5, 2, &[(1, 9), (2, 3), (3, 5), (4, 5)]);
         let mut rng = StdRng::seed_from_u64(seed);
-        let s = v.periodic_shuffle_among(&mut rng, Some(()), |id| *id != 1).unwrap();
+        let s = v
+            .periodic_shuffle_among(&mut rng, Some(()), |id| *id != 1)
+            .unwrap();
         seen.insert(*s.target.peer_id());
     }
     assert_eq!(seen, [3, 4].into_iter().collect());

@@ -219,6 +219,35 @@ pub struct CyclonFlags {
     /// How long opening a stream or one shuffle exchange may take, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = millis(cyclon::Config::default().request_timeout()))]
     pub request_timeout_ms: u64,
+    /// Which addresses are advertised and accepted: any (loopback and LANs too), lan (no
+    /// loopback or link-local addresses) or global (publicly routable only).
+    #[arg(long, value_enum, value_name = "SCOPE", default_value_t = Scope::Any)]
+    pub address_scope: Scope,
+    /// Put PREFIX before the protocol names (PREFIX/cyclon/1.1.0): a separate overlay that
+    /// never exchanges entries with peers of another prefix (or of none).
+    #[arg(long, value_name = "PREFIX")]
+    pub protocol_prefix: Option<String>,
+}
+
+/// `--address-scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scope {
+    /// Every address.
+    Any,
+    /// No loopback or link-local addresses.
+    Lan,
+    /// Publicly routable addresses only.
+    Global,
+}
+
+impl From<Scope> for cyclon::AddressScope {
+    fn from(scope: Scope) -> Self {
+        match scope {
+            Scope::Any => cyclon::AddressScope::Any,
+            Scope::Lan => cyclon::AddressScope::Lan,
+            Scope::Global => cyclon::AddressScope::Global,
+        }
+    }
 }
 
 impl CyclonFlags {
@@ -237,6 +266,8 @@ impl CyclonFlags {
             .with_defence(shuffle.params().defence)
             .with_shuffle_interval(self.interval())
             .with_request_timeout(Duration::from_millis(self.request_timeout_ms))
+            .with_address_scope(self.address_scope.into())
+            .with_protocol_prefix(self.protocol_prefix.clone().unwrap_or_default())
     }
 }
 

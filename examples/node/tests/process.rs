@@ -374,6 +374,9 @@ fn bad_flags_exit_non_zero_with_a_one_line_message() {
             &["--view-size", "3", "--shuffle-length", "4"],
             &["--interval-ms", "0"],
             &["--secret-key-seed", "256"],
+            &["--address-scope", "planet"],
+            &["--protocol-prefix", "no-slash"],
+            &["--protocol-prefix", "/trailing/"],
             &["--no-such-flag"],
         ],
     );
@@ -395,6 +398,8 @@ fn help_documents_the_flags() {
             "--rejoin-every",
             "--rejoin-memory",
             "--defence",
+            "--address-scope",
+            "--protocol-prefix",
             "RUST_LOG",
         ],
     );
@@ -524,4 +529,107 @@ fn nodes_with_the_defence_fill_their_views_with_consistent_events() {
     }
     let id_refs: Vec<&String> = ids.iter().collect();
     assert!(connected(&id_refs, &views), "the views connect all nodes");
+}
+
+/// Two nodes under different protocol prefixes: the one that knows the other fails to shuffle
+/// with it (the other does not speak its protocol) and drops it, and neither ever takes the
+/// other's entry. A third node under the first one's prefix shuffles with it.
+#[test]
+fn nodes_under_another_protocol_prefix_never_exchange_entries() {
+    let mut group = Group::new();
+    let mut other = node("/ip4/127.0.0.1/tcp/0", None);
+    other.args(["--protocol-prefix", "/other-app"]);
+    let other = group.spawn("node of /other-app", other);
+    let (other_id, other_addresses) =
+        group.wait_until("it to listen", Duration::from_secs(10), |o| {
+            listening(&o[other])
+        });
+    let mut first = node("/ip4/127.0.0.1/tcp/0", Some(&other_addresses[0]));
+    first.args(["--protocol-prefix", "/my-app"]);
+    let first = group.spawn("node of /my-app", first);
+    let (first_id, first_addresses) =
+        group.wait_until("it to listen", Duration::from_secs(10), |o| {
+            listening(&o[first])
+        });
+    group.wait_until(
+        "the /my-app node to fail to shuffle with the /other-app node",
+        Duration::from_secs(20),
+        |o| {
+            events(&o[first])
+                .any(|e| {
+                    e["event"] == "shuffle_failed"
+                        && e["peer_id"] == other_id.as_str()
+                        && e["error"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("does not support"))
+                })
+                .then_some(())
+        },
+    );
+    let mut second = node("/ip4/127.0.0.1/tcp/0", Some(&first_addresses[0]));
+    second.args(["--protocol-prefix", "/my-app"]);
+    let second = group.spawn("second node of /my-app", second);
+    group.wait_until(
+        "the second /my-app node to shuffle with the first",
+        Duration::from_secs(20),
+        |o| {
+            events(&o[second])
+                .any(|e| e["event"] == "shuffle_completed" && e["peer_id"] == first_id.as_str())
+                .then_some(())
+        },
+    );
+    group.with_outputs(|o| {
+        assert!(
+            !events(&o[other]).any(|e| e["event"] == "peer_added"),
+            "the /other-app node took an entry"
+        );
+        let first_view = replay(&o[first], &first_id).view;
+        assert!(!first_view.contains(&other_id), "{first_view:?}");
+    });
+}
+
+/// With `--address-scope lan`, a node takes no loopback address from the network: a peer on
+/// loopback that shuffles with it is answered, but its entry (and every other it sends) is
+/// dropped, so the node reports no valid entry received; an unscoped node answering the same
+/// peer takes its entry.
+#[test]
+fn a_node_drops_received_addresses_outside_its_scope() {
+    let mut group = Group::new();
+    let mut scoped = node("/ip4/127.0.0.1/tcp/0", None);
+    scoped.args(["--address-scope", "lan"]);
+    let scoped = group.spawn("node with --address-scope lan", scoped);
+    let (scoped_id, scoped_addresses) =
+        group.wait_until("it to listen", Duration::from_secs(10), |o| {
+            listening(&o[scoped])
+        });
+    let plain = group.spawn("unscoped node", node("/ip4/127.0.0.1/tcp/0", None));
+    let (_, plain_addresses) = group.wait_until("it to listen", Duration::from_secs(10), |o| {
+        listening(&o[plain])
+    });
+    // The peer knows both and shuffles with each (the oldest first, then the other).
+    let mut peer = node("/ip4/127.0.0.1/tcp/0", Some(&scoped_addresses[0]));
+    peer.args(["--bootstrap", &plain_addresses[0]]);
+    let peer = group.spawn("peer on loopback", peer);
+    let (peer_id, _) = group.wait_until("the peer to listen", Duration::from_secs(10), |o| {
+        listening(&o[peer])
+    });
+    let answered = |output: &Output| -> Option<u64> {
+        events(output)
+            .find(|e| e["event"] == "shuffle_answered" && e["peer_id"] == peer_id.as_str())
+            .and_then(|e| e["received"].as_u64())
+    };
+    let (scoped_received, plain_received) = group.wait_until(
+        "both nodes to answer the peer",
+        Duration::from_secs(20),
+        |o| Some((answered(&o[scoped])?, answered(&o[plain])?)),
+    );
+    assert_eq!(scoped_received, 0, "the scoped node took a loopback entry");
+    assert!(plain_received >= 1, "the unscoped node took nothing");
+    group.with_outputs(|o| {
+        assert!(!replay(&o[scoped], &scoped_id).view.contains(&peer_id));
+        assert!(
+            events(&o[plain])
+                .any(|e| e["event"] == "peer_added" && e["peer_id"] == peer_id.as_str())
+        );
+    });
 }
