@@ -27,6 +27,8 @@ impl UpgradeInfo for Upgrade {
     type Info = ProtocolId;
     type InfoIter = std::vec::IntoIter<ProtocolId>;
 
+    // The iterator must own its items (the trait's `InfoIter` outlives `&self`).
+    #[allow(clippy::unnecessary_to_owned)]
     fn protocol_info(&self) -> Self::InfoIter {
         self.offered.to_vec().into_iter()
     }
