@@ -8,7 +8,7 @@ use libp2p_swarm::StreamProtocol;
 
 use crate::{
     address_scope::AddressScope,
-    protocol::{self, ProtocolId, Version},
+    protocol::{self, ProtocolId, StreamKind, Version},
     view::{Defence, ParamsError, Rejoin, ShuffleMode, ShuffleParams},
 };
 
@@ -96,6 +96,8 @@ pub struct Config {
     address_scope: AddressScope,
     /// Put before every protocol name; empty: the protocol's own names.
     protocol_prefix: String,
+    /// The neighbour links kept (0: none).
+    neighbours: usize,
 }
 
 impl Default for Config {
@@ -115,6 +117,7 @@ impl Default for Config {
             rejoin: None,
             address_scope: AddressScope::Any,
             protocol_prefix: String::new(),
+            neighbours: 0,
         }
     }
 }
@@ -350,28 +353,60 @@ impl Config {
         self
     }
 
+    /// Keeps open connections to `degree` neighbours drawn from the view, for a broadcast
+    /// layer (gossipsub, say) to mesh over: a small, stable, random set of connected peers.
+    /// Links are symmetric (a peer that accepts a request counts the link among its own, so a
+    /// peer has at most `degree` links, each one connection both ends keep open, over the
+    /// stream protocol `/cyclon/neighbour/1.0.0`); a link is replaced only when it goes down
+    /// (its connection closes, or a shuffle with its peer fails), never because the peer left
+    /// the view. Reported as [`Event::NeighbourUp`](crate::Event::NeighbourUp) and
+    /// [`Event::NeighbourDown`](crate::Event::NeighbourDown);
+    /// [`Behaviour::neighbours`](crate::Behaviour::neighbours) lists them. Default: 0, none
+    /// (Cyclon itself needs no standing connection), and the neighbour protocol is not
+    /// spoken.
+    pub fn with_neighbours(mut self, degree: usize) -> Self {
+        self.neighbours = degree;
+        self
+    }
+
+    /// The neighbour links kept (0: none).
+    pub fn neighbours(&self) -> usize {
+        self.neighbours
+    }
+
     /// The protocol prefix (empty for none).
     pub fn protocol_prefix(&self) -> &str {
         &self.protocol_prefix
     }
 
-    /// The protocol names this configuration speaks, preferred first.
+    /// The protocol names this configuration speaks, preferred first (the neighbour
+    /// protocol last, when [neighbours](Self::with_neighbours) are on).
     pub fn protocol_names(&self) -> Vec<StreamProtocol> {
         self.protocol_ids()
             .into_iter()
+            .chain(self.neighbour_protocol_id())
             .filter_map(|id| StreamProtocol::try_from_owned(id.as_ref().to_owned()).ok())
             .collect()
     }
 
-    /// The versions spoken under their names, preferred first (empty if the prefix is
-    /// invalid, which [`validate`](Self::validate) reports).
+    /// The shuffle versions spoken under their names, preferred first (empty if the prefix
+    /// is invalid, which [`validate`](Self::validate) reports).
     pub(crate) fn protocol_ids(&self) -> Vec<ProtocolId> {
         let versions = if self.signed_records {
             Version::ALL
         } else {
             Version::V1_0_ONLY
         };
-        protocol::protocol_ids(&self.protocol_prefix, versions).unwrap_or_default()
+        let kinds = versions.iter().map(|&v| StreamKind::Shuffle(v));
+        protocol::protocol_ids(&self.protocol_prefix, kinds).unwrap_or_default()
+    }
+
+    /// The name of neighbour streams, when neighbours are on.
+    pub(crate) fn neighbour_protocol_id(&self) -> Option<ProtocolId> {
+        if self.neighbours == 0 {
+            return None;
+        }
+        protocol::protocol_ids(&self.protocol_prefix, [StreamKind::Neighbour])?.pop()
     }
 
     /// Maximum size of a signed peer record in bytes.
@@ -525,7 +560,7 @@ impl Config {
             || (prefix.starts_with('/')
                 && !prefix.ends_with('/')
                 && !prefix.chars().any(char::is_whitespace)
-                && protocol::protocol_ids(prefix, Version::ALL).is_some());
+                && protocol::protocol_ids(prefix, [StreamKind::Neighbour]).is_some());
         if !prefix_valid {
             return Err(ConfigError::InvalidProtocolPrefix(prefix.clone()));
         }

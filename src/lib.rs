@@ -117,17 +117,19 @@
 //! | `cyclon_shuffles_started_total` | counter | |
 //! | `cyclon_probes_started_total` | counter | |
 //! | `cyclon_shuffles_completed_total` | counter | |
-//! | `cyclon_shuffles_failed_total` | counter | `reason`: `dial`, `unsupported_protocol`, `timeout`, `connection_closed`, `io` |
+//! | `cyclon_rounds_without_reachable_peer_total` | counter | |
+//! | `cyclon_shuffles_failed_total` | counter | `reason`: `dial`, `refused_locally`, `unsupported_protocol`, `timeout`, `connection_closed`, `io` |
 //! | `cyclon_inbound_answered_total` | counter | |
 //! | `cyclon_inbound_refused_total` | counter | `reason`: `capacity`, `rate_limit` |
 //! | `cyclon_inbound_failed_total` | counter | |
 //! | `cyclon_exchanges_total` | counter | `protocol`: `/cyclon/1.0.0`, `/cyclon/1.1.0` (messages received) |
-//! | `cyclon_entries_invalid_total` | counter | `reason` (dropped by validation, [`InvalidEntries`]): `excess`, `invalid_peer_id`, `no_address`, `unsigned`, `record_too_large`, `record_malformed`, `record_bad_signature`, `record_wrong_peer` |
+//! | `cyclon_entries_invalid_total` | counter | `reason` (dropped by validation, [`InvalidEntries`]): `excess`, `invalid_peer_id`, `no_address`, `out_of_scope`, `unsigned`, `record_too_large`, `record_malformed`, `record_bad_signature`, `record_wrong_peer` |
 //! | `cyclon_entries_ignored_total` | counter | `reason` (valid, not taken by the rules, [`IgnoredEntries`]): `excess`, `local`, `duplicate`, `no_room`, `dead`, `over_budget` (the last two under a defence) |
-//! | `cyclon_addresses_dropped_total` | counter | `reason`: `invalid`, `foreign_peer`, `excess` |
+//! | `cyclon_addresses_dropped_total` | counter | `reason`: `invalid`, `foreign_peer`, `excess`, `out_of_scope` |
 //! | `cyclon_view_size` | gauge | |
 //! | `cyclon_view_mean_age` | gauge | |
 //! | `cyclon_shuffles_in_flight` | gauge | |
+//! | `cyclon_neighbours` | gauge | |
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -142,6 +144,7 @@ mod handler;
 mod local_peer;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod neighbours;
 mod outbound;
 mod protocol;
 mod rate_limit;

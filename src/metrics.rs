@@ -156,6 +156,7 @@ pub(crate) struct Metrics {
     view_size: Gauge,
     view_mean_age: Gauge<f64, AtomicU64>,
     shuffles_in_flight: Gauge,
+    neighbours: Gauge,
 }
 
 impl Metrics {
@@ -178,6 +179,7 @@ impl Metrics {
             view_size: Gauge::default(),
             view_mean_age: Gauge::default(),
             shuffles_in_flight: Gauge::default(),
+            neighbours: Gauge::default(),
         };
         let counters = [
             (
@@ -259,6 +261,11 @@ impl Metrics {
             "Shuffles started and not yet ended",
             metrics.shuffles_in_flight.clone(),
         );
+        registry.register(
+            "neighbours",
+            "Neighbour links up (Config::with_neighbours)",
+            metrics.neighbours.clone(),
+        );
         metrics
     }
 
@@ -305,12 +312,14 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the gauges: entries in `view`, their mean age, shuffles in flight.
+    /// Sets the gauges: entries in `view`, their mean age, shuffles in flight, neighbours.
     pub(crate) fn sample<I: Clone + PartialEq + Hash, A: EntryPayload>(
         &self,
         view: &PartialView<I, A>,
         in_flight: usize,
+        neighbours: usize,
     ) {
+        self.neighbours.set(neighbours as i64);
         let ages: u64 = view.entries().iter().map(|e| u64::from(e.age())).sum();
         self.view_size.set(view.len() as i64);
         self.view_mean_age

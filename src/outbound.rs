@@ -51,6 +51,11 @@ pub(crate) struct Outbound {
     /// The local swarm refused or aborted one of our dials, and no outgoing connection has
     /// closed or opened since: new dials would likely be refused too.
     dials_refused: bool,
+    /// Peers asked to be neighbours once a connection to them opens: where to dial them, and
+    /// whether the request has priority.
+    awaiting_neighbour: HashMap<PeerId, (Vec<Multiaddr>, bool)>,
+    /// Peers whose neighbour request failed for want of a connection.
+    failed_neighbours: Vec<PeerId>,
 }
 
 /// Whether a dial error comes from the local swarm and says nothing about the peer: a
@@ -125,6 +130,42 @@ impl Outbound {
         }
     }
 
+    /// Asks `peer` to be a neighbour: on an open connection, or by dialling it at `addresses`
+    /// and asking once the connection is there. Returns what the swarm must do.
+    pub(crate) fn open_neighbour<E>(
+        &mut self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        priority: bool,
+    ) -> ToSwarm<E, InEvent> {
+        if let Some(&connection) = self.connections.get(&peer).and_then(|c| c.first()) {
+            return ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: NotifyHandler::One(connection),
+                event: InEvent(Command::OpenNeighbour { priority }),
+            };
+        }
+        self.awaiting_neighbour
+            .insert(peer, (addresses.clone(), priority));
+        ToSwarm::Dial {
+            opts: DialOpts::peer_id(peer)
+                .addresses(addresses)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build(),
+        }
+    }
+
+    /// The peers whose neighbour request failed because no connection to them could be made,
+    /// since the last call.
+    pub(crate) fn take_failed_neighbours(&mut self) -> Vec<PeerId> {
+        std::mem::take(&mut self.failed_neighbours)
+    }
+
+    /// The open connections to `peer`.
+    pub(crate) fn connections(&self, peer: &PeerId) -> &[ConnectionId] {
+        self.connections.get(peer).map_or(&[], Vec::as_slice)
+    }
+
     /// Ends shuffle `id`; returns its target if it was still in flight.
     pub(crate) fn end(&mut self, id: ShuffleId) -> Option<PeerId> {
         let peer = self.in_flight.remove(&id)?.peer;
@@ -137,12 +178,17 @@ impl Outbound {
         Some(peer)
     }
 
-    /// The shuffles a new connection to `peer` runs at once: those waiting for it.
+    /// What a new connection to `peer` runs at once: the shuffles waiting for it, and the
+    /// neighbour request waiting for it, if any (with priority or not).
     pub(crate) fn on_new_connection(
         &mut self,
         peer: &PeerId,
         connection: ConnectionId,
-    ) -> Vec<OutboundShuffle> {
+    ) -> (Vec<OutboundShuffle>, Option<bool>) {
+        let neighbour = self
+            .awaiting_neighbour
+            .remove(peer)
+            .map(|(_, priority)| priority);
         let shuffles = self
             .awaiting_connection
             .remove(peer)
@@ -153,18 +199,18 @@ impl Outbound {
                 in_flight.connection = Some(connection);
             }
         }
-        shuffles
+        (shuffles, neighbour)
     }
 
     /// The addresses to dial `peer` at: `known` ones, then those of the shuffles waiting for
     /// it (the target has left the view, but not these shuffles' addresses).
     pub(crate) fn dial_addresses(&self, peer: &PeerId, known: &[Multiaddr]) -> Vec<Multiaddr> {
         let mut addresses = known.to_vec();
-        if let Some(waiting) = self.awaiting_connection.get(peer) {
-            for address in &waiting.addresses {
-                if !addresses.contains(address) {
-                    addresses.push(address.clone());
-                }
+        let waiting = self.awaiting_connection.get(peer).map(|w| &w.addresses);
+        let neighbour = self.awaiting_neighbour.get(peer).map(|(a, _)| a);
+        for address in waiting.into_iter().chain(neighbour).flatten() {
+            if !addresses.contains(address) {
+                addresses.push(address.clone());
             }
         }
         addresses
@@ -217,6 +263,12 @@ impl Outbound {
             }) => {
                 // A connection that got our handler and was then denied.
                 let mut failed = failed_on(*connection_id, self);
+                if !matches!(error, DialError::DialPeerConditionFalse(_))
+                    && let Some(peer) = peer_id
+                    && self.awaiting_neighbour.remove(peer).is_some()
+                {
+                    self.failed_neighbours.push(*peer);
+                }
                 // Unless our dial was skipped because another one is under way (then we wait
                 // for that one), the shuffles waiting for this peer fail.
                 if !matches!(error, DialError::DialPeerConditionFalse(_))

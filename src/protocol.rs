@@ -77,18 +77,48 @@ impl AsRef<str> for Version {
     }
 }
 
-/// A version's protocol name as this peer speaks it: `/cyclon/1.1.0`, or under a
-/// [protocol prefix](crate::Config::with_protocol_prefix) `<prefix>/cyclon/1.1.0`.
+const NAME_NEIGHBOUR: &str = "/cyclon/neighbour/1.0.0";
+
+/// What a stream is for, as its protocol name says (reachable through the `NetworkBehaviour`
+/// trait's handler types, not meant to be used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// A shuffle over this version.
+    Shuffle(Version),
+    /// A neighbour link (`/cyclon/neighbour/1.0.0`).
+    Neighbour,
+}
+
+impl StreamKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            StreamKind::Shuffle(version) => version.as_str(),
+            StreamKind::Neighbour => NAME_NEIGHBOUR,
+        }
+    }
+}
+
+/// A protocol name as this peer speaks it: `/cyclon/1.1.0`, or under a
+/// [protocol prefix](crate::Config::with_protocol_prefix) `<prefix>/cyclon/1.1.0`
+/// (reachable through the `NetworkBehaviour` trait's handler types, opaque).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolId {
-    version: Version,
+    kind: StreamKind,
     name: StreamProtocol,
 }
 
 impl ProtocolId {
-    /// The version this name stands for.
-    pub(crate) fn version(&self) -> Version {
-        self.version
+    /// What streams of this name are for.
+    pub(crate) fn kind(&self) -> StreamKind {
+        self.kind
+    }
+
+    /// The shuffle version this name stands for, if it names one.
+    pub(crate) fn version(&self) -> Option<Version> {
+        match self.kind {
+            StreamKind::Shuffle(version) => Some(version),
+            StreamKind::Neighbour => None,
+        }
     }
 }
 
@@ -98,18 +128,21 @@ impl AsRef<str> for ProtocolId {
     }
 }
 
-/// The names of `versions` (in that order) under `prefix` (`""` for none), or `None` if
-/// the prefix makes an invalid protocol name.
-pub(crate) fn protocol_ids(prefix: &str, versions: &[Version]) -> Option<Vec<ProtocolId>> {
-    versions
-        .iter()
-        .map(|&version| {
+/// The names of `kinds` (in that order) under `prefix` (`""` for none), or `None` if the
+/// prefix makes an invalid protocol name.
+pub(crate) fn protocol_ids(
+    prefix: &str,
+    kinds: impl IntoIterator<Item = StreamKind>,
+) -> Option<Vec<ProtocolId>> {
+    kinds
+        .into_iter()
+        .map(|kind| {
             let name = if prefix.is_empty() {
-                StreamProtocol::new(version.as_str())
+                StreamProtocol::new(kind.as_str())
             } else {
-                StreamProtocol::try_from_owned(format!("{prefix}{}", version.as_str())).ok()?
+                StreamProtocol::try_from_owned(format!("{prefix}{}", kind.as_str())).ok()?
             };
-            Some(ProtocolId { version, name })
+            Some(ProtocolId { kind, name })
         })
         .collect()
 }

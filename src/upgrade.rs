@@ -8,10 +8,11 @@ use std::{convert::Infallible, future, sync::Arc};
 
 use libp2p_core::{InboundUpgrade, OutboundUpgrade, UpgradeInfo};
 
-use crate::protocol::{ProtocolId, Version};
+use crate::protocol::{ProtocolId, StreamKind};
 
-/// Offers protocol names (preferred first) and yields the stream with the version negotiated
-/// (reachable through the `NetworkBehaviour` trait's handler types, opaque).
+/// Offers protocol names (preferred first) and yields the stream with what it was negotiated
+/// for: a shuffle version, or a neighbour link (reachable through the `NetworkBehaviour`
+/// trait's handler types, opaque).
 #[derive(Debug, Clone)]
 pub struct Upgrade {
     offered: Arc<[ProtocolId]>,
@@ -35,21 +36,21 @@ impl UpgradeInfo for Upgrade {
 }
 
 impl<S> InboundUpgrade<S> for Upgrade {
-    type Output = (S, Version);
+    type Output = (S, StreamKind);
     type Error = Infallible;
     type Future = future::Ready<Result<Self::Output, Infallible>>;
 
     fn upgrade_inbound(self, stream: S, id: ProtocolId) -> Self::Future {
-        future::ready(Ok((stream, id.version())))
+        future::ready(Ok((stream, id.kind())))
     }
 }
 
 impl<S> OutboundUpgrade<S> for Upgrade {
-    type Output = (S, Version);
+    type Output = (S, StreamKind);
     type Error = Infallible;
     type Future = future::Ready<Result<Self::Output, Infallible>>;
 
     fn upgrade_outbound(self, stream: S, id: ProtocolId) -> Self::Future {
-        future::ready(Ok((stream, id.version())))
+        future::ready(Ok((stream, id.kind())))
     }
 }

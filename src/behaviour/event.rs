@@ -106,6 +106,18 @@ pub enum Event {
         /// Why it failed.
         error: ShuffleError,
     },
+    /// A neighbour link is up: a connection to this peer stays open
+    /// ([`Config::with_neighbours`](crate::Config::with_neighbours)).
+    NeighbourUp {
+        /// The neighbour.
+        peer_id: PeerId,
+    },
+    /// A neighbour link is down: its connection closed, or the peer was found dead. Another
+    /// peer of the view takes its place at a later round.
+    NeighbourDown {
+        /// The former neighbour.
+        peer_id: PeerId,
+    },
     /// We answered a shuffle another peer initiated.
     ShuffleAnswered {
         /// The initiator.

@@ -8,6 +8,7 @@
 //! inbound rate limit and of the record's sequence number.
 
 mod event;
+mod neighbours;
 mod recovery;
 mod shuffles;
 #[cfg(test)]
@@ -16,7 +17,7 @@ mod tests;
 pub use self::event::{AddAddressResult, Event, RemovalReason};
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, VecDeque},
     task::{Context, Poll},
     time::Duration,
 };
@@ -36,6 +37,7 @@ use crate::{
     config::{Config, ConfigError},
     handler::{Handler, HandlerEvent, HandlerSettings, InEvent, OutEvent, ShuffleError},
     local_peer::LocalPeer,
+    neighbours::Neighbours,
     outbound::Outbound,
     protocol::{self, ViewEntry},
     rate_limit::{MAX_RATE_LIMITED_PEERS, RateLimiter},
@@ -63,6 +65,10 @@ pub struct Behaviour {
     shuffle_timer: Option<Delay>,
     /// Periodic rounds skipped in a row for want of a connected peer while dials are refused.
     rounds_without_dial: u32,
+    /// The neighbour links, when the configuration asks for some.
+    neighbours: Option<Neighbours<PeerId>>,
+    /// The neighbour streams open per peer (a link may have two, when requests crossed).
+    neighbour_streams: HashMap<PeerId, usize>,
     /// The per-peer inbound rate limit; its clock starts at `created`.
     rate_limiter: RateLimiter<PeerId>,
     created: Instant,
@@ -135,6 +141,8 @@ impl Behaviour {
             events: VecDeque::new(),
             shuffle_timer: None,
             rounds_without_dial: 0,
+            neighbours: (config.neighbours() > 0).then(|| Neighbours::new(config.neighbours())),
+            neighbour_streams: HashMap::new(),
             rate_limiter: RateLimiter::new(MAX_RATE_LIMITED_PEERS),
             created: Instant::now(),
             stats: Stats::default(),
@@ -330,13 +338,13 @@ impl Behaviour {
     #[cfg(feature = "metrics")]
     fn sample_gauges(&self) {
         if let Some(metrics) = &self.metrics {
-            metrics.sample(&self.view, self.outbound.len());
+            metrics.sample(&self.view, self.outbound.len(), self.neighbours().len());
         }
     }
 
     fn new_handler(&mut self, peer: PeerId, connection: ConnectionId) -> Handler {
-        let preloaded = self.outbound.on_new_connection(&peer, connection);
-        Handler::new(self.handler_settings.clone(), preloaded)
+        let (preloaded, neighbour) = self.outbound.on_new_connection(&peer, connection);
+        Handler::new(self.handler_settings.clone(), preloaded, neighbour)
     }
 }
 
@@ -392,6 +400,14 @@ impl NetworkBehaviour for Behaviour {
         for (id, error) in self.outbound.on_swarm_event(&event) {
             self.fail_shuffle(id, error);
         }
+        for peer in self.outbound.take_failed_neighbours() {
+            self.neighbour_not_accepted(&peer);
+        }
+        if let FromSwarm::ConnectionClosed(closed) = &event
+            && closed.remaining_established == 0
+        {
+            self.neighbour_down(&closed.peer_id);
+        }
         // Addresses other behaviours learned, for peers in the view (they do not bootstrap it).
         if let FromSwarm::NewExternalAddrOfPeer(NewExternalAddrOfPeer { peer_id, addr }) = event
             && let Some(addr) = protocol::strip_own_peer_id(addr.clone(), &peer_id)
@@ -438,6 +454,13 @@ impl NetworkBehaviour for Behaviour {
                 self.count(Count::InboundRefused);
                 tracing::debug!(peer = %peer_id, "inbound shuffle refused");
             }
+            HandlerEvent::NeighbourRequest { id, priority } => {
+                self.neighbour_request(peer_id, connection_id, id, priority)
+            }
+            HandlerEvent::NeighbourAnswered { accepted } => {
+                self.neighbour_answered(peer_id, connection_id, accepted)
+            }
+            HandlerEvent::NeighbourClosed => self.neighbour_stream_closed(peer_id),
         }
     }
 
@@ -454,6 +477,7 @@ impl NetworkBehaviour for Behaviour {
             {
                 timer.reset(self.config.shuffle_interval);
                 self.periodic_shuffle();
+                self.neighbour_round();
                 continue;
             }
             if let Poll::Ready(expired) = self.outbound.poll_expired(cx) {

@@ -84,6 +84,8 @@ impl Behaviour {
             });
         }
         self.outbound.end(id);
+        // A neighbour that fails a shuffle is dead: its link goes.
+        self.neighbour_down(&peer);
         self.count(Count::ShuffleFailed(&error));
         tracing::debug!(%peer, %id, %error, "shuffle failed");
         self.emit(Event::ShuffleFailed {

@@ -213,6 +213,20 @@ where
         self.entries.len() >= self.params.view_size
     }
 
+    /// `n` distinct entries chosen uniformly at random (every entry if the view holds fewer),
+    /// in random order: a sample of the overlay, as a peer-sampling service gives it. The view
+    /// does not change.
+    pub fn sample<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        n: usize,
+    ) -> impl Iterator<Item = &Entry<I, A>> {
+        let n = n.min(self.entries.len());
+        rand::seq::index::sample(rng, self.entries.len(), n)
+            .into_iter()
+            .map(|i| &self.entries[i])
+    }
+
     /// Whether the view holds an entry for `id`.
     pub fn contains(&self, id: &I) -> bool {
         self.position(id).is_some()

@@ -227,6 +227,10 @@ pub struct CyclonFlags {
     /// never exchanges entries with peers of another prefix (or of none).
     #[arg(long, value_name = "PREFIX")]
     pub protocol_prefix: Option<String>,
+    /// Keep open connections to D neighbours drawn from the view (symmetric links, replaced
+    /// only when they close or their peer is found dead), for a broadcast layer. 0: none.
+    #[arg(long, value_name = "D", default_value_t = 0)]
+    pub neighbours: usize,
 }
 
 /// `--address-scope`.
@@ -268,6 +272,7 @@ impl CyclonFlags {
             .with_request_timeout(Duration::from_millis(self.request_timeout_ms))
             .with_address_scope(self.address_scope.into())
             .with_protocol_prefix(self.protocol_prefix.clone().unwrap_or_default())
+            .with_neighbours(self.neighbours)
     }
 }
 

@@ -21,6 +21,8 @@
 //! {"event":"shuffle_completed","id":3,"peer_id":"12D3…","sent":5,"received":5}
 //! {"event":"shuffle_failed","id":4,"peer_id":"12D3…","error":"the shuffle timed out"}
 //! {"event":"shuffle_answered","peer_id":"12D3…","received":5,"sent":5}
+//! {"event":"neighbour_up","peer_id":"12D3…"}
+//! {"event":"neighbour_down","peer_id":"12D3…"}
 //! ```
 //!
 //! `listening` is printed once every listener has an address, then again whenever the set of
@@ -39,6 +41,11 @@
 //! `--bootstrap` peers are kept as seeds, and every K rounds the node also shuffles with a seed
 //! or a peer it lost to a failed shuffle, so that the overlay finds itself again after a
 //! partition.
+//!
+//! `--address-scope any|lan|global` decides which addresses the node advertises and takes
+//! from others (default `any`; `global` on the public internet); `--protocol-prefix PREFIX`
+//! runs a separate overlay under `PREFIX/cyclon/…`; `--neighbours D` keeps open connections
+//! to D neighbours drawn from the view, reported as `neighbour_up` / `neighbour_down`.
 
 mod state;
 
@@ -63,7 +70,8 @@ use serde::Serialize;
     name = "node",
     about = "A headless Cyclon peer: JSON-lines events on stdout, logs on stderr",
     after_help = "Events (stdout, one JSON object per line): listening, peer_added, peer_removed, \
-                  shuffle_completed, shuffle_failed, shuffle_answered.\n\
+                  shuffle_completed, shuffle_failed, shuffle_answered, neighbour_up, \
+                  neighbour_down.\n\
                   Logs (stderr): level from RUST_LOG, e.g. RUST_LOG=debug. Ctrl-C or SIGTERM stops \
                   the node."
 )]
@@ -171,6 +179,12 @@ enum Output {
         received: usize,
         sent: usize,
     },
+    NeighbourUp {
+        peer_id: String,
+    },
+    NeighbourDown {
+        peer_id: String,
+    },
 }
 
 impl Output {
@@ -237,6 +251,12 @@ impl Output {
                 peer_id: peer_id.to_base58(),
                 received,
                 sent,
+            },
+            cyclon::Event::NeighbourUp { peer_id } => Output::NeighbourUp {
+                peer_id: peer_id.to_base58(),
+            },
+            cyclon::Event::NeighbourDown { peer_id } => Output::NeighbourDown {
+                peer_id: peer_id.to_base58(),
             },
             _ => return None,
         })

@@ -400,6 +400,7 @@ fn help_documents_the_flags() {
             "--defence",
             "--address-scope",
             "--protocol-prefix",
+            "--neighbours",
             "RUST_LOG",
         ],
     );
@@ -632,4 +633,69 @@ fn a_node_drops_received_addresses_outside_its_scope() {
                 .any(|e| e["event"] == "peer_added" && e["peer_id"] == peer_id.as_str())
         );
     });
+}
+
+/// Five nodes with `--neighbours 2`: every node reports neighbours, and every link is reported
+/// by both of its ends (links are symmetric).
+#[test]
+fn nodes_report_symmetric_neighbour_links() {
+    const NEIGHBOURED: usize = 5;
+    let mut group = Group::new();
+    let mut first = node("/ip4/127.0.0.1/tcp/0", None);
+    first.args(["--neighbours", "2"]);
+    let first = group.spawn("node 0", first);
+    let (_, first_addresses) = group.wait_until("node 0 to listen", Duration::from_secs(10), |o| {
+        listening(&o[first])
+    });
+    let mut nodes = vec![first];
+    for k in 1..NEIGHBOURED {
+        let mut command = node("/ip4/127.0.0.1/tcp/0", Some(&first_addresses[0]));
+        command.args(["--neighbours", "2"]);
+        nodes.push(group.spawn(&format!("node {k}"), command));
+    }
+    let ids: Vec<String> = nodes
+        .iter()
+        .map(|&n| {
+            group
+                .wait_until("a node to listen", Duration::from_secs(10), |o| {
+                    listening(&o[n])
+                })
+                .0
+        })
+        .collect();
+    // Each node's neighbours, replayed from its neighbour_up / neighbour_down events.
+    let links = |o: &[Output]| -> Vec<BTreeSet<String>> {
+        nodes
+            .iter()
+            .map(|&n| {
+                let mut links = BTreeSet::new();
+                for e in events(&o[n]) {
+                    let peer = e["peer_id"].as_str().unwrap_or_default().to_owned();
+                    match e["event"].as_str() {
+                        Some("neighbour_up") => assert!(links.insert(peer), "up twice"),
+                        Some("neighbour_down") => assert!(links.remove(&peer), "down, not up"),
+                        _ => {}
+                    }
+                }
+                links
+            })
+            .collect()
+    };
+    group.wait_until(
+        "every node to have symmetric neighbours",
+        Duration::from_secs(30),
+        |o| {
+            let links = links(o);
+            let symmetric = links.iter().enumerate().all(|(k, mine)| {
+                !mine.is_empty()
+                    && mine.len() <= 2
+                    && mine.iter().all(|peer| {
+                        ids.iter()
+                            .position(|id| id == peer)
+                            .is_some_and(|j| links[j].contains(&ids[k]))
+                    })
+            });
+            symmetric.then_some(())
+        },
+    );
 }

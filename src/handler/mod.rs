@@ -36,10 +36,14 @@ use libp2p_swarm::{
     handler::{ConnectionEvent, DialUpgradeError, FullyNegotiatedInbound, FullyNegotiatedOutbound},
 };
 
+mod neighbour;
+
+use self::neighbour::{NeighbourEvent, NeighbourStreams};
 use crate::{
     config::Config,
     protocol::{
-        self, EntryLimits, FramedStream, InvalidEntries, ProtocolId, Version, ViewEntry, proto,
+        self, EntryLimits, FramedStream, InvalidEntries, ProtocolId, StreamKind, Version,
+        ViewEntry, proto,
     },
     upgrade::Upgrade,
     view::ShuffleId,
@@ -148,6 +152,22 @@ pub(crate) enum Command {
     },
     /// Refuse an inbound shuffle: reset its stream without an answer.
     Refuse { id: InboundId },
+    /// Ask the remote to be a neighbour (with priority: we have none).
+    OpenNeighbour { priority: bool },
+    /// The decision on the remote's neighbour request `id`.
+    AnswerNeighbour { id: InboundId, accept: bool },
+    /// End every neighbour link of this connection.
+    CloseNeighbours,
+}
+
+/// What an outbound stream is opened for (reachable through the `NetworkBehaviour` trait's
+/// handler types, opaque).
+#[derive(Debug)]
+pub enum Opening {
+    /// A shuffle.
+    Shuffle(OutboundShuffle),
+    /// A neighbour request, with priority or not.
+    Neighbour(bool),
 }
 
 /// A message from a [`Handler`] to the [`Behaviour`](crate::Behaviour) (opaque).
@@ -178,6 +198,13 @@ pub(crate) enum HandlerEvent {
     InboundFailed { error: ShuffleError },
     /// An inbound shuffle stream was refused because too many were in flight.
     InboundRefused,
+    /// The remote asks to be a neighbour (with priority: it has none); the behaviour answers
+    /// with [`Command::AnswerNeighbour`].
+    NeighbourRequest { id: InboundId, priority: bool },
+    /// The remote answered our neighbour request.
+    NeighbourAnswered { accepted: bool },
+    /// A neighbour link's stream on this connection ended.
+    NeighbourClosed,
 }
 
 /// Bounds the inbound shuffles in flight over all connections of one behaviour.
@@ -228,6 +255,8 @@ pub(crate) struct HandlerSettings {
     offered: Arc<[ProtocolId]>,
     /// The name of `/cyclon/1.0.0` alone, for a remote that picked it once.
     v1_0_only: Arc<[ProtocolId]>,
+    /// The neighbour protocol's name, when neighbours are on.
+    neighbour: Option<ProtocolId>,
 }
 
 impl HandlerSettings {
@@ -242,8 +271,9 @@ impl HandlerSettings {
             v1_0_only: config
                 .protocol_ids()
                 .into_iter()
-                .filter(|id| id.version() == Version::V1_0)
+                .filter(|id| id.version() == Some(Version::V1_0))
                 .collect(),
+            neighbour: config.neighbour_protocol_id(),
         }
     }
 }
@@ -274,13 +304,24 @@ pub struct Handler {
     awaiting_answer: HashMap<InboundId, AwaitingAnswer>,
     writing: FuturesSet<io::Result<()>>,
     next_inbound_id: u64,
+    neighbours: NeighbourStreams,
     events: VecDeque<HandlerEvent>,
 }
 
 impl Handler {
-    pub(crate) fn new(settings: HandlerSettings, preloaded: Vec<OutboundShuffle>) -> Self {
+    /// A handler that runs `preloaded` shuffles at once, and asks the remote to be a
+    /// neighbour if `neighbour` says so (with priority or not).
+    pub(crate) fn new(
+        settings: HandlerSettings,
+        preloaded: Vec<OutboundShuffle>,
+        neighbour: Option<bool>,
+    ) -> Self {
         let timeout = settings.request_timeout;
         let inbound = settings.max_inbound_streams;
+        let mut neighbours = NeighbourStreams::new(timeout);
+        if let Some(priority) = neighbour {
+            neighbours.open(priority);
+        }
         Self {
             queued: preloaded.into(),
             stream_requested: false,
@@ -290,6 +331,7 @@ impl Handler {
             awaiting_answer: HashMap::new(),
             writing: FuturesSet::new(move || Delay::futures_timer(timeout), inbound),
             next_inbound_id: 0,
+            neighbours,
             events: VecDeque::new(),
             settings,
         }
@@ -297,6 +339,12 @@ impl Handler {
 
     fn inbound_in_flight(&self) -> usize {
         self.reading.len() + self.awaiting_answer.len() + self.writing.len()
+    }
+
+    fn next_inbound_id(&mut self) -> InboundId {
+        let id = InboundId(self.next_inbound_id);
+        self.next_inbound_id += 1;
+        id
     }
 
     fn on_inbound_stream(&mut self, stream: Stream, version: Version) {
@@ -311,8 +359,7 @@ impl Handler {
             self.events.push_back(HandlerEvent::InboundRefused);
             return;
         };
-        let id = InboundId(self.next_inbound_id);
-        self.next_inbound_id += 1;
+        let id = self.next_inbound_id();
         let max_size = self.settings.max_message_size;
         let read = protocol::read_request(stream, max_size).map(move |result| {
             result.map(|(framed, entries)| {
@@ -375,10 +422,12 @@ impl ConnectionHandler for Handler {
     type InboundProtocol = Upgrade;
     type OutboundProtocol = Upgrade;
     type InboundOpenInfo = ();
-    type OutboundOpenInfo = OutboundShuffle;
+    type OutboundOpenInfo = Opening;
 
     fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol> {
-        SubstreamProtocol::new(Upgrade::new(Arc::clone(&self.settings.offered)), ())
+        let mut offered = self.settings.offered.to_vec();
+        offered.extend(self.settings.neighbour.clone());
+        SubstreamProtocol::new(Upgrade::new(offered.into()), ())
             .with_timeout(self.settings.request_timeout)
     }
 
@@ -390,6 +439,9 @@ impl ConnectionHandler for Handler {
                 // Dropping the stream without closing it resets it.
                 self.awaiting_answer.remove(&id);
             }
+            Command::OpenNeighbour { priority } => self.neighbours.open(priority),
+            Command::AnswerNeighbour { id, accept } => self.neighbours.answer(id, accept),
+            Command::CloseNeighbours => self.neighbours.close_all(),
         }
     }
 
@@ -398,13 +450,14 @@ impl ConnectionHandler for Handler {
             || self.stream_requested
             || !self.outbound.is_empty()
             || self.inbound_in_flight() > 0
+            || self.neighbours.keep_alive()
     }
 
     #[tracing::instrument(level = "trace", name = "ConnectionHandler::poll", skip(self, cx))]
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, OutboundShuffle, OutEvent>> {
+    ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, Opening, OutEvent>> {
         loop {
             if let Some(report) = self.events.pop_front() {
                 return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(OutEvent(report)));
@@ -417,10 +470,33 @@ impl ConnectionHandler for Handler {
                 return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
                     protocol: SubstreamProtocol::new(
                         Upgrade::new(Arc::clone(&self.outbound_versions)),
-                        shuffle,
+                        Opening::Shuffle(shuffle),
                     )
                     .with_timeout(self.settings.request_timeout),
                 });
+            }
+            if let Some(neighbour) = self.settings.neighbour.clone()
+                && let Some(priority) = self.neighbours.take_open()
+            {
+                return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
+                    protocol: SubstreamProtocol::new(
+                        Upgrade::new(Arc::new([neighbour])),
+                        Opening::Neighbour(priority),
+                    )
+                    .with_timeout(self.settings.request_timeout),
+                });
+            }
+            if let Poll::Ready(event) = self.neighbours.poll(cx) {
+                self.events.push_back(match event {
+                    NeighbourEvent::Request { id, priority } => {
+                        HandlerEvent::NeighbourRequest { id, priority }
+                    }
+                    NeighbourEvent::Answered { accepted } => {
+                        HandlerEvent::NeighbourAnswered { accepted }
+                    }
+                    NeighbourEvent::Closed => HandlerEvent::NeighbourClosed,
+                });
+                continue;
             }
             if let Poll::Ready((id, result)) = self.outbound.poll_unpin(cx) {
                 let result = result.map(|(version, entries)| entries.map(|e| (version, e)));
@@ -471,18 +547,47 @@ impl ConnectionHandler for Handler {
 
     fn on_connection_event(
         &mut self,
-        event: ConnectionEvent<Self::InboundProtocol, Self::OutboundProtocol, (), OutboundShuffle>,
+        event: ConnectionEvent<Self::InboundProtocol, Self::OutboundProtocol, (), Opening>,
     ) {
         match event {
             ConnectionEvent::FullyNegotiatedInbound(FullyNegotiatedInbound {
-                protocol: (stream, version),
+                protocol: (stream, kind),
                 ..
-            }) => self.on_inbound_stream(stream, version),
+            }) => match kind {
+                StreamKind::Shuffle(version) => self.on_inbound_stream(stream, version),
+                StreamKind::Neighbour => {
+                    let id = self.next_inbound_id();
+                    self.neighbours.on_inbound(id, stream);
+                }
+            },
             ConnectionEvent::FullyNegotiatedOutbound(FullyNegotiatedOutbound {
-                protocol: (stream, version),
+                protocol: (stream, kind),
                 info,
-            }) => self.on_outbound_stream(stream, version, info),
-            ConnectionEvent::DialUpgradeError(DialUpgradeError { info, error }) => {
+            }) => match (kind, info) {
+                (StreamKind::Shuffle(version), Opening::Shuffle(shuffle)) => {
+                    self.on_outbound_stream(stream, version, shuffle)
+                }
+                (StreamKind::Neighbour, Opening::Neighbour(priority)) => {
+                    self.neighbours.on_outbound(stream, priority)
+                }
+                (_, Opening::Shuffle(shuffle)) => {
+                    // Unreachable: a shuffle's upgrade offers shuffle versions only.
+                    self.stream_requested = false;
+                    self.events.push_back(HandlerEvent::ShuffleFailed {
+                        id: shuffle.id,
+                        error: ShuffleError::UnsupportedProtocol,
+                    });
+                }
+                (_, Opening::Neighbour(_)) => self.neighbours.open_failed(),
+            },
+            ConnectionEvent::DialUpgradeError(DialUpgradeError {
+                info: Opening::Neighbour(_),
+                ..
+            }) => self.neighbours.open_failed(),
+            ConnectionEvent::DialUpgradeError(DialUpgradeError {
+                info: Opening::Shuffle(info),
+                error,
+            }) => {
                 self.stream_requested = false;
                 let error = match error {
                     StreamUpgradeError::NegotiationFailed => ShuffleError::UnsupportedProtocol,

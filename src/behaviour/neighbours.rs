@@ -1,0 +1,162 @@
+//! Carrying the neighbour set's decisions: asking view peers to be neighbours each round,
+//! answering their requests, and following the links' streams and connections
+//! ([`Config::with_neighbours`](crate::Config::with_neighbours)).
+
+use libp2p_identity::PeerId;
+use libp2p_swarm::{ConnectionId, NotifyHandler, ToSwarm};
+
+use super::{Behaviour, Event};
+use crate::{
+    handler::{Command, InEvent, InboundId},
+    neighbours::Change,
+};
+
+impl Behaviour {
+    /// The neighbours: the peers this peer keeps a link (an open connection) with, in the order
+    /// the links came up. Empty unless [`Config::with_neighbours`](crate::Config::with_neighbours)
+    /// asks for some.
+    pub fn neighbours(&self) -> &[PeerId] {
+        self.neighbours.as_ref().map_or(&[], |n| n.links())
+    }
+
+    /// `n` distinct peers of the view chosen uniformly at random (all of them if the view holds
+    /// fewer): a sample of the overlay, as a peer-sampling service gives it.
+    pub fn sample(&mut self, n: usize) -> Vec<PeerId> {
+        self.view
+            .sample(&mut self.rng, n)
+            .map(|entry| *entry.peer_id())
+            .collect()
+    }
+
+    /// Asks peers of the view to be neighbours while links are missing (once per round).
+    pub(super) fn neighbour_round(&mut self) {
+        let Some(neighbours) = self.neighbours.as_mut() else {
+            return;
+        };
+        let view: Vec<PeerId> = self.view.entries().iter().map(|e| *e.peer_id()).collect();
+        let priority = neighbours.needs_priority();
+        for peer in neighbours.round(&mut self.rng, &view) {
+            let addresses = self
+                .view
+                .get(&peer)
+                .map(|e| e.addresses().to_vec())
+                .unwrap_or_default();
+            tracing::debug!(%peer, "asking a peer to be a neighbour");
+            let action = self.outbound.open_neighbour(peer, addresses, priority);
+            self.events.push_back(action);
+        }
+    }
+
+    /// `peer` asks to be a neighbour (with priority: it has none), on `connection`.
+    pub(super) fn neighbour_request(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        id: InboundId,
+        priority: bool,
+    ) {
+        let (accept, changes) = match self.neighbours.as_mut() {
+            Some(neighbours) => neighbours.request(&mut self.rng, &peer, priority),
+            None => (false, Vec::new()),
+        };
+        if accept {
+            *self.neighbour_streams.entry(peer).or_default() += 1;
+        }
+        self.events.push_back(ToSwarm::NotifyHandler {
+            peer_id: peer,
+            handler: NotifyHandler::One(connection),
+            event: InEvent(Command::AnswerNeighbour { id, accept }),
+        });
+        for change in changes {
+            if let Change::Down(dropped) = &change {
+                // Dropped for a peer with no link: its streams are closed.
+                self.close_neighbour_streams(dropped);
+            }
+            self.report_neighbours(Some(change));
+        }
+    }
+
+    /// `peer` answered our request, on `connection`.
+    pub(super) fn neighbour_answered(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        accepted: bool,
+    ) {
+        let Some(neighbours) = self.neighbours.as_mut() else {
+            return;
+        };
+        if !accepted {
+            neighbours.not_accepted(&peer);
+            return;
+        }
+        let change = neighbours.accepted(&peer);
+        if change.is_none() && !neighbours.is_linked(&peer) {
+            // The set is full meanwhile: this link is not kept.
+            self.events.push_back(ToSwarm::NotifyHandler {
+                peer_id: peer,
+                handler: NotifyHandler::One(connection),
+                event: InEvent(Command::CloseNeighbours),
+            });
+            return;
+        }
+        *self.neighbour_streams.entry(peer).or_default() += 1;
+        self.report_neighbours(change);
+    }
+
+    /// Our request to `peer` failed before it was asked (no connection).
+    pub(super) fn neighbour_not_accepted(&mut self, peer: &PeerId) {
+        if let Some(neighbours) = self.neighbours.as_mut() {
+            neighbours.not_accepted(peer);
+        }
+    }
+
+    /// One of the link's streams to `peer` ended: the link is down with its last stream.
+    pub(super) fn neighbour_stream_closed(&mut self, peer: PeerId) {
+        let Some(open) = self.neighbour_streams.get_mut(&peer) else {
+            return;
+        };
+        *open = open.saturating_sub(1);
+        if *open == 0 {
+            self.neighbour_down(&peer);
+        }
+    }
+
+    /// The link to `peer` is down: its last connection closed, or the peer is found dead. Its
+    /// streams, if any are left, are closed.
+    pub(super) fn neighbour_down(&mut self, peer: &PeerId) {
+        let Some(neighbours) = self.neighbours.as_mut() else {
+            return;
+        };
+        let change = neighbours.down(peer);
+        self.close_neighbour_streams(peer);
+        self.report_neighbours(change);
+    }
+
+    /// Closes the neighbour streams left to `peer`, on each of its connections.
+    fn close_neighbour_streams(&mut self, peer: &PeerId) {
+        if self.neighbour_streams.remove(peer).unwrap_or(0) > 0 {
+            for &connection in self.outbound.connections(peer) {
+                self.events.push_back(ToSwarm::NotifyHandler {
+                    peer_id: *peer,
+                    handler: NotifyHandler::One(connection),
+                    event: InEvent(Command::CloseNeighbours),
+                });
+            }
+        }
+    }
+
+    fn report_neighbours(&mut self, change: Option<Change<PeerId>>) {
+        match change {
+            Some(Change::Up(peer_id)) => {
+                tracing::debug!(peer = %peer_id, "neighbour up");
+                self.emit(Event::NeighbourUp { peer_id });
+            }
+            Some(Change::Down(peer_id)) => {
+                tracing::debug!(peer = %peer_id, "neighbour down");
+                self.emit(Event::NeighbourDown { peer_id });
+            }
+            None => {}
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The neighbour set over real swarms (memory transport): each peer keeps links to at most `D`
+//! peers drawn from its view, links are symmetric and keep their connection open, a link is
+//! not replaced while it stands (the views keep changing), and a dead neighbour is replaced.
+
+mod support;
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use libp2p::PeerId;
+use libp2p_cyclon::{Behaviour, Config, Event};
+use support::{Network, ring};
+
+const NODES: usize = 12;
+const DEGREE: usize = 3;
+const INTERVAL: Duration = Duration::from_millis(150);
+
+fn config() -> Config {
+    Config::default()
+        .with_view_size(6)
+        .with_shuffle_length(3)
+        .with_shuffle_interval(INTERVAL)
+        .with_request_timeout(Duration::from_secs(2))
+        .with_neighbours(DEGREE)
+}
+
+/// Each live peer's neighbours.
+fn links(net: &Network) -> HashMap<PeerId, HashSet<PeerId>> {
+    net.live()
+        .map(|s| {
+            let neighbours = s.behaviour().neighbours().iter().copied().collect();
+            (*s.local_peer_id(), neighbours)
+        })
+        .collect()
+}
+
+/// Links are symmetric and each stands on an open connection.
+fn assert_links_sane(net: &Network) {
+    let links = links(net);
+    for swarm in net.live() {
+        let own = swarm.local_peer_id();
+        let mine = &links[own];
+        assert!(mine.len() <= DEGREE, "{own} has {} neighbours", mine.len());
+        assert!(!mine.contains(own));
+        for peer in mine {
+            assert!(
+                swarm.is_connected(peer),
+                "{own}: no connection to neighbour {peer}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_keep_a_small_stable_set_of_connected_neighbours() {
+    let mut net = ring(NODES, INTERVAL, |_, key| {
+        Behaviour::new(key.public().to_peer_id(), config())
+    })
+    .await;
+    // Until every peer has a neighbour and the links are symmetric. (Every peer reaching D is
+    // not guaranteed: the links a peer can still make depend on whether peers of its view have
+    // room; a peer with none asks with priority, which a full peer grants.)
+    let symmetric = |net: &Network| {
+        let links = links(net);
+        links.iter().all(|(peer, mine)| {
+            !mine.is_empty()
+                && mine
+                    .iter()
+                    .all(|other| links.get(other).is_some_and(|l| l.contains(peer)))
+        })
+    };
+    let rounds = net.run_until(60, symmetric).await;
+    // A few more rounds to fill up, then the links must stand.
+    net.run_until(200, |n| n.min_rounds() >= rounds + 5).await;
+    let before = links(&net);
+    let mean = before.values().map(HashSet::len).sum::<usize>() as f64 / NODES as f64;
+    println!(
+        "neighbour sets symmetric after {rounds} rounds; {mean:.2} neighbours per peer (D = {DEGREE})"
+    );
+    assert!(mean >= (DEGREE - 1) as f64, "{mean} neighbours per peer");
+    assert_links_sane(&net);
+
+    // The views keep changing; the links stand (a peer still short of D may gain one).
+    net.run_until(200, |n| n.min_rounds() >= rounds + 20).await;
+    let after = links(&net);
+    for (peer, mine) in &before {
+        assert!(
+            mine.is_subset(&after[peer]),
+            "a standing link of {peer} was replaced"
+        );
+    }
+    assert_links_sane(&net);
+
+    // A neighbour dies: its peers take the link down, and those left with room find another
+    // when a peer of their view has room too (they had room for one link each).
+    let victim = net.ids[0];
+    let orphans: Vec<PeerId> = after[&victim].iter().copied().collect();
+    assert!(!orphans.is_empty());
+    net.swarms[0] = None;
+    let dropped: usize = orphans.iter().map(|o| after[o].len() - 1).sum();
+    let replaced = net
+        .run_until(60, |n| {
+            let links = links(n);
+            let now: usize = orphans.iter().map(|o| links[o].len()).sum();
+            orphans
+                .iter()
+                .all(|o| !links[o].contains(&victim) && !links[o].is_empty())
+                && now > dropped
+        })
+        .await;
+    println!("a dead neighbour's link dropped and replaced within {replaced} rounds");
+    assert_links_sane(&net);
+}
+
+/// Without the setting no neighbour link is made, and the protocol is not spoken.
+#[tokio::test]
+async fn without_the_setting_there_are_no_neighbours() {
+    let config = Config::default();
+    assert_eq!(config.neighbours(), 0);
+    assert!(
+        !config
+            .protocol_names()
+            .iter()
+            .any(|p| p.as_ref().contains("neighbour"))
+    );
+    let with = config.with_neighbours(2);
+    assert_eq!(
+        with.protocol_names().last().map(|p| p.as_ref().to_owned()),
+        Some("/cyclon/neighbour/1.0.0".to_owned())
+    );
+    let behaviour = Behaviour::new(PeerId::random(), Config::default());
+    assert!(behaviour.neighbours().is_empty());
+    let _ = Event::NeighbourUp {
+        peer_id: PeerId::random(),
+    };
+}
