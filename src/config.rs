@@ -98,6 +98,8 @@ pub struct Config {
     protocol_prefix: String,
     /// The neighbour links kept (0: none).
     neighbours: usize,
+    /// Close the connections dialled for shuffles once they ended.
+    close_shuffle_connections: bool,
 }
 
 impl Default for Config {
@@ -118,6 +120,7 @@ impl Default for Config {
             address_scope: AddressScope::Any,
             protocol_prefix: String::new(),
             neighbours: 0,
+            close_shuffle_connections: false,
         }
     }
 }
@@ -372,6 +375,24 @@ impl Config {
     /// The neighbour links kept (0: none).
     pub fn neighbours(&self) -> usize {
         self.neighbours
+    }
+
+    /// Closes each connection the behaviour dialled for a shuffle as soon as the shuffles on
+    /// it ended, unless its peer is (or is being asked to be) a neighbour, instead of leaving
+    /// it to close when idle. Beside protocols that hold a stream open on every connection
+    /// (gossipsub does), such connections are never idle, so every peer ever shuffled with
+    /// would stay connected; with this setting and [neighbours](Self::with_neighbours), a
+    /// broadcast layer's mesh forms over the neighbour links. It also closes a connection
+    /// that another protocol started to use meanwhile. Default: off (the connections close
+    /// when idle).
+    pub fn with_close_shuffle_connections(mut self, close: bool) -> Self {
+        self.close_shuffle_connections = close;
+        self
+    }
+
+    /// Whether connections dialled for shuffles are closed once they ended.
+    pub fn close_shuffle_connections(&self) -> bool {
+        self.close_shuffle_connections
     }
 
     /// The protocol prefix (empty for none).

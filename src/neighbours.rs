@@ -62,6 +62,11 @@ impl<I: Clone + PartialEq + Hash> Neighbours<I> {
         self.links.contains(peer)
     }
 
+    /// Whether `peer` is a neighbour or is being asked to be one.
+    pub(crate) fn is_involved(&self, peer: &I) -> bool {
+        self.links.contains(peer) || self.asking.contains(peer)
+    }
+
     /// A new round (once per shuffle interval): the peers to ask now, drawn uniformly at
     /// random from `view` among those neither linked, asked nor resting, so that links and
     /// requests together reach `degree`.

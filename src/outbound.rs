@@ -3,7 +3,7 @@
 //! the swarm has open. The shuffles' targets and contents are the core's; this is delivery.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     task::{Context, Poll},
     time::Duration,
 };
@@ -56,6 +56,8 @@ pub(crate) struct Outbound {
     awaiting_neighbour: HashMap<PeerId, (Vec<Multiaddr>, bool)>,
     /// Peers whose neighbour request failed for want of a connection.
     failed_neighbours: Vec<PeerId>,
+    /// Connections opened by our dials, for shuffles or neighbour requests (not yet closed).
+    dialled: HashSet<ConnectionId>,
 }
 
 /// Whether a dial error comes from the local swarm and says nothing about the peer: a
@@ -178,6 +180,15 @@ impl Outbound {
         Some(peer)
     }
 
+    /// The open connections to `peer` that our dials opened.
+    pub(crate) fn dialled(&self, peer: &PeerId) -> Vec<ConnectionId> {
+        self.connections(peer)
+            .iter()
+            .copied()
+            .filter(|c| self.dialled.contains(c))
+            .collect()
+    }
+
     /// What a new connection to `peer` runs at once: the shuffles waiting for it, and the
     /// neighbour request waiting for it, if any (with priority or not).
     pub(crate) fn on_new_connection(
@@ -198,6 +209,9 @@ impl Outbound {
             if let Some(in_flight) = self.in_flight.get_mut(&shuffle.id) {
                 in_flight.connection = Some(connection);
             }
+        }
+        if !shuffles.is_empty() || neighbour.is_some() {
+            self.dialled.insert(connection);
         }
         (shuffles, neighbour)
     }
@@ -247,6 +261,7 @@ impl Outbound {
                 if endpoint.is_dialer() {
                     self.dials_refused = false;
                 }
+                self.dialled.remove(connection_id);
                 if let Some(connections) = self.connections.get_mut(peer_id) {
                     connections.retain(|c| c != connection_id);
                     if connections.is_empty() {

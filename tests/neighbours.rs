@@ -79,6 +79,8 @@ async fn peers_keep_a_small_stable_set_of_connected_neighbours() {
     println!(
         "neighbour sets symmetric after {rounds} rounds; {mean:.2} neighbours per peer (D = {DEGREE})"
     );
+    let peers: Vec<usize> = net.live().map(|s| s.network_info().num_peers()).collect();
+    println!("connected peers per swarm: {peers:?}");
     assert!(mean >= (DEGREE - 1) as f64, "{mean} neighbours per peer");
     assert_links_sane(&net);
 

@@ -461,6 +461,7 @@ impl NetworkBehaviour for Behaviour {
                 self.neighbour_answered(peer_id, connection_id, accepted)
             }
             HandlerEvent::NeighbourClosed => self.neighbour_stream_closed(peer_id),
+            HandlerEvent::Idle => self.close_if_released(peer_id, connection_id),
         }
     }
 

@@ -71,6 +71,7 @@ impl Behaviour {
             if let Change::Down(dropped) = &change {
                 // Dropped for a peer with no link: its streams are closed.
                 self.close_neighbour_streams(dropped);
+                self.release(dropped);
             }
             self.report_neighbours(Some(change));
         }
@@ -88,6 +89,7 @@ impl Behaviour {
         };
         if !accepted {
             neighbours.not_accepted(&peer);
+            self.release(&peer);
             return;
         }
         let change = neighbours.accepted(&peer);
@@ -98,6 +100,7 @@ impl Behaviour {
                 handler: NotifyHandler::One(connection),
                 event: InEvent(Command::CloseNeighbours),
             });
+            self.release(&peer);
             return;
         }
         *self.neighbour_streams.entry(peer).or_default() += 1;
@@ -109,6 +112,7 @@ impl Behaviour {
         if let Some(neighbours) = self.neighbours.as_mut() {
             neighbours.not_accepted(peer);
         }
+        self.release(peer);
     }
 
     /// One of the link's streams to `peer` ended: the link is down with its last stream.
@@ -130,6 +134,7 @@ impl Behaviour {
         };
         let change = neighbours.down(peer);
         self.close_neighbour_streams(peer);
+        self.release(peer);
         self.report_neighbours(change);
     }
 

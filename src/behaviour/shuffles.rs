@@ -3,7 +3,7 @@
 //! what each merge changed.
 
 use libp2p_identity::PeerId;
-use libp2p_swarm::{ConnectionId, NotifyHandler, ToSwarm};
+use libp2p_swarm::{CloseConnection, ConnectionId, NotifyHandler, ToSwarm};
 
 use super::{Behaviour, Event, RemovalReason};
 use crate::{
@@ -51,9 +51,10 @@ impl Behaviour {
     }
 
     pub(super) fn complete_shuffle(&mut self, id: ShuffleId, entries: Vec<ViewEntry>) {
-        if self.outbound.end(id).is_none() {
+        let Some(peer) = self.outbound.end(id) else {
             return; // Already failed, e.g. by its deadline.
-        }
+        };
+        self.release(&peer);
         let received = entries.len();
         let Some(done) = self.view.complete_shuffle(id, entries) else {
             return;
@@ -95,6 +96,44 @@ impl Behaviour {
         });
     }
 
+    /// With [`Config::with_close_shuffle_connections`](crate::Config::with_close_shuffle_connections),
+    /// asks the handlers of the connections our dials opened to `peer` to say when no Cyclon
+    /// stream runs on them any more ([`Self::close_if_released`] then closes them), unless
+    /// `peer` is (or is being asked to be) a neighbour.
+    pub(super) fn release(&mut self, peer: &PeerId) {
+        if !self.config.close_shuffle_connections()
+            || self
+                .neighbours
+                .as_ref()
+                .is_some_and(|n| n.is_involved(peer))
+        {
+            return;
+        }
+        for connection in self.outbound.dialled(peer) {
+            self.events.push_back(ToSwarm::NotifyHandler {
+                peer_id: *peer,
+                handler: NotifyHandler::One(connection),
+                event: InEvent(Command::ReportIdle),
+            });
+        }
+    }
+
+    /// The handler of a connection our dial opened runs no Cyclon stream any more: closed,
+    /// unless its peer is (or is being asked to be) a neighbour.
+    pub(super) fn close_if_released(&mut self, peer: PeerId, connection: ConnectionId) {
+        let neighbour = self
+            .neighbours
+            .as_ref()
+            .is_some_and(|n| n.is_involved(&peer));
+        if !neighbour {
+            tracing::debug!(%peer, "closing a connection our dial opened");
+            self.events.push_back(ToSwarm::CloseConnection {
+                peer_id: peer,
+                connection: CloseConnection::One(connection),
+            });
+        }
+    }
+
     /// Ends a shuffle the local swarm would not let us send: the core puts its target back,
     /// nothing counts against the peer.
     fn cancel_shuffle(&mut self, id: ShuffleId, error: ShuffleError) {
@@ -103,6 +142,7 @@ impl Behaviour {
         };
         let peer = cancelled.target;
         self.outbound.end(id);
+        self.release(&peer);
         if cancelled.restored
             && let Some(entry) = self.view.get(&peer)
         {

@@ -158,6 +158,8 @@ pub(crate) enum Command {
     AnswerNeighbour { id: InboundId, accept: bool },
     /// End every neighbour link of this connection.
     CloseNeighbours,
+    /// Report [`HandlerEvent::Idle`] once no Cyclon stream runs on this connection.
+    ReportIdle,
 }
 
 /// What an outbound stream is opened for (reachable through the `NetworkBehaviour` trait's
@@ -205,6 +207,8 @@ pub(crate) enum HandlerEvent {
     NeighbourAnswered { accepted: bool },
     /// A neighbour link's stream on this connection ended.
     NeighbourClosed,
+    /// No Cyclon stream runs on this connection any more (after [`Command::ReportIdle`]).
+    Idle,
 }
 
 /// Bounds the inbound shuffles in flight over all connections of one behaviour.
@@ -305,6 +309,8 @@ pub struct Handler {
     writing: FuturesSet<io::Result<()>>,
     next_inbound_id: u64,
     neighbours: NeighbourStreams,
+    /// Report [`HandlerEvent::Idle`] when nothing runs.
+    report_idle: bool,
     events: VecDeque<HandlerEvent>,
 }
 
@@ -332,6 +338,7 @@ impl Handler {
             writing: FuturesSet::new(move || Delay::futures_timer(timeout), inbound),
             next_inbound_id: 0,
             neighbours,
+            report_idle: false,
             events: VecDeque::new(),
             settings,
         }
@@ -442,6 +449,7 @@ impl ConnectionHandler for Handler {
             Command::OpenNeighbour { priority } => self.neighbours.open(priority),
             Command::AnswerNeighbour { id, accept } => self.neighbours.answer(id, accept),
             Command::CloseNeighbours => self.neighbours.close_all(),
+            Command::ReportIdle => self.report_idle = true,
         }
     }
 
@@ -540,6 +548,12 @@ impl ConnectionHandler for Handler {
                     self.events.push_back(HandlerEvent::InboundFailed { error });
                 }
                 continue;
+            }
+            if self.report_idle && !self.connection_keep_alive() {
+                self.report_idle = false;
+                return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(OutEvent(
+                    HandlerEvent::Idle,
+                )));
             }
             return Poll::Pending;
         }

@@ -15,9 +15,13 @@
 //!     --bootstrap /ip4/127.0.0.1/tcp/4002/p2p/12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3
 //! ```
 //!
-//! How it works: every peer runs Cyclon. Each time a peer enters the Cyclon view, the chat
-//! dials it by its peer id (Cyclon supplies the addresses to the swarm), so connections, and
-//! with them the gossipsub mesh, form among peers that were never told about each other.
+//! How it works: every peer runs Cyclon, and keeps open connections to a few neighbours Cyclon
+//! draws from its view (`--neighbours D`, 4 by default: symmetric links, replaced only when
+//! they close or their peer is found dead), so a small, stable, random set of connections,
+//! and with them the gossipsub mesh, forms among peers that were never told about each other.
+//! With `--neighbours 0` the chat instead dials every peer that enters the view (as it did
+//! before neighbours existed): more connections, and they churn with the view.
+//! `--max-connections N` caps the established connections (libp2p's `connection_limits`).
 //! A peer prints as `* <peer> joined` once it is connected and subscribed to the chat topic,
 //! and as `* <peer> left` when it unsubscribes or its last connection closes. The raw view
 //! changes are logged at debug level: `RUST_LOG=chat=debug`.
@@ -26,12 +30,14 @@ use std::{collections::HashSet, io::BufRead, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use cyclon_examples::{
-    cli::{self, BootstrapPeer, CyclonFlags, PeerFlags},
+    cli::{self, BootstrapPeer, CyclonFlags, PeerFlags, RejoinFlags},
     peer,
 };
 use futures::StreamExt;
 use libp2p::{
-    PeerId, Swarm, gossipsub, identity, noise,
+    PeerId, Swarm,
+    connection_limits::{self, ConnectionLimits},
+    gossipsub, identify, identity, noise,
     swarm::{NetworkBehaviour, SwarmEvent},
     tcp, yamux,
 };
@@ -46,7 +52,8 @@ use libp2p_cyclon as cyclon;
                   view changes.",
     // Short, so that peers find each other quickly.
     mut_arg("interval_ms", |a| a.default_value("1000")),
-    mut_arg("request_timeout_ms", |a| a.default_value("5000"))
+    mut_arg("request_timeout_ms", |a| a.default_value("5000")),
+    mut_arg("neighbours", |a| a.default_value("4"))
 )]
 struct Args {
     #[command(flatten)]
@@ -56,22 +63,55 @@ struct Args {
     topic: String,
     #[command(flatten)]
     cyclon: CyclonFlags,
+    #[command(flatten)]
+    rejoin: RejoinFlags,
+    /// At most N established connections (libp2p's connection_limits); further ones are
+    /// refused, and Cyclon does not hold that against the peers it could not reach.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<u32>,
+    /// How long a connection no protocol needs stays open, in milliseconds [default: 2 shuffle
+    /// intervals with neighbours, 60 s with --neighbours 0].
+    #[arg(long, value_name = "MS")]
+    idle_timeout_ms: Option<u64>,
 }
 
 #[derive(NetworkBehaviour)]
 struct ChatBehaviour {
+    limits: connection_limits::Behaviour,
     cyclon: cyclon::Behaviour,
     gossipsub: gossipsub::Behaviour,
+    identify: identify::Behaviour,
 }
 
 fn cyclon_config(args: &Args) -> cyclon::Config {
-    args.cyclon.config()
+    // With neighbours, gossipsub's mesh must form over them: the connections Cyclon dials for
+    // shuffles close once used (gossipsub's streams would keep every one of them open).
+    let config = args
+        .cyclon
+        .config()
+        .with_close_shuffle_connections(args.cyclon.neighbours > 0);
+    match args.rejoin.rule(args.cyclon.shuffle.view_size) {
+        Some(rule) => config.with_rejoin(rule),
+        None => config,
+    }
 }
 
 fn build_swarm(
     key: identity::Keypair,
     config: cyclon::Config,
+    args: &Args,
 ) -> Result<Swarm<ChatBehaviour>, Box<dyn std::error::Error>> {
+    let idle_timeout = match (args.idle_timeout_ms, config.neighbours()) {
+        (Some(ms), _) => Duration::from_millis(ms),
+        (None, 0) => Duration::from_secs(60),
+        (None, _) => 2 * config.shuffle_interval(),
+    };
+    let limits = ConnectionLimits::default().with_max_established(args.max_connections);
+    // Without neighbours, gossipsub's own mesh size (6).
+    let neighbours = match config.neighbours() {
+        0 => 6,
+        d => d,
+    };
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -81,21 +121,34 @@ fn build_swarm(
         )?
         .with_quic()
         .with_behaviour(|key| {
+            // The mesh takes the neighbours: as many peers as Cyclon keeps links with, so that
+            // gossipsub keeps few other connections open (its mesh connections stay open).
+            let mesh = neighbours.max(2);
             let gossipsub_config = gossipsub::ConfigBuilder::default()
                 .heartbeat_interval(Duration::from_secs(1))
+                .mesh_n(mesh)
+                .mesh_n_low(mesh - 1)
+                .mesh_n_high(mesh + 2)
+                .mesh_outbound_min(1)
                 .validation_mode(gossipsub::ValidationMode::Strict)
                 .build()?;
             Ok(ChatBehaviour {
+                limits: connection_limits::Behaviour::new(limits),
                 // With the key, the peer's own entry carries its signed peer record.
                 cyclon: cyclon::Behaviour::try_with_keypair(key.clone(), config)?,
                 gossipsub: gossipsub::Behaviour::new(
                     gossipsub::MessageAuthenticity::Signed(key.clone()),
                     gossipsub_config,
                 )?,
+                identify: identify::Behaviour::new(identify::Config::new(
+                    format!("/libp2p-cyclon-chat/{}", env!("CARGO_PKG_VERSION")),
+                    key.public(),
+                )),
             })
         })?
-        // Gossipsub keeps connections to its mesh peers; others may close after a minute idle.
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        // Neighbour links and gossipsub's mesh keep their connections open; the others close
+        // once idle this long.
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle_timeout))
         .build();
     Ok(swarm)
 }
@@ -133,7 +186,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::error::Error>> {
-    let mut swarm = build_swarm(peer::keypair(args.peer.secret_key_seed), config)?;
+    let mut swarm = build_swarm(peer::keypair(args.peer.secret_key_seed), config, &args)?;
     let local_peer_id = *swarm.local_peer_id();
     let topic = gossipsub::IdentTopic::new(args.topic);
     swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
@@ -147,6 +200,7 @@ async fn run(args: Args, config: cyclon::Config) -> Result<(), Box<dyn std::erro
         topic,
         members: HashSet::new(),
         bootstrap: Some(args.peer.bootstrap),
+        dial_view: args.cyclon.neighbours == 0,
     };
     let mut stdin = stdin_lines();
     let shutdown = peer::shutdown_signal();
@@ -174,6 +228,8 @@ struct Chat {
     /// Peers to put in the Cyclon view once we listen: a shuffle before that would send them
     /// our entry without an address, which they drop, and leave us unknown to anyone.
     bootstrap: Option<Vec<BootstrapPeer>>,
+    /// Dial every peer that enters the view (`--neighbours 0`).
+    dial_view: bool,
 }
 
 impl Chat {
@@ -209,11 +265,12 @@ impl Chat {
                 println!("Listening on {address}");
                 for BootstrapPeer { peer_id, address } in self.bootstrap.take().unwrap_or_default()
                 {
+                    // A seed of the rejoin rule, when it is on (else the same as add_address).
                     let result = self
                         .swarm
                         .behaviour_mut()
                         .cyclon
-                        .add_address(&peer_id, address);
+                        .add_seed(&peer_id, address);
                     if matches!(
                         result,
                         cyclon::AddAddressResult::Rejected | cyclon::AddAddressResult::ViewFull
@@ -229,7 +286,8 @@ impl Chat {
         }
     }
 
-    /// Follows the Cyclon view: connects to every peer that enters it.
+    /// Follows the Cyclon view (and, with `--neighbours 0`, connects to every peer that enters
+    /// it).
     fn on_cyclon_event(&mut self, event: cyclon::Event) {
         match event {
             cyclon::Event::PeerAdded {
@@ -239,7 +297,7 @@ impl Chat {
                 ..
             } => {
                 tracing::debug!(%peer_id, ?addresses, verified, "view: peer added");
-                if !self.swarm.is_connected(&peer_id) {
+                if self.dial_view && !self.swarm.is_connected(&peer_id) {
                     // By peer id only: Cyclon gives the swarm the addresses from its view.
                     if let Err(error) = self.swarm.dial(peer_id) {
                         tracing::debug!(%peer_id, %error, "not dialling");
@@ -251,6 +309,10 @@ impl Chat {
             }
             cyclon::Event::ShuffleFailed { peer_id, error, .. } => {
                 tracing::debug!(%peer_id, %error, "shuffle failed");
+            }
+            cyclon::Event::NeighbourUp { peer_id } => tracing::debug!(%peer_id, "neighbour up"),
+            cyclon::Event::NeighbourDown { peer_id } => {
+                tracing::debug!(%peer_id, "neighbour down")
             }
             event => tracing::trace!(?event, "cyclon"),
         }

@@ -150,6 +150,16 @@ fn bad_flags_exit_non_zero_with_a_one_line_message() {
 fn help_documents_the_flags() {
     assert_help_mentions(
         PROGRAM,
-        &["--listen", "--bootstrap", "--topic", "--secret-key-seed"],
+        &[
+            "--listen",
+            "--bootstrap",
+            "--topic",
+            "--secret-key-seed",
+            "--neighbours",
+            "--max-connections",
+            "--idle-timeout-ms",
+            "--address-scope",
+            "--protocol-prefix",
+        ],
     );
 }
