@@ -286,7 +286,7 @@ fn start_overlay(
     let mut bootstrap: Option<String> = None;
     for k in 0..count {
         let host = network.add_host();
-        let mut command = node_on(&network, host, seed(host));
+        let mut command = node_on(network, host, seed(host));
         command.args(extra);
         if let Some(dir) = state_dir {
             command.arg("--state-file").arg(state_file(dir, host));
