@@ -805,3 +805,25 @@ fn a_restricted_round_takes_the_oldest_reachable_peer_or_none() {
     }
     assert_eq!(seen, [3, 4].into_iter().collect());
 }
+
+/// A sample holds distinct entries of the view, at most `n`, and over many draws every entry
+/// is about equally likely; the view does not change.
+#[test]
+fn samples_are_distinct_bounded_and_uniform() {
+    let view = view_with(0, 8, 2, &[(1, 0), (2, 5), (3, 1), (4, 9), (5, 2)]);
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut counts = [0u32; 6];
+    for _ in 0..5000 {
+        let sample: Vec<u32> = view.sample(&mut rng, 2).map(|e| *e.peer_id()).collect();
+        assert_eq!(sample.len(), 2);
+        assert_ne!(sample[0], sample[1]);
+        for id in sample {
+            counts[id as usize] += 1;
+        }
+    }
+    // 5000 × 2 / 5 = 2000 each; a fair draw stays well within ±10 %.
+    assert!(counts[1..].iter().all(|&c| (1800..2200).contains(&c)), "{counts:?}");
+    assert_eq!(view.sample(&mut rng, 10).count(), 5, "at most the whole view");
+    assert_eq!(view.sample(&mut rng, 0).count(), 0);
+    assert_eq!(ids(&view), vec![1, 2, 3, 4, 5]);
+}
