@@ -822,8 +822,15 @@ fn samples_are_distinct_bounded_and_uniform() {
         }
     }
     // 5000 × 2 / 5 = 2000 each; a fair draw stays well within ±10 %.
-    assert!(counts[1..].iter().all(|&c| (1800..2200).contains(&c)), "{counts:?}");
-    assert_eq!(view.sample(&mut rng, 10).count(), 5, "at most the whole view");
+    assert!(
+        counts[1..].iter().all(|&c| (1800..2200).contains(&c)),
+        "{counts:?}"
+    );
+    assert_eq!(
+        view.sample(&mut rng, 10).count(),
+        5,
+        "at most the whole view"
+    );
     assert_eq!(view.sample(&mut rng, 0).count(), 0);
     assert_eq!(ids(&view), vec![1, 2, 3, 4, 5]);
 }
