@@ -180,6 +180,14 @@ pub enum ConfigError {
         "invalid protocol prefix {0:?}: it must start with '/', not end with one, and hold no whitespace"
     )]
     InvalidProtocolPrefix(String),
+    /// More neighbours than the view holds peers to draw them from.
+    #[error("{neighbours} neighbours exceed the view size {view_size}")]
+    TooManyNeighbours {
+        /// The neighbours asked for.
+        neighbours: usize,
+        /// The view size `c`.
+        view_size: usize,
+    },
 }
 
 impl Config {
@@ -361,8 +369,9 @@ impl Config {
     /// Links are symmetric (a peer that accepts a request counts the link among its own, so a
     /// peer has at most `degree` links, each one connection both ends keep open, over the
     /// stream protocol `/cyclon/neighbour/1.0.0`); a link is replaced only when it goes down
-    /// (its connection closes, or a shuffle with its peer fails), never because the peer left
-    /// the view. Reported as [`Event::NeighbourUp`](crate::Event::NeighbourUp) and
+    /// (its last stream or the connection it stands on closes, a shuffle with its peer fails,
+    /// or a peer with no neighbour at all takes its place, at most once per round), never
+    /// because the peer left the view. At most the view size. Reported as [`Event::NeighbourUp`](crate::Event::NeighbourUp) and
     /// [`Event::NeighbourDown`](crate::Event::NeighbourDown);
     /// [`Behaviour::neighbours`](crate::Behaviour::neighbours) lists them. Default: 0, none
     /// (Cyclon itself needs no standing connection), and the neighbour protocol is not
@@ -585,6 +594,12 @@ impl Config {
         if !prefix_valid {
             return Err(ConfigError::InvalidProtocolPrefix(prefix.clone()));
         }
+        if self.neighbours > self.params.view_size {
+            return Err(ConfigError::TooManyNeighbours {
+                neighbours: self.neighbours,
+                view_size: self.params.view_size,
+            });
+        }
         Ok(())
     }
 }
@@ -742,5 +757,18 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn neighbours_are_at_most_the_view_size() {
+        let config = Config::default().with_view_size(8).with_shuffle_length(4);
+        assert!(config.clone().with_neighbours(8).validate().is_ok());
+        assert_eq!(
+            config.with_neighbours(1_000_000_000).validate(),
+            Err(ConfigError::TooManyNeighbours {
+                neighbours: 1_000_000_000,
+                view_size: 8
+            })
+        );
     }
 }

@@ -1,6 +1,8 @@
-//! Where each shuffle the local peer started runs, and until when: on a connection to its
-//! target, or queued for a connection being dialled; the deadline of each; the connections
-//! the swarm has open. The shuffles' targets and contents are the core's; this is delivery.
+//! Delivery of what the local peer sends: where each shuffle it started runs, and until when
+//! (on a connection to its target, or queued for a connection being dialled), the neighbour
+//! requests waiting for a connection, the connections the swarm has open and which of them
+//! our dials opened, and what a dial error says about the peer ([`refusal`]). The shuffles'
+//! targets and contents are the core's.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -10,6 +12,7 @@ use std::{
 
 use futures::FutureExt;
 use futures_timer::Delay;
+use libp2p_connection_limits::Exceeded;
 use libp2p_core::Multiaddr;
 use libp2p_identity::PeerId;
 use libp2p_swarm::{
@@ -58,16 +61,42 @@ pub(crate) struct Outbound {
     failed_neighbours: Vec<PeerId>,
     /// Connections opened by our dials, for shuffles or neighbour requests (not yet closed).
     dialled: HashSet<ConnectionId>,
+    /// Policy refusals in a row, per peer.
+    policy_refusals: HashMap<PeerId, u8>,
 }
 
-/// Whether a dial error comes from the local swarm and says nothing about the peer: a
-/// behaviour denied the connection (libp2p's `connection_limits` and
-/// `memory_connection_limits` do, before or after the handshake), or the dial was aborted
-/// locally. Every other error (transport, wrong peer id, no addresses) is about the peer or
-/// its addresses. `DialPeerConditionFalse` means no dial happened: the shuffle waits for the
-/// dial under way.
-pub(crate) fn refused_locally(error: &DialError) -> bool {
-    matches!(error, DialError::Denied { .. } | DialError::Aborted)
+/// Local refusals of one peer in a row, not by the connection limits, after which the peer
+/// counts as failed: a policy of the local swarm (a block list) refuses it every time.
+const MAX_POLICY_REFUSALS: u8 = 3;
+
+/// Peers whose policy refusals are counted at most (the table starts afresh beyond).
+const MAX_REFUSED_PEERS: usize = 1024;
+
+/// What a dial error says about the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Nothing: the local swarm's connection budget refused the dial (libp2p's
+    /// `connection_limits`, before or after the handshake), or it was aborted locally.
+    Budget,
+    /// Nothing, this time: another behaviour of the local swarm denied it (a block list, a
+    /// memory limit, an application's policy).
+    Policy,
+    /// The dial failed for a reason of the peer or its addresses (transport, wrong peer id,
+    /// no addresses).
+    NotLocal,
+}
+
+/// How the local swarm's part in a dial error is taken. `DialPeerConditionFalse` (no dial
+/// happened) is not an error of a dial: the shuffle waits for the dial under way.
+pub(crate) fn refusal(error: &DialError) -> Refusal {
+    match error {
+        DialError::Aborted => Refusal::Budget,
+        DialError::Denied { cause } if cause.downcast_ref::<Exceeded>().is_some() => {
+            Refusal::Budget
+        }
+        DialError::Denied { .. } => Refusal::Policy,
+        _ => Refusal::NotLocal,
+    }
 }
 
 impl Outbound {
@@ -81,8 +110,8 @@ impl Outbound {
         self.connections.contains_key(peer)
     }
 
-    /// Whether the local swarm refused our last dial and nothing has changed since (no
-    /// outgoing connection opened or closed).
+    /// Whether the local swarm's budget refused a dial (ours or another behaviour's) and no
+    /// connection has opened or closed since.
     pub(crate) fn dials_refused(&self) -> bool {
         self.dials_refused
     }
@@ -195,6 +224,7 @@ impl Outbound {
         &mut self,
         peer: &PeerId,
         connection: ConnectionId,
+        dialer: bool,
     ) -> (Vec<OutboundShuffle>, Option<bool>) {
         let neighbour = self
             .awaiting_neighbour
@@ -210,7 +240,7 @@ impl Outbound {
                 in_flight.connection = Some(connection);
             }
         }
-        if !shuffles.is_empty() || neighbour.is_some() {
+        if dialer && (!shuffles.is_empty() || neighbour.is_some()) {
             self.dialled.insert(connection);
         }
         (shuffles, neighbour)
@@ -246,6 +276,7 @@ impl Outbound {
                 if endpoint.is_dialer() {
                     self.dials_refused = false;
                 }
+                self.policy_refusals.remove(peer_id);
                 self.connections
                     .entry(*peer_id)
                     .or_default()
@@ -258,6 +289,9 @@ impl Outbound {
                 endpoint,
                 ..
             }) => {
+                // An outgoing connection closing frees outgoing budget. (Beside protocols that
+                // keep connections open, none may close: a periodic round dials every few
+                // rounds anyway.)
                 if endpoint.is_dialer() {
                     self.dials_refused = false;
                 }
@@ -277,6 +311,7 @@ impl Outbound {
                 connection_id,
             }) => {
                 // A connection that got our handler and was then denied.
+                self.dialled.remove(connection_id);
                 let mut failed = failed_on(*connection_id, self);
                 if !matches!(error, DialError::DialPeerConditionFalse(_))
                     && let Some(peer) = peer_id
@@ -293,16 +328,51 @@ impl Outbound {
                     failed.sort_unstable();
                     failed.dedup();
                 }
-                if refused_locally(error) {
-                    self.dials_refused = true;
-                    return with_error(failed, || {
-                        ShuffleError::DialRefusedLocally(error.to_string())
-                    });
+                let refusal = match refusal(error) {
+                    Refusal::Policy => self.count_policy_refusal(*peer_id),
+                    other => other,
+                };
+                match refusal {
+                    Refusal::Budget | Refusal::Policy => {
+                        self.dials_refused |= refusal == Refusal::Budget;
+                        with_error(failed, || {
+                            ShuffleError::DialRefusedLocally(error.to_string())
+                        })
+                    }
+                    Refusal::NotLocal => {
+                        with_error(failed, || ShuffleError::Dial(error.to_string()))
+                    }
                 }
-                with_error(failed, || ShuffleError::Dial(error.to_string()))
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Counts a policy refusal of `peer`: still a refusal, or, the
+    /// [`MAX_POLICY_REFUSALS`]th in a row, a failure of the peer (the local swarm refuses it
+    /// every time).
+    fn count_policy_refusal(&mut self, peer: Option<PeerId>) -> Refusal {
+        let Some(peer) = peer else {
+            return Refusal::Policy;
+        };
+        if self.policy_refusals.len() >= MAX_REFUSED_PEERS {
+            self.policy_refusals.clear();
+        }
+        let count = self.policy_refusals.entry(peer).or_default();
+        *count += 1;
+        if *count >= MAX_POLICY_REFUSALS {
+            self.policy_refusals.remove(&peer);
+            Refusal::NotLocal
+        } else {
+            Refusal::Policy
+        }
+    }
+
+    /// Whether a shuffle of ours runs or waits on `connection`.
+    pub(crate) fn busy(&self, connection: ConnectionId) -> bool {
+        self.in_flight
+            .values()
+            .any(|f| f.connection == Some(connection))
     }
 
     /// The shuffles whose deadline has passed, once the deadline timer fires.
@@ -348,4 +418,30 @@ fn with_error(
     error: impl Fn() -> ShuffleError,
 ) -> Vec<(ShuffleId, ShuffleError)> {
     ids.into_iter().map(|id| (id, error())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use libp2p_swarm::ConnectionDenied;
+
+    use super::*;
+
+    #[test]
+    fn dial_errors_are_read_for_what_they_say_about_the_peer() {
+        assert_eq!(refusal(&DialError::Aborted), Refusal::Budget);
+        let policy = DialError::Denied {
+            cause: ConnectionDenied::new(io::Error::other("blocked")),
+        };
+        assert_eq!(refusal(&policy), Refusal::Policy);
+        assert_eq!(refusal(&DialError::NoAddresses), Refusal::NotLocal);
+        // A policy that refuses one peer every time: the third refusal in a row is a failure.
+        let mut outbound = Outbound::default();
+        let peer = PeerId::random();
+        assert_eq!(outbound.count_policy_refusal(Some(peer)), Refusal::Policy);
+        assert_eq!(outbound.count_policy_refusal(Some(peer)), Refusal::Policy);
+        assert_eq!(outbound.count_policy_refusal(Some(peer)), Refusal::NotLocal);
+        assert_eq!(outbound.count_policy_refusal(Some(peer)), Refusal::Policy);
+    }
 }

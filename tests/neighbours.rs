@@ -36,7 +36,7 @@ fn links(net: &Network) -> HashMap<PeerId, HashSet<PeerId>> {
         .collect()
 }
 
-/// Links are symmetric and each stands on an open connection.
+/// Links are symmetric, at most D per peer, and each stands on an open connection.
 fn assert_links_sane(net: &Network) {
     let links = links(net);
     for swarm in net.live() {
@@ -48,6 +48,10 @@ fn assert_links_sane(net: &Network) {
             assert!(
                 swarm.is_connected(peer),
                 "{own}: no connection to neighbour {peer}"
+            );
+            assert!(
+                links.get(peer).is_some_and(|theirs| theirs.contains(own)),
+                "{own} counts {peer} as a neighbour, not the other way round"
             );
         }
     }

@@ -63,12 +63,15 @@ pub struct Behaviour {
     events: VecDeque<ToSwarm<Event, InEvent>>,
     /// Fires the next periodic shuffle; `None` while paused.
     shuffle_timer: Option<Delay>,
-    /// Periodic rounds skipped in a row for want of a connected peer while dials are refused.
+    /// Periodic rounds since the last one that could dial, while dials are refused.
     rounds_without_dial: u32,
+    /// Dials refused since dials were last allowed: the retry period grows with them.
+    refused_retries: u32,
     /// The neighbour links, when the configuration asks for some.
     neighbours: Option<Neighbours<PeerId>>,
-    /// The neighbour streams open per peer (a link may have two, when requests crossed).
-    neighbour_streams: HashMap<PeerId, usize>,
+    /// The neighbour streams held per peer and connection (a link may have two, when requests
+    /// crossed, possibly on two connections).
+    neighbour_streams: HashMap<PeerId, HashMap<ConnectionId, usize>>,
     /// The per-peer inbound rate limit; its clock starts at `created`.
     rate_limiter: RateLimiter<PeerId>,
     created: Instant,
@@ -141,6 +144,7 @@ impl Behaviour {
             events: VecDeque::new(),
             shuffle_timer: None,
             rounds_without_dial: 0,
+            refused_retries: 0,
             neighbours: (config.neighbours() > 0).then(|| Neighbours::new(config.neighbours())),
             neighbour_streams: HashMap::new(),
             rate_limiter: RateLimiter::new(MAX_RATE_LIMITED_PEERS),
@@ -205,6 +209,15 @@ impl Behaviour {
             });
         }
         removed
+    }
+
+    /// `n` distinct peers of the view chosen uniformly at random (all of them if the view holds
+    /// fewer): a sample of the overlay, as a peer-sampling service gives it.
+    pub fn sample(&mut self, n: usize) -> Vec<PeerId> {
+        self.view
+            .sample(&mut self.rng, n)
+            .map(|entry| *entry.peer_id())
+            .collect()
     }
 
     /// The entries of the view, in no particular order.
@@ -342,8 +355,8 @@ impl Behaviour {
         }
     }
 
-    fn new_handler(&mut self, peer: PeerId, connection: ConnectionId) -> Handler {
-        let (preloaded, neighbour) = self.outbound.on_new_connection(&peer, connection);
+    fn new_handler(&mut self, peer: PeerId, connection: ConnectionId, dialer: bool) -> Handler {
+        let (preloaded, neighbour) = self.outbound.on_new_connection(&peer, connection, dialer);
         Handler::new(self.handler_settings.clone(), preloaded, neighbour)
     }
 }
@@ -364,7 +377,7 @@ impl NetworkBehaviour for Behaviour {
         _local_addr: &Multiaddr,
         _remote_addr: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(self.new_handler(peer, connection_id))
+        Ok(self.new_handler(peer, connection_id, false))
     }
 
     fn handle_pending_outbound_connection(
@@ -392,7 +405,7 @@ impl NetworkBehaviour for Behaviour {
         _role_override: Endpoint,
         _port_use: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(self.new_handler(peer, connection_id))
+        Ok(self.new_handler(peer, connection_id, true))
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
@@ -403,10 +416,8 @@ impl NetworkBehaviour for Behaviour {
         for peer in self.outbound.take_failed_neighbours() {
             self.neighbour_not_accepted(&peer);
         }
-        if let FromSwarm::ConnectionClosed(closed) = &event
-            && closed.remaining_established == 0
-        {
-            self.neighbour_down(&closed.peer_id);
+        if let FromSwarm::ConnectionClosed(closed) = &event {
+            self.neighbour_connection_closed(closed.peer_id, closed.connection_id);
         }
         // Addresses other behaviours learned, for peers in the view (they do not bootstrap it).
         if let FromSwarm::NewExternalAddrOfPeer(NewExternalAddrOfPeer { peer_id, addr }) = event
@@ -460,7 +471,7 @@ impl NetworkBehaviour for Behaviour {
             HandlerEvent::NeighbourAnswered { accepted } => {
                 self.neighbour_answered(peer_id, connection_id, accepted)
             }
-            HandlerEvent::NeighbourClosed => self.neighbour_stream_closed(peer_id),
+            HandlerEvent::NeighbourClosed => self.neighbour_stream_closed(peer_id, connection_id),
             HandlerEvent::Idle => self.close_if_released(peer_id, connection_id),
         }
     }

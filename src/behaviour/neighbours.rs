@@ -8,7 +8,7 @@ use libp2p_swarm::{ConnectionId, NotifyHandler, ToSwarm};
 use super::{Behaviour, Event};
 use crate::{
     handler::{Command, InEvent, InboundId},
-    neighbours::Change,
+    neighbours::{Accepted, Change},
 };
 
 impl Behaviour {
@@ -17,15 +17,6 @@ impl Behaviour {
     /// asks for some.
     pub fn neighbours(&self) -> &[PeerId] {
         self.neighbours.as_ref().map_or(&[], |n| n.links())
-    }
-
-    /// `n` distinct peers of the view chosen uniformly at random (all of them if the view holds
-    /// fewer): a sample of the overlay, as a peer-sampling service gives it.
-    pub fn sample(&mut self, n: usize) -> Vec<PeerId> {
-        self.view
-            .sample(&mut self.rng, n)
-            .map(|entry| *entry.peer_id())
-            .collect()
     }
 
     /// Asks peers of the view to be neighbours while links are missing (once per round).
@@ -60,7 +51,7 @@ impl Behaviour {
             None => (false, Vec::new()),
         };
         if accept {
-            *self.neighbour_streams.entry(peer).or_default() += 1;
+            self.count_stream(peer, connection);
         }
         self.events.push_back(ToSwarm::NotifyHandler {
             peer_id: peer,
@@ -92,9 +83,8 @@ impl Behaviour {
             self.release(&peer);
             return;
         }
-        let change = neighbours.accepted(&peer);
-        if change.is_none() && !neighbours.is_linked(&peer) {
-            // The set is full meanwhile: this link is not kept.
+        let (answer, change) = neighbours.accepted(&peer);
+        if answer == Accepted::NotKept {
             self.events.push_back(ToSwarm::NotifyHandler {
                 peer_id: peer,
                 handler: NotifyHandler::One(connection),
@@ -103,7 +93,7 @@ impl Behaviour {
             self.release(&peer);
             return;
         }
-        *self.neighbour_streams.entry(peer).or_default() += 1;
+        self.count_stream(peer, connection);
         self.report_neighbours(change);
     }
 
@@ -115,13 +105,50 @@ impl Behaviour {
         self.release(peer);
     }
 
-    /// One of the link's streams to `peer` ended: the link is down with its last stream.
-    pub(super) fn neighbour_stream_closed(&mut self, peer: PeerId) {
-        let Some(open) = self.neighbour_streams.get_mut(&peer) else {
+    /// A link stream with `peer` is held on `connection`.
+    fn count_stream(&mut self, peer: PeerId, connection: ConnectionId) {
+        *self
+            .neighbour_streams
+            .entry(peer)
+            .or_default()
+            .entry(connection)
+            .or_default() += 1;
+    }
+
+    /// One of the link's streams to `peer`, on `connection`, ended: the link is down with its
+    /// last stream.
+    pub(super) fn neighbour_stream_closed(&mut self, peer: PeerId, connection: ConnectionId) {
+        let Some(streams) = self.neighbour_streams.get_mut(&peer) else {
             return;
         };
-        *open = open.saturating_sub(1);
-        if *open == 0 {
+        if let Some(open) = streams.get_mut(&connection) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                streams.remove(&connection);
+            }
+        }
+        if streams.is_empty() {
+            self.neighbour_down(&peer);
+        }
+    }
+
+    /// `connection` to `peer` closed: the link streams it held are gone, and the link with
+    /// them if none is left on another connection; a request to a peer no longer connected
+    /// at all is moot.
+    pub(super) fn neighbour_connection_closed(&mut self, peer: PeerId, connection: ConnectionId) {
+        let streams_left = match self.neighbour_streams.get_mut(&peer) {
+            Some(streams) => {
+                streams.remove(&connection);
+                streams.len()
+            }
+            None => 0,
+        };
+        let Some(neighbours) = self.neighbours.as_ref() else {
+            return;
+        };
+        let linked = neighbours.is_linked(&peer);
+        let asked = !linked && neighbours.is_involved(&peer);
+        if (linked && streams_left == 0) || (asked && self.outbound.connections(&peer).is_empty()) {
             self.neighbour_down(&peer);
         }
     }
@@ -138,16 +165,14 @@ impl Behaviour {
         self.report_neighbours(change);
     }
 
-    /// Closes the neighbour streams left to `peer`, on each of its connections.
+    /// Closes the neighbour streams left to `peer`, on each connection that holds some.
     fn close_neighbour_streams(&mut self, peer: &PeerId) {
-        if self.neighbour_streams.remove(peer).unwrap_or(0) > 0 {
-            for &connection in self.outbound.connections(peer) {
-                self.events.push_back(ToSwarm::NotifyHandler {
-                    peer_id: *peer,
-                    handler: NotifyHandler::One(connection),
-                    event: InEvent(Command::CloseNeighbours),
-                });
-            }
+        for (connection, _) in self.neighbour_streams.remove(peer).unwrap_or_default() {
+            self.events.push_back(ToSwarm::NotifyHandler {
+                peer_id: *peer,
+                handler: NotifyHandler::One(connection),
+                event: InEvent(Command::CloseNeighbours),
+            });
         }
     }
 

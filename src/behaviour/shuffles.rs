@@ -14,8 +14,8 @@ use crate::{
     view::{MergeOutcome, OutgoingShuffle, ShuffleId, StartShuffleError},
 };
 
-/// While the local swarm refuses dials, a periodic round that finds no connected peer is
-/// skipped, except one round in this many in a row, which dials as usual.
+/// While the local swarm refuses dials, one periodic round in this many runs as usual (dials
+/// if it must); the others shuffle with connected peers only, or are skipped.
 pub(super) const DIAL_RETRY_ROUNDS: u32 = 5;
 
 impl Behaviour {
@@ -85,6 +85,7 @@ impl Behaviour {
             });
         }
         self.outbound.end(id);
+        self.release(&peer);
         // A neighbour that fails a shuffle is dead: its link goes.
         self.neighbour_down(&peer);
         self.count(Count::ShuffleFailed(&error));
@@ -125,7 +126,8 @@ impl Behaviour {
             .neighbours
             .as_ref()
             .is_some_and(|n| n.is_involved(&peer));
-        if !neighbour {
+        // A shuffle handed to the connection since its handler reported: the next release.
+        if !neighbour && !self.outbound.busy(connection) {
             tracing::debug!(%peer, "closing a connection our dial opened");
             self.events.push_back(ToSwarm::CloseConnection {
                 peer_id: peer,
@@ -154,6 +156,7 @@ impl Behaviour {
                 verified,
             });
         }
+        self.refused_retries = self.refused_retries.saturating_add(1);
         self.count(Count::ShuffleFailed(&error));
         tracing::debug!(%peer, %id, %error, "shuffle withdrawn: the local swarm refused the dial");
         self.emit(Event::ShuffleFailed {
@@ -232,14 +235,23 @@ impl Behaviour {
     ///
     /// While the local swarm refuses new dials (its connection limits), the round's target is
     /// the oldest peer of the view the node is connected to; without one, the round is
-    /// skipped (a dial would be refused again, after a handshake's worth of work), except
-    /// every [`DIAL_RETRY_ROUNDS`]th round in a row, which dials as usual: the budget may have
-    /// freed without an outgoing connection of ours closing.
+    /// skipped (a dial would be refused again, after a handshake's worth of work). Every
+    /// [`DIAL_RETRY_ROUNDS`]th round of such a time runs as usual, dialling if it must (the
+    /// budget may have freed without a connection closing), and every dial refused again
+    /// doubles that wait, up to 8 times.
     pub(super) fn periodic_shuffle(&mut self) {
         let own = self.local.payload();
         let own = (!own.is_empty()).then_some(own);
-        let retry = self.rounds_without_dial + 1 >= DIAL_RETRY_ROUNDS;
-        let started = if self.outbound.dials_refused() && !retry {
+        let refused = self.outbound.dials_refused();
+        if refused {
+            // Each retry refused again doubles the wait before the next (up to 8 times).
+            let every = DIAL_RETRY_ROUNDS << self.refused_retries.min(3);
+            self.rounds_without_dial = (self.rounds_without_dial + 1) % every;
+        } else {
+            self.rounds_without_dial = 0;
+            self.refused_retries = 0;
+        }
+        let started = if refused && self.rounds_without_dial != 0 {
             let outbound = &self.outbound;
             self.view
                 .periodic_shuffle_among(&mut self.rng, own.clone(), |peer| {
@@ -249,12 +261,8 @@ impl Behaviour {
             self.view.periodic_shuffle(&mut self.rng, own.clone())
         };
         match started {
-            Ok(shuffle) => {
-                self.rounds_without_dial = 0;
-                self.send_shuffle(shuffle);
-            }
+            Ok(shuffle) => _ = self.send_shuffle(shuffle),
             Err(StartShuffleError::NoReachablePeer) => {
-                self.rounds_without_dial += 1;
                 self.count(Count::NoReachablePeer);
                 tracing::debug!("no periodic shuffle: dials are refused and no peer is connected");
             }

@@ -1,12 +1,15 @@
 //! The neighbour streams of one connection (`/cyclon/neighbour/1.0.0`): asking the remote to
 //! be a neighbour, answering its request as the behaviour decides, and holding the streams of
 //! the links that are up, which keep the connection open until either side closes them.
+//!
+//! Every stream carries an id. [`NeighbourStreams::close_all`] forgets every id it knows, so
+//! that work started before it (a reply being written, an answer being read, a held stream
+//! being aborted) can never bring a link back nor report one closed afterwards.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     io,
     task::{Context, Poll},
-    time::Duration,
 };
 
 use asynchronous_codec::Framed;
@@ -15,7 +18,7 @@ use futures::{
     future::BoxFuture,
     stream::{AbortHandle, Abortable, FuturesUnordered},
 };
-use futures_bounded::{Delay, FuturesMap, FuturesSet};
+use futures_bounded::{Delay, FuturesMap};
 use libp2p_swarm::Stream;
 
 use super::InboundId;
@@ -46,7 +49,8 @@ pub(super) enum NeighbourEvent {
     /// The remote answered our request (`false` also when the stream failed or the remote does
     /// not speak the protocol).
     Answered { accepted: bool },
-    /// A held link's stream ended (the remote closed it, or it failed).
+    /// A link's stream ended (the remote closed it, it failed, or a reply we accepted with
+    /// could not be written).
     Closed,
 }
 
@@ -59,33 +63,52 @@ pub(super) struct NeighbourStreams {
     /// Inbound requests read, waiting for the behaviour's decision.
     awaiting: HashMap<InboundId, ReplyFramed>,
     /// Our requests, until the answer is read: the stream to hold if the remote accepted.
-    asking: FuturesSet<io::Result<Option<Stream>>>,
-    /// Our replies, until written: whether we accepted, and the stream to hold then.
-    replying: FuturesSet<(bool, io::Result<Option<Stream>>)>,
-    /// The streams of the links that are up: each future ends when its stream does.
-    held: FuturesUnordered<BoxFuture<'static, ()>>,
-    aborts: Vec<AbortHandle>,
+    asking: FuturesMap<u64, io::Result<Option<Stream>>>,
+    /// Our replies, until written: the stream to hold if we accepted.
+    replying: FuturesMap<u64, io::Result<Option<Stream>>>,
+    /// Of the replies being written, those that accept (a reply that times out loses its
+    /// output: this says whether the behaviour counted a link for it).
+    accepting: HashSet<u64>,
+    /// The ids of work still current: asks, replies and held streams started since the last
+    /// [`close_all`](Self::close_all).
+    current: HashSet<u64>,
+    /// The streams of the links that are up: each future ends, with its id, when its stream
+    /// does (or is aborted).
+    held: FuturesUnordered<BoxFuture<'static, u64>>,
+    aborts: HashMap<u64, AbortHandle>,
+    next_id: u64,
     events: VecDeque<NeighbourEvent>,
 }
 
 impl NeighbourStreams {
-    pub(super) fn new(timeout: Duration) -> Self {
+    pub(super) fn new(timeout: std::time::Duration) -> Self {
+        let delay = move || Delay::futures_timer(timeout);
         Self {
             opens: VecDeque::new(),
-            reading: FuturesMap::new(move || Delay::futures_timer(timeout), MAX_PENDING_REQUESTS),
+            reading: FuturesMap::new(delay, MAX_PENDING_REQUESTS),
             awaiting: HashMap::new(),
-            asking: FuturesSet::new(move || Delay::futures_timer(timeout), MAX_HELD),
-            replying: FuturesSet::new(move || Delay::futures_timer(timeout), MAX_HELD),
+            asking: FuturesMap::new(delay, MAX_HELD),
+            replying: FuturesMap::new(delay, MAX_HELD),
+            accepting: HashSet::new(),
+            current: HashSet::new(),
             held: FuturesUnordered::new(),
-            aborts: Vec::new(),
+            aborts: HashMap::new(),
+            next_id: 0,
             events: VecDeque::new(),
         }
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.current.insert(id);
+        id
     }
 
     /// Whether the connection must stay open: a link is up, or one is being made.
     pub(super) fn keep_alive(&self) -> bool {
         !self.opens.is_empty()
-            || !self.held.is_empty()
+            || !self.aborts.is_empty()
             || !self.reading.is_empty()
             || !self.awaiting.is_empty()
             || !self.asking.is_empty()
@@ -120,14 +143,16 @@ impl NeighbourStreams {
             })??;
             Ok(reply.accepted.then(|| framed.into_inner()))
         };
-        if self.asking.try_push(ask.boxed()).is_err() {
+        let id = self.next_id();
+        if self.asking.try_push(id, ask.boxed()).is_err() {
+            self.current.remove(&id);
             self.open_failed();
         }
     }
 
     /// The remote opened a neighbour stream: read its request (`id` names it).
     pub(super) fn on_inbound(&mut self, id: InboundId, stream: Stream) {
-        if self.held.len() + self.awaiting.len() >= MAX_HELD {
+        if self.aborts.len() + self.awaiting.len() >= MAX_HELD {
             tracing::debug!("refusing a neighbour stream: enough on this connection");
             return; // Dropping the stream resets it.
         }
@@ -149,7 +174,8 @@ impl NeighbourStreams {
     }
 
     /// The behaviour's decision on request `id`: the reply is written, and the stream held if
-    /// accepted.
+    /// accepted. An accepting decision for a request this connection no longer has (closed
+    /// meanwhile) reports the link closed at once.
     pub(super) fn answer(&mut self, id: InboundId, accepted: bool) {
         let Some(mut framed) = self.awaiting.remove(&id) else {
             if accepted {
@@ -158,31 +184,41 @@ impl NeighbourStreams {
             return;
         };
         let reply = async move {
-            let written = async {
-                framed.send(proto::NeighbourReply { accepted }).await?;
-                if accepted {
-                    Ok(Some(framed.into_inner()))
-                } else {
-                    framed.close().await?;
-                    Ok(None)
-                }
-            };
-            (accepted, written.await)
+            framed.send(proto::NeighbourReply { accepted }).await?;
+            if accepted {
+                Ok(Some(framed.into_inner()))
+            } else {
+                framed.close().await?;
+                Ok(None)
+            }
         };
-        if self.replying.try_push(reply.boxed()).is_err() && accepted {
-            self.events.push_back(NeighbourEvent::Closed);
+        let reply_id = self.next_id();
+        if accepted {
+            self.accepting.insert(reply_id);
+        }
+        if self.replying.try_push(reply_id, reply.boxed()).is_err() {
+            self.current.remove(&reply_id);
+            if self.accepting.remove(&reply_id) {
+                self.events.push_back(NeighbourEvent::Closed);
+            }
         }
     }
 
-    /// Ends every link of this connection (the behaviour took the peer down).
+    /// Ends every link of this connection (the behaviour took the peer down): held streams are
+    /// aborted, and answers, replies and requests under way are forgotten; none of them
+    /// reports anything afterwards.
     pub(super) fn close_all(&mut self) {
-        for abort in self.aborts.drain(..) {
+        for (_, abort) in self.aborts.drain() {
             abort.abort();
         }
         self.awaiting.clear();
+        self.opens.clear();
+        self.accepting.clear();
+        self.current.clear();
     }
 
     fn hold(&mut self, stream: Stream) {
+        let id = self.next_id();
         let (abort, registration) = AbortHandle::new_pair();
         let wait = async move {
             let mut stream = stream;
@@ -194,9 +230,9 @@ impl NeighbourStreams {
                 }
             }
         };
-        self.aborts.push(abort);
+        self.aborts.insert(id, abort);
         self.held
-            .push(Abortable::new(wait, registration).map(|_| ()).boxed());
+            .push(Abortable::new(wait, registration).map(move |_| id).boxed());
     }
 
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<NeighbourEvent> {
@@ -215,7 +251,10 @@ impl NeighbourStreams {
                 }
                 continue;
             }
-            if let Poll::Ready(result) = self.asking.poll_unpin(cx) {
+            if let Poll::Ready((id, result)) = self.asking.poll_unpin(cx) {
+                if !self.current.remove(&id) {
+                    continue; // Asked before the links were closed: moot.
+                }
                 let accepted = match result {
                     Ok(Ok(Some(stream))) => {
                         self.hold(stream);
@@ -233,28 +272,36 @@ impl NeighbourStreams {
                 };
                 return Poll::Ready(NeighbourEvent::Answered { accepted });
             }
-            if let Poll::Ready(result) = self.replying.poll_unpin(cx) {
-                // The behaviour counted an accepted link when it decided: a reply that fails
-                // ends it.
+            if let Poll::Ready((id, result)) = self.replying.poll_unpin(cx) {
+                let counted = self.accepting.remove(&id);
+                if !self.current.remove(&id) {
+                    continue; // Written after the links were closed: the stream is dropped.
+                }
+                // The behaviour counted a link for an accepting reply: one that fails ends it.
                 match result {
-                    Ok((_, Ok(Some(stream)))) => self.hold(stream),
-                    Ok((_, Ok(None))) => {}
-                    Ok((accepted, Err(error))) => {
+                    Ok(Ok(Some(stream))) => self.hold(stream),
+                    Ok(Ok(None)) => {}
+                    Ok(Err(error)) => {
                         tracing::debug!(%error, "a neighbour reply failed");
-                        if accepted {
+                        if counted {
                             return Poll::Ready(NeighbourEvent::Closed);
                         }
                     }
                     Err(_) => {
                         tracing::debug!("a neighbour reply timed out");
-                        return Poll::Ready(NeighbourEvent::Closed);
+                        if counted {
+                            return Poll::Ready(NeighbourEvent::Closed);
+                        }
                     }
                 }
                 continue;
             }
-            if let Poll::Ready(Some(())) = self.held.poll_next_unpin(cx) {
-                self.aborts.retain(|a| !a.is_aborted());
-                return Poll::Ready(NeighbourEvent::Closed);
+            if let Poll::Ready(Some(id)) = self.held.poll_next_unpin(cx) {
+                // An aborted stream was closed by the behaviour, which knows.
+                if self.aborts.remove(&id).is_some() && self.current.remove(&id) {
+                    return Poll::Ready(NeighbourEvent::Closed);
+                }
+                continue;
             }
             return Poll::Pending;
         }
