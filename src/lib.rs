@@ -22,8 +22,10 @@
 //! `sim`), the property tests and the fuzzers drive this very type.
 //!
 //! [`Behaviour`] carries those decisions to the swarm over `/cyclon/1.1.0` and `/cyclon/1.0.0`
-//! streams: it owns the connections, dials, the shuffle timer, deadlines and the addresses the
-//! local peer advertises, and turns the core's outcomes into [`Event`]s. Addresses learned from
+//! streams (and `/cyclon/neighbour/1.0.0`, with neighbours): it owns the connections, dials, the
+//! shuffle timer, deadlines and the addresses the local peer advertises, and turns the core's
+//! outcomes into [`Event`]s. A dial the local swarm itself refuses (its connection limits) is
+//! not held against the peer. Addresses learned from
 //! the view are reported to the swarm with
 //! [`ToSwarm::NewExternalAddrOfPeer`](libp2p_swarm::ToSwarm::NewExternalAddrOfPeer) and
 //! answered from `handle_pending_outbound_connection`, so other behaviours (gossipsub, kad,
@@ -46,6 +48,15 @@
 //! defence ([`Config::with_defence`] with [`Defence::Seeded`]: view slots that keep the peer
 //! ranking lowest under a private seed, so that flooding views with repeated entries buys a
 //! coalition nothing beyond its number of identities; `docs/defence.md`).
+//!
+//! # Beside the rest of a swarm
+//!
+//! Also opt-in (`docs/production.md`): which addresses travel
+//! ([`Config::with_address_scope`]), a separate overlay per application
+//! ([`Config::with_protocol_prefix`]), and a small, stable set of connected neighbours drawn
+//! from the view for a broadcast layer to mesh over ([`Config::with_neighbours`],
+//! [`Config::with_close_shuffle_connections`]); [`Behaviour::sample`] draws peers of the view
+//! at random.
 //!
 //! # Example
 //!

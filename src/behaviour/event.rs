@@ -112,8 +112,9 @@ pub enum Event {
         /// The neighbour.
         peer_id: PeerId,
     },
-    /// A neighbour link is down: its connection closed, or the peer was found dead. Another
-    /// peer of the view takes its place at a later round.
+    /// A neighbour link is down: its last stream or the connection it stood on closed, the
+    /// peer failed a shuffle, or a peer with no neighbour at all took its place. Another peer
+    /// of the view takes its place at a later round.
     NeighbourDown {
         /// The former neighbour.
         peer_id: PeerId,

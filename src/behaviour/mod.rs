@@ -246,7 +246,8 @@ impl Behaviour {
     }
 
     /// Stops periodic shuffling. Inbound shuffles are still answered and
-    /// [`shuffle_now`](Self::shuffle_now) still works.
+    /// [`shuffle_now`](Self::shuffle_now) still works. The neighbour set's rounds stop too:
+    /// links stand, but one that goes down is not replaced until [`resume`](Self::resume).
     pub fn pause(&mut self) {
         self.shuffle_timer = None;
     }
@@ -306,8 +307,9 @@ impl Behaviour {
         self.sample_gauges();
     }
 
-    /// The addresses the local peer advertises in its own entry: confirmed external addresses,
-    /// or the listen addresses when there are none.
+    /// The addresses the local peer advertises in its own entry: confirmed external addresses
+    /// within the [address scope](Config::with_address_scope), or the listen addresses within
+    /// it when there are none.
     pub fn advertised_addresses(&self) -> Vec<Multiaddr> {
         self.local.advertised()
     }
@@ -339,7 +341,7 @@ impl Behaviour {
         self.events.push_back(ToSwarm::GenerateEvent(event));
     }
 
-    /// Counts `record` in the stats and, when enabled, in the metrics.
+    /// Counts `count` in the stats and, when enabled, in the metrics.
     fn count(&mut self, count: Count<'_>) {
         self.stats.count(&count);
         #[cfg(feature = "metrics")]

@@ -12,8 +12,8 @@ use crate::{
 };
 
 impl Behaviour {
-    /// The neighbours: the peers this peer keeps a link (an open connection) with, in the order
-    /// the links came up. Empty unless [`Config::with_neighbours`](crate::Config::with_neighbours)
+    /// The neighbours: the peers this peer keeps a link (an open connection) with, in no
+    /// particular order. Empty unless [`Config::with_neighbours`](crate::Config::with_neighbours)
     /// asks for some.
     pub fn neighbours(&self) -> &[PeerId] {
         self.neighbours.as_ref().map_or(&[], |n| n.links())

@@ -167,7 +167,7 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Anchored<I, A> {
         held: &[(I, A)],
         view_size: usize,
         max_age: u32,
-        record: &mut impl MergeLog<I>,
+        log: &mut impl MergeLog<I>,
     ) {
         let anchors = &self.samplers[..self.params.anchors];
         self.pins.retain(|pin| {
@@ -196,7 +196,7 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Anchored<I, A> {
                 entry.addresses = newer.clone();
             }
             if entries.len() < view_size {
-                record.added(&entry.id);
+                log.added(&entry.id);
                 self.pins.push(entry.id.clone());
                 entries.push(entry);
                 continue;
@@ -208,10 +208,10 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Anchored<I, A> {
                 .max_by_key(|&(k, e)| (e.age, std::cmp::Reverse(k)))
                 .map(|(k, _)| k);
             if let Some(k) = oldest {
-                record.added(&entry.id);
+                log.added(&entry.id);
                 self.pins.push(entry.id.clone());
                 let old = std::mem::replace(&mut entries[k], entry);
-                record.replaced(old.id);
+                log.replaced(old.id);
             }
         }
     }

@@ -192,7 +192,7 @@ where
         &mut self,
         received: impl IntoIterator<Item = Entry<I, A>>,
         mut replaceable: impl Iterator<Item = &'a I>,
-        outcome: &mut impl MergeLog<I>,
+        log: &mut impl MergeLog<I>,
         mut observe: impl FnMut(&Entry<I, A>),
     ) where
         I: 'a,
@@ -203,21 +203,21 @@ where
         let mut displaced: Vec<(I, A)> = Vec::new();
         for (n, entry) in received.into_iter().enumerate() {
             if n >= self.message_length as usize {
-                outcome.ignored().excess += 1;
+                log.ignored().excess += 1;
                 continue;
             }
             observe(&entry);
             if entry.id == self.local {
-                outcome.ignored().local += 1;
+                log.ignored().local += 1;
                 continue;
             }
             if let Some(i) = self.position(&entry.id) {
                 let held = &mut self.entries[i];
                 if entry.addresses.supersedes(&held.addresses) {
                     held.addresses = entry.addresses;
-                    outcome.updated(&held.id);
+                    log.updated(&held.id);
                 } else {
-                    outcome.ignored().duplicate += 1;
+                    log.ignored().duplicate += 1;
                 }
                 continue;
             }
@@ -232,21 +232,21 @@ where
                 }
             }
             if !self.is_full() {
-                outcome.added(&entry.id);
+                log.added(&entry.id);
                 self.entries.push(entry);
                 continue;
             }
             let slot = replaceable.find_map(|id| self.position(id));
             match slot {
                 Some(i) => {
-                    outcome.added(&entry.id);
+                    log.added(&entry.id);
                     let old = std::mem::replace(&mut self.entries[i], entry);
                     if old.addresses.record_seq().is_some() {
                         displaced.push((old.id.clone(), old.addresses));
                     }
-                    outcome.replaced(old.id);
+                    log.replaced(old.id);
                 }
-                None => outcome.ignored().no_room += 1,
+                None => log.ignored().no_room += 1,
             }
         }
     }

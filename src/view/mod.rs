@@ -25,7 +25,9 @@
 //! entries naming the local node and entries already in the view, then fills empty slots first
 //! and then replaces entries among those sent to the partner (only those still in the view).
 //! If Q never answers ([`PartialView::fail_shuffle`]), Q stays removed: that is how dead peers
-//! leave views.
+//! leave views. A shuffle the local node could not even send (its own swarm refused the dial)
+//! is withdrawn instead ([`PartialView::cancel_shuffle`]): Q goes back; and while only some
+//! peers are reachable, [`PartialView::periodic_shuffle_among`] picks the oldest of them.
 //!
 //! In [`ShuffleMode::Basic`] the target is chosen uniformly at random instead of by age, as in
 //! the paper's "basic shuffling" baseline.

@@ -139,16 +139,16 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Seeded<I, A> {
         &mut self,
         entries: &mut Vec<Entry<I, A>>,
         entry: Entry<I, A>,
-        record: &mut impl MergeLog<I>,
+        log: &mut impl MergeLog<I>,
     ) -> Option<Entry<I, A>> {
         let hash = self.keys.hash(&entry.id);
         if let Some(held) = entries.iter_mut().find(|e| e.id == entry.id) {
             // The signed-record rule of every merge: a newer record replaces the held one.
             if entry.addresses.supersedes(&held.addresses) {
                 held.addresses = entry.addresses;
-                record.updated(&held.id);
+                log.updated(&held.id);
             } else {
-                record.ignored().duplicate += 1;
+                log.ignored().duplicate += 1;
             }
             return None;
         }
@@ -162,14 +162,14 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Seeded<I, A> {
             }
         }
         let Some(slot) = slot else {
-            record.ignored().no_room += 1;
+            log.ignored().no_room += 1;
             return None;
         };
         if self.dead.contains(&entry.id, self.cycle) {
-            record.ignored().dead += 1;
+            log.ignored().dead += 1;
             return None;
         }
-        record.added(&entry.id);
+        log.added(&entry.id);
         match self.occupant[slot] {
             EMPTY => {
                 self.place(entries, slot, hash, entry);
@@ -179,7 +179,7 @@ impl<I: Clone + PartialEq + Hash, A: EntryPayload> Seeded<I, A> {
                 let k = k as usize;
                 self.meta[k].hash = hash;
                 let old = std::mem::replace(&mut entries[k], entry);
-                record.replaced(old.id.clone());
+                log.replaced(old.id.clone());
                 Some(old)
             }
         }
@@ -409,7 +409,7 @@ where
         from: &I,
         request: impl IntoIterator<Item = Entry<I, A>>,
         reply: &mut Vec<Entry<I, A>>,
-        record: &mut impl MergeLog<I>,
+        log: &mut impl MergeLog<I>,
     ) {
         reply.clear();
         let from_index = self.position(from);
@@ -420,7 +420,7 @@ where
         if let Some(k) = from_index {
             self.entries[k].age = 0;
         }
-        self.seeded_observe_all(request, record);
+        self.seeded_observe_all(request, log);
     }
 
     /// Ends a shuffle whose target answered: the target is young again, and every entry of
@@ -429,19 +429,19 @@ where
         &mut self,
         target: &I,
         response: impl IntoIterator<Item = Entry<I, A>>,
-        record: &mut impl MergeLog<I>,
+        log: &mut impl MergeLog<I>,
     ) {
         if let Some(k) = self.position(target) {
             self.entries[k].age = 0;
         }
-        self.seeded_observe_all(response, record);
+        self.seeded_observe_all(response, log);
     }
 
     /// Offers the received entries (at most the receive limit) to the slots.
     fn seeded_observe_all(
         &mut self,
         received: impl IntoIterator<Item = Entry<I, A>>,
-        record: &mut impl MergeLog<I>,
+        log: &mut impl MergeLog<I>,
     ) {
         let limit = self.message_length as usize;
         let max_age = self.params.max_age;
@@ -451,9 +451,9 @@ where
         let mut displaced: Vec<(I, A)> = Vec::new();
         for (n, entry) in received.into_iter().enumerate() {
             if n >= limit {
-                record.ignored().excess += 1;
+                log.ignored().excess += 1;
             } else if entry.id == *local {
-                record.ignored().local += 1;
+                log.ignored().local += 1;
             } else {
                 let mut entry = Entry {
                     age: entry.age.min(max_age),
@@ -464,7 +464,7 @@ where
                 {
                     entry.addresses = displaced[k].1.clone();
                 }
-                if let Some(old) = seeded.observe(entries, entry, record) {
+                if let Some(old) = seeded.observe(entries, entry, log) {
                     displaced.retain(|(id, _)| *id != old.id);
                     displaced.push((old.id, old.addresses));
                 }

@@ -384,7 +384,7 @@ where
         &mut self,
         id: ShuffleId,
         response: impl IntoIterator<Item = Entry<I, A>>,
-        record: &mut impl MergeLog<I>,
+        log: &mut impl MergeLog<I>,
     ) -> Option<(I, usize)> {
         let index = self.pending.iter().position(|p| p.id == id)?;
         let mut pending = self.pending.swap_remove(index);
@@ -397,7 +397,7 @@ where
             state.lost.retain(|e| e.id != target);
         }
         if self.defence.as_deref().is_some_and(DefenceState::is_seeded) {
-            self.seeded_complete(&target, response, record);
+            self.seeded_complete(&target, response, log);
             self.recycle_sent(pending.sent);
             return Some((target, sent));
         }
@@ -417,18 +417,18 @@ where
                     .map(|e| (e.id.clone(), e.addresses.clone()))
                     .collect();
                 let local = self.local.clone();
-                self.merge(response, pending.sent.iter(), record, |entry| {
+                self.merge(response, pending.sent.iter(), log, |entry| {
                     anchored.observe(&local, entry)
                 });
                 let (view_size, max_age) = (self.params.view_size, self.params.max_age);
-                anchored.refresh(&mut self.entries, &held, view_size, max_age, record);
+                anchored.refresh(&mut self.entries, &held, view_size, max_age, log);
             }
             _ => {
                 // Only sent entries still in the view now may be replaced: a sent peer that
                 // left the view meanwhile and comes back in this very response is a new
                 // entry, not one we sent.
                 pending.sent.retain(|id| self.contains(id));
-                self.merge(response, pending.sent.iter(), record, |_| {});
+                self.merge(response, pending.sent.iter(), log, |_| {});
             }
         }
         self.defence = state;
@@ -527,10 +527,10 @@ where
         from: &I,
         request: impl IntoIterator<Item = Entry<I, A>>,
         reply: &mut Vec<Entry<I, A>>,
-        record: &mut impl MergeLog<I>,
+        log: &mut impl MergeLog<I>,
     ) {
         if self.defence.as_deref().is_some_and(DefenceState::is_seeded) {
-            return self.seeded_answer(rng, from, request, reply, record);
+            return self.seeded_answer(rng, from, request, reply, log);
         }
         let mut state = self.defence.take();
         let mut over_budget = false;
@@ -553,13 +553,13 @@ where
             Some(DefenceState::Anchored(_)) if over_budget => {
                 let received = request.into_iter().count();
                 let limit = self.message_length as usize;
-                record.ignored().over_budget += received.min(limit);
-                record.ignored().excess += received.saturating_sub(limit);
+                log.ignored().over_budget += received.min(limit);
+                log.ignored().excess += received.saturating_sub(limit);
             }
             Some(DefenceState::Anchored(anchored)) => {
                 let local = self.local.clone();
                 // The push stream: only the authenticated initiator's own entry.
-                self.merge(request, reply.iter().map(|e| &e.id), record, |entry| {
+                self.merge(request, reply.iter().map(|e| &e.id), log, |entry| {
                     if entry.id == *from {
                         anchored.observe(&local, entry)
                     } else {
@@ -567,7 +567,7 @@ where
                     }
                 });
             }
-            _ => self.merge(request, reply.iter().map(|e| &e.id), record, |_| {}),
+            _ => self.merge(request, reply.iter().map(|e| &e.id), log, |_| {}),
         }
         self.defence = state;
     }

@@ -19,8 +19,8 @@
 //! draws from its view (`--neighbours D`, 4 by default: symmetric links, replaced only when
 //! they close or their peer is found dead), so a small, stable, random set of connections,
 //! and with them the gossipsub mesh, forms among peers that were never told about each other.
-//! With `--neighbours 0` the chat instead dials every peer that enters the view (as it did
-//! before neighbours existed): more connections, and they churn with the view.
+//! With `--neighbours 0` the chat instead dials every peer that enters the view: more
+//! connections, and they churn with the view.
 //! `--max-connections N` caps the established connections (libp2p's `connection_limits`).
 //! A peer prints as `* <peer> joined` once it is connected and subscribed to the chat topic,
 //! and as `* <peer> left` when it unsubscribes or its last connection closes. The raw view
