@@ -7,19 +7,15 @@
 
 mod support;
 
-use std::{
-    collections::{HashMap, HashSet, VecDeque},
-    time::Duration,
-};
+use std::time::Duration;
 
 use libp2p::{
-    Multiaddr, PeerId, Swarm,
+    Swarm,
     connection_limits::{self, ConnectionLimits},
     swarm::NetworkBehaviour,
 };
 use libp2p_cyclon::{Behaviour, Config, Stats};
-use libp2p_swarm_test::SwarmExt;
-use support::poll_all;
+use support::{components, poll_all, ring_of};
 
 const NODES: usize = 20;
 const VIEW_SIZE: usize = 6;
@@ -44,61 +40,13 @@ fn config() -> Config {
 
 /// `NODES` swarms with the connection limit, bootstrapped as a ring (each knows the next).
 async fn ring() -> Vec<Swarm<Limited>> {
-    let mut swarms = Vec::new();
-    let mut addresses: Vec<Multiaddr> = Vec::new();
-    for _ in 0..NODES {
-        let mut swarm = Swarm::new_ephemeral_tokio(|key| {
-            let mut cyclon = Behaviour::new(key.public().to_peer_id(), config());
-            cyclon.pause(); // until every peer listens
-            Limited {
-                limits: connection_limits::Behaviour::new(
-                    ConnectionLimits::default().with_max_established_outgoing(Some(MAX_OUTGOING)),
-                ),
-                cyclon,
-            }
-        });
-        let (memory, _tcp) = swarm.listen().with_memory_addr_external().await;
-        addresses.push(memory);
-        swarms.push(swarm);
-    }
-    let ids: Vec<PeerId> = swarms.iter().map(|s| *s.local_peer_id()).collect();
-    for (i, swarm) in swarms.iter_mut().enumerate() {
-        let next = (i + 1) % NODES;
-        let cyclon = &mut swarm.behaviour_mut().cyclon;
-        cyclon.add_address(&ids[next], addresses[next].clone());
-        cyclon.resume();
-    }
-    swarms
-}
-
-/// Weakly connected components of the overlay.
-fn components(swarms: &[Swarm<Limited>]) -> usize {
-    let mut links: HashMap<PeerId, Vec<PeerId>> = HashMap::new();
-    for swarm in swarms {
-        let from = *swarm.local_peer_id();
-        links.entry(from).or_default();
-        for entry in swarm.behaviour().cyclon.view() {
-            links.entry(from).or_default().push(*entry.peer_id());
-            links.entry(*entry.peer_id()).or_default().push(from);
-        }
-    }
-    let mut seen: HashSet<PeerId> = HashSet::new();
-    let mut count = 0;
-    for start in links.keys() {
-        if !seen.insert(*start) {
-            continue;
-        }
-        count += 1;
-        let mut queue = VecDeque::from([*start]);
-        while let Some(peer) = queue.pop_front() {
-            for next in &links[&peer] {
-                if seen.insert(*next) {
-                    queue.push_back(*next);
-                }
-            }
-        }
-    }
-    count
+    let limited = |_, key: libp2p::identity::Keypair| Limited {
+        limits: connection_limits::Behaviour::new(
+            ConnectionLimits::default().with_max_established_outgoing(Some(MAX_OUTGOING)),
+        ),
+        cyclon: Behaviour::new(key.public().to_peer_id(), config()),
+    };
+    ring_of(NODES, limited, |b| &mut b.cyclon, false).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +84,7 @@ async fn views_stay_full_at_the_outgoing_connection_limit() {
     let failures = total.shuffles_failed;
     let attempted = total.shuffles_started;
     let completed = total.shuffles_completed as f64 / attempted.max(1) as f64;
-    let components = components(&swarms);
+    let components = components(&swarms, |b| &b.cyclon);
     println!(
         "{NODES} swarms, c = {VIEW_SIZE}, l = {SHUFFLE_LENGTH}, at most {MAX_OUTGOING} \
          outgoing connections, {INTERVALS} intervals: views {:.1} % full, smallest {smallest}, \

@@ -9,7 +9,6 @@
 mod support;
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
     task::{Context, Poll},
     time::Duration,
 };
@@ -20,9 +19,8 @@ use libp2p_swarm::{
     ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
     THandlerOutEvent, ToSwarm,
 };
-use libp2p_swarm_test::SwarmExt;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use support::poll_all;
+use support::{components, poll_all, ring_of};
 
 const NODES: usize = 30;
 const VIEW_SIZE: usize = 8;
@@ -135,29 +133,12 @@ async fn run(loss: f64, rejoin: bool, seed: u64) -> Figures {
     if rejoin {
         config = config.with_rejoin(Rejoin::new(VIEW_SIZE, 5));
     }
-    let mut swarms = Vec::new();
-    let mut addresses = Vec::new();
-    for i in 0..NODES {
-        let mut swarm = Swarm::new_ephemeral_tokio(|key| {
-            let mut inner = Behaviour::new(key.public().to_peer_id(), config.clone());
-            inner.pause(); // until every peer listens
-            Lossy {
-                inner,
-                loss: 0.0,
-                rng: StdRng::seed_from_u64(seed * 1000 + i as u64),
-            }
-        });
-        let (memory, _tcp) = swarm.listen().with_memory_addr_external().await;
-        addresses.push(memory);
-        swarms.push(swarm);
-    }
-    let ids: Vec<PeerId> = swarms.iter().map(|s| *s.local_peer_id()).collect();
-    for (i, swarm) in swarms.iter_mut().enumerate() {
-        let next = (i + 1) % NODES;
-        let cyclon = &mut swarm.behaviour_mut().inner;
-        cyclon.add_seed(&ids[next], addresses[next].clone());
-        cyclon.resume();
-    }
+    let lossy = |i: usize, key: libp2p::identity::Keypair| Lossy {
+        inner: Behaviour::new(key.public().to_peer_id(), config.clone()),
+        loss: 0.0,
+        rng: StdRng::seed_from_u64(seed * 1000 + i as u64),
+    };
+    let (mut swarms, _) = ring_of(NODES, lossy, |b| &mut b.inner, true).await;
 
     let mut check = tokio::time::interval(INTERVAL);
     let mut figures = Figures {
@@ -194,7 +175,7 @@ async fn run(loss: f64, rejoin: bool, seed: u64) -> Figures {
             / (NODES * VIEW_SIZE) as f64;
         figures.mean_fill += fill / f64::from(ROUNDS);
         figures.min_fill = figures.min_fill.min(fill);
-        figures.connected_rounds += u32::from(connected(&swarms));
+        figures.connected_rounds += u32::from(components(&swarms, |b| &b.inner) == 1);
     }
     let (started, failed) = totals(&swarms);
     figures.failed_share =
@@ -211,30 +192,6 @@ fn totals(swarms: &[Swarm<Lossy>]) -> (u64, u64) {
             f + stats.shuffles_failed.total(),
         )
     })
-}
-
-/// Whether the views form one weakly connected overlay.
-fn connected(swarms: &[Swarm<Lossy>]) -> bool {
-    let mut links: HashMap<PeerId, Vec<PeerId>> = HashMap::new();
-    for swarm in swarms {
-        let from = *swarm.local_peer_id();
-        links.entry(from).or_default();
-        for entry in swarm.behaviour().inner.view() {
-            links.entry(from).or_default().push(*entry.peer_id());
-            links.entry(*entry.peer_id()).or_default().push(from);
-        }
-    }
-    let start = *swarms[0].local_peer_id();
-    let mut seen = HashSet::from([start]);
-    let mut queue = VecDeque::from([start]);
-    while let Some(peer) = queue.pop_front() {
-        for next in &links[&peer] {
-            if seen.insert(*next) {
-                queue.push_back(*next);
-            }
-        }
-    }
-    seen.len() == swarms.len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

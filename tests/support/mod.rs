@@ -2,7 +2,11 @@
 //! that run many real swarms.
 #![allow(dead_code)]
 
-use std::{task::Poll, time::Duration};
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    task::Poll,
+    time::Duration,
+};
 
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, Swarm, identity::Keypair, swarm::NetworkBehaviour};
@@ -67,12 +71,36 @@ pub async fn ring(
     interval: Duration,
     behaviour: impl Fn(usize, Keypair) -> Behaviour,
 ) -> Network {
+    let (swarms, addresses) = ring_of(n, behaviour, |b| b, false).await;
+    let ids: Vec<PeerId> = swarms.iter().map(|s| *s.local_peer_id()).collect();
+    Network {
+        ids,
+        addresses,
+        swarms: swarms.into_iter().map(Some).collect(),
+        interval,
+    }
+}
+
+/// `n` swarms (memory transport) of behaviour `B`, swarm `i` made by `behaviour(i, key)`, whose
+/// Cyclon behaviour (`cyclon(&mut B)`) is paused until every swarm listens, then bootstrapped
+/// as a ring: each knows the next (as a seed of the rejoin rule when `seeds`). Returns the
+/// swarms and their listen addresses.
+pub async fn ring_of<B>(
+    n: usize,
+    behaviour: impl Fn(usize, Keypair) -> B,
+    cyclon: impl Fn(&mut B) -> &mut Behaviour,
+    seeds: bool,
+) -> (Vec<Swarm<B>>, Vec<Multiaddr>)
+where
+    B: NetworkBehaviour + Send,
+    B::ToSwarm: std::fmt::Debug,
+{
     let mut swarms = Vec::new();
     let mut addresses = Vec::new();
     for i in 0..n {
         let mut swarm = Swarm::new_ephemeral_tokio(|key| {
             let mut behaviour = behaviour(i, key);
-            behaviour.pause(); // until every peer listens
+            cyclon(&mut behaviour).pause(); // until every peer listens
             behaviour
         });
         let (memory, _tcp) = swarm.listen().with_memory_addr_external().await;
@@ -82,17 +110,15 @@ pub async fn ring(
     let ids: Vec<PeerId> = swarms.iter().map(|s| *s.local_peer_id()).collect();
     for (i, swarm) in swarms.iter_mut().enumerate() {
         let next = (i + 1) % n;
-        swarm
-            .behaviour_mut()
-            .add_address(&ids[next], addresses[next].clone());
-        swarm.behaviour_mut().resume();
+        let cyclon = cyclon(swarm.behaviour_mut());
+        if seeds {
+            cyclon.add_seed(&ids[next], addresses[next].clone());
+        } else {
+            cyclon.add_address(&ids[next], addresses[next].clone());
+        }
+        cyclon.resume();
     }
-    Network {
-        ids,
-        addresses,
-        swarms: swarms.into_iter().map(Some).collect(),
-        interval,
-    }
+    (swarms, addresses)
 }
 
 /// Polls the given swarms; resolves once at least one of them made progress.
@@ -114,4 +140,37 @@ pub async fn poll_all<B: NetworkBehaviour>(mut swarms: Vec<&mut Swarm<B>>) {
         }
     })
     .await
+}
+
+/// Weakly connected components of the overlay the swarms' Cyclon views form.
+pub fn components<B: NetworkBehaviour>(
+    swarms: &[Swarm<B>],
+    cyclon: impl Fn(&B) -> &Behaviour,
+) -> usize {
+    let mut links: HashMap<PeerId, Vec<PeerId>> = HashMap::new();
+    for swarm in swarms {
+        let from = *swarm.local_peer_id();
+        links.entry(from).or_default();
+        for entry in cyclon(swarm.behaviour()).view() {
+            links.entry(from).or_default().push(*entry.peer_id());
+            links.entry(*entry.peer_id()).or_default().push(from);
+        }
+    }
+    let mut seen: HashSet<PeerId> = HashSet::new();
+    let mut count = 0;
+    for start in links.keys() {
+        if !seen.insert(*start) {
+            continue;
+        }
+        count += 1;
+        let mut queue = VecDeque::from([*start]);
+        while let Some(peer) = queue.pop_front() {
+            for next in &links[&peer] {
+                if seen.insert(*next) {
+                    queue.push_back(*next);
+                }
+            }
+        }
+    }
+    count
 }

@@ -10,8 +10,9 @@
 
 #![cfg(target_os = "linux")]
 
+mod support;
+
 use std::{
-    collections::BTreeSet,
     process::Command,
     sync::Mutex,
     thread,
@@ -22,6 +23,7 @@ use cyclon_examples::{
     netns::{Network, network_or_skip},
     testing::{Group, Output},
 };
+use support::{identity, members};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_chat");
 const HOSTS: usize = 30;
@@ -61,39 +63,6 @@ fn chat_on(network: &Network, host: usize, extra: &[&str]) -> Command {
     ]);
     command.args(extra);
     command
-}
-
-/// The chat's peer id and listen address, from its greeting.
-fn identity(output: &Output) -> Option<(String, String)> {
-    let id = output
-        .stdout
-        .iter()
-        .find_map(|l| l.strip_prefix("Local peer id: "))?;
-    let address = output
-        .stdout
-        .iter()
-        .find_map(|l| l.strip_prefix("Listening on "))?;
-    Some((id.to_owned(), address.to_owned()))
-}
-
-/// Peers shown as present, from the `joined` / `left` lines.
-fn members(output: &Output) -> usize {
-    let mut members = BTreeSet::new();
-    for line in &output.stdout {
-        if let Some(peer) = line
-            .strip_prefix("* ")
-            .and_then(|l| l.strip_suffix(" joined"))
-        {
-            members.insert(peer);
-        }
-        if let Some(peer) = line
-            .strip_prefix("* ")
-            .and_then(|l| l.strip_suffix(" left"))
-        {
-            members.remove(peer);
-        }
-    }
-    members.len()
 }
 
 /// Established TCP connections of `host` (both directions, listening sockets excluded).
@@ -164,7 +133,7 @@ fn run(test: &str, extra: &[&str]) -> Option<Run> {
     group.wait_until("every chat to see two others", WAIT, |o| {
         chats
             .iter()
-            .all(|c| members(&o[c.process]) >= 2)
+            .all(|c| members(&o[c.process]).len() >= 2)
             .then_some(())
     });
     println!(
@@ -183,8 +152,12 @@ fn run(test: &str, extra: &[&str]) -> Option<Run> {
         if tick % 4 == 0 {
             // A chat publishes once it sees two others (a newcomer's first lines would find
             // nobody subscribed yet, and the chat says so instead of sending them).
-            let ready: Vec<bool> =
-                group.with_outputs(|o| chats.iter().map(|c| members(&o[c.process]) >= 2).collect());
+            let ready: Vec<bool> = group.with_outputs(|o| {
+                chats
+                    .iter()
+                    .map(|c| members(&o[c.process]).len() >= 2)
+                    .collect()
+            });
             for (k, chat) in chats.iter().enumerate() {
                 if chat.live && ready[k] {
                     let line = format!("line {tick} from chat {k}");

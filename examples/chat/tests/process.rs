@@ -4,6 +4,8 @@
 
 #![cfg(unix)]
 
+mod support;
+
 use std::{
     collections::BTreeSet,
     process::Command,
@@ -11,6 +13,7 @@ use std::{
 };
 
 use cyclon_examples::testing::{Group, Output, assert_bad_flags_rejected, assert_help_mentions};
+use support::{identity, members};
 
 /// The `chat` binary, built by Cargo for this test.
 const PROGRAM: &str = env!("CARGO_BIN_EXE_chat");
@@ -24,39 +27,6 @@ fn chat(bootstrap: Option<&str>) -> Command {
         command.args(["--bootstrap", bootstrap]);
     }
     command
-}
-
-/// The chat's peer id and first listen address, from its greeting.
-fn identity(output: &Output) -> Option<(String, String)> {
-    let id = output
-        .stdout
-        .iter()
-        .find_map(|l| l.strip_prefix("Local peer id: "))?;
-    let address = output
-        .stdout
-        .iter()
-        .find_map(|l| l.strip_prefix("Listening on "))?;
-    Some((id.to_string(), address.to_string()))
-}
-
-/// The peers the chat shows as present, from its `joined` / `left` lines.
-fn members(output: &Output) -> BTreeSet<String> {
-    let mut members = BTreeSet::new();
-    for line in &output.stdout {
-        if let Some(peer) = line
-            .strip_prefix("* ")
-            .and_then(|l| l.strip_suffix(" joined"))
-        {
-            members.insert(peer.to_string());
-        }
-        if let Some(peer) = line
-            .strip_prefix("* ")
-            .and_then(|l| l.strip_suffix(" left"))
-        {
-            members.remove(peer);
-        }
-    }
-    members
 }
 
 fn received(output: &Output, from: &str, text: &str) -> bool {

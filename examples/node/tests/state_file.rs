@@ -67,6 +67,21 @@ fn added(output: &Output) -> Vec<String> {
         .collect()
 }
 
+/// Starts node 2 and freezes it (SIGSTOP) once it listens, then starts node 1 (patient, saving
+/// to `state`) bootstrapped from it. Returns node 1's and node 2's indices in `group` and node 2's peer id.
+fn start_with_frozen_partner(
+    group: &mut Group,
+    state: &Path,
+    other_state: &Path,
+) -> (usize, usize, String) {
+    let two = group.spawn("node 2", node(2, other_state));
+    let (two_id, two_address) = group.wait_until("node 2 listening", WAIT, |o| listening(&o[two]));
+    group.signal(two, "STOP");
+    let mut first = patient_node(1, state);
+    first.args(["--bootstrap", &two_address]);
+    (group.spawn("node 1", first), two, two_id)
+}
+
 /// Runs `command` to its end and checks the refusal: status 2, one error line on stderr.
 fn assert_refused(command: Command, mentions: &str) {
     let (status, stdout, stderr) = run_to_exit(command, WAIT);
@@ -90,12 +105,7 @@ fn the_view_survives_a_restart_and_bad_files_are_refused_untouched() {
 
     // Node 1 learns node 2, frozen, and saves its view on SIGTERM.
     let mut group = Group::new();
-    let two = group.spawn("node 2", node(2, &other_state));
-    let (two_id, two_address) = group.wait_until("node 2 listening", WAIT, |o| listening(&o[two]));
-    group.signal(two, "STOP");
-    let mut first = patient_node(1, &state);
-    first.args(["--bootstrap", &two_address]);
-    let one = group.spawn("node 1", first);
+    let (one, _, two_id) = start_with_frozen_partner(&mut group, &state, &other_state);
     group.wait_until("node 1 to add node 2", WAIT, |o| {
         added(&o[one]).contains(&two_id).then_some(())
     });
@@ -138,12 +148,7 @@ fn a_node_stopped_mid_shuffle_knows_its_partner_after_a_restart() {
     let other_state = dir.path().join("other.pb");
 
     let mut group = Group::new();
-    let two = group.spawn("node 2", node(2, &other_state));
-    let (two_id, two_address) = group.wait_until("node 2 listening", WAIT, |o| listening(&o[two]));
-    group.signal(two, "STOP");
-    let mut first = patient_node(1, &state);
-    first.args(["--bootstrap", &two_address]);
-    let one = group.spawn("node 1", first);
+    let (one, two, two_id) = start_with_frozen_partner(&mut group, &state, &other_state);
     // Node 1's first shuffle takes node 2, its only peer, out of its view; node 2 never answers.
     group.wait_until("node 1 to start a shuffle with node 2", WAIT, |o| {
         has_event(&o[one], "peer_removed", &two_id, |e| {
