@@ -50,7 +50,7 @@ mod defence;
 mod entry;
 mod merge;
 mod params;
-mod rank;
+pub(crate) mod rank;
 mod rejoin;
 mod seeded;
 mod shuffle;
@@ -134,6 +134,9 @@ where
     /// this fails with [`ParamsError::DefenceNeedsRng`]; use [`with_rng`](Self::with_rng).
     pub fn new(local: I, params: ShuffleParams) -> Result<Self, ParamsError> {
         params.validate()?;
+        if let Defence::Secure(_) = params.defence {
+            return Err(SECURE_REFUSED);
+        }
         if params.defence.is_on() {
             return Err(ParamsError::DefenceNeedsRng);
         }
@@ -160,6 +163,7 @@ where
             Defence::Anchored(anchored) => {
                 Some(DefenceState::Anchored(Anchored::new(anchored, rng)))
             }
+            Defence::Secure(_) => return Err(SECURE_REFUSED),
         };
         Ok(Self::build(local, params, defence.map(Box::new)))
     }
@@ -327,6 +331,11 @@ where
             .is_some_and(|addresses| addresses.add_address(address, max))
     }
 }
+
+/// Why a [`PartialView`] refuses [`Defence::Secure`].
+const SECURE_REFUSED: ParamsError = ParamsError::Defence(
+    "Defence::Secure runs in secure::SecureView (its own state machine and wire protocol), not in PartialView",
+);
 
 fn saturating_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
