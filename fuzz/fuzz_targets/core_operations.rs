@@ -84,7 +84,7 @@ fn check(view: &View) {
     assert!(view.len() <= params.view_size);
     let ids: HashSet<u16> = view.entries().iter().map(|e| *e.peer_id()).collect();
     assert_eq!(ids.len(), view.len(), "duplicate");
-    assert!(!ids.contains(view.local_id()), "self");
+    assert!(!ids.contains(view.local_peer_id()), "self");
     assert!(view.entries().iter().all(|e| e.age() <= params.max_age));
 }
 
