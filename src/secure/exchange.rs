@@ -43,7 +43,7 @@ pub struct Open<I, A, G, D> {
     pub suspects: Vec<Chain<I, A, G>>,
     /// Proofs of misbehaviour.
     pub proofs: Vec<Proof<I, A, G, D>>,
-    /// A join: contact without a redemption, within the responder's redeem-free budget.
+    /// A join: contact without a redemption, within the responder's budget of joins per gap.
     pub join: bool,
 }
 
@@ -273,7 +273,8 @@ where
     /// Chooses whom to exchange with at `now`: the creator of the oldest holding (ties at
     /// random; a non-swappable copy at most once per gap), or every
     /// [`anchor_probe_every`](crate::secure::SecureParams::anchor_probe_every)-th round an
-    /// anchor. The chosen holding leaves the view. Nothing is signed until
+    /// anchor; a seed to join every other round while the view is small, every round while
+    /// it is empty. The chosen holding leaves the view. Nothing is signed until
     /// [`open`](Self::open).
     pub fn select<R: Rng + ?Sized>(
         &mut self,
@@ -282,6 +283,13 @@ where
     ) -> Result<Selected<I, A>, StartExchangeError> {
         self.can_start(now)?;
         self.rounds += 1;
+        let small = self.holdings.len() < self.params.seed_join_below;
+        if small
+            && (self.holdings.is_empty() || !self.rounds.is_multiple_of(2))
+            && let Some(seed) = self.next_seed()
+        {
+            return Ok(self.start_join(seed, None));
+        }
         let probe = self.params.anchors > 0
             && self
                 .rounds
@@ -324,13 +332,25 @@ where
 
     /// Chooses to join `target` without a descriptor of it (a newcomer's bootstrap contact):
     /// an exchange of [`join_transfers`](crate::secure::SecureParams::join_transfers) each way,
-    /// within the target's budget of redeem-free contacts.
+    /// within the target's budget of joins per gap.
     pub fn join(&mut self, now: u64, target: I) -> Result<Selected<I, A>, StartExchangeError> {
         if target == self.local || self.blacklist.contains(&target) {
             return Err(StartExchangeError::BadTarget);
         }
         self.can_start(now)?;
         Ok(self.start_join(target, None))
+    }
+
+    /// The next seed to join (round robin), skipping blacklisted ones.
+    fn next_seed(&mut self) -> Option<I> {
+        for _ in 0..self.seeds.len() {
+            let seed = self.seeds.pop_front()?;
+            self.seeds.push_back(seed.clone());
+            if !self.blacklist.contains(&seed) {
+                return Some(seed);
+            }
+        }
+        None
     }
 
     fn can_start(&self, now: u64) -> Result<(), StartExchangeError> {
@@ -582,9 +602,17 @@ where
         self.counters.answered += 1;
         ex.received = 1;
         ex.received_from.push(from.clone());
+        // A join only pulls: the joiner's fresh descriptor enters a view that had a free
+        // slot, never one that was full, so that joins cannot push descriptors into a victim.
+        let room = self.holdings.len() < self.capacity();
         let transfer = self.give(rng, &mut ex, now, &mut out);
         self.observe_full(&fresh, &mut out);
-        self.take(fresh, false, now, &mut out);
+        if join && !room {
+            self.anchors.observe(fresh.body(), now);
+            out.dropped.push((from.clone(), DropReason::NoRoom));
+        } else {
+            self.take(fresh, false, now, &mut out);
+        }
         if transfer.is_none() {
             ex.ended = true;
         }
@@ -674,10 +702,9 @@ where
             if redeem.is_some() {
                 return invalid(out, Invalid::Unexpected);
             }
-            if !self.redeem_free_available(now) {
+            if !self.budget(now, true) {
                 return Err(RefuseReason::Busy);
             }
-            self.redeem_free.push_back(now);
             return Ok(fresh);
         }
         let Some(redeem) = redeem else {
@@ -728,11 +755,10 @@ where
             _ => {
                 if record.non_swappable {
                     Err(RefuseReason::AlreadyRedeemed)
-                } else if !self.redeem_free_available(now) {
+                } else if !self.budget(now, false) {
                     Err(RefuseReason::Busy)
                 } else {
                     record.non_swappable = true;
-                    self.redeem_free.push_back(now);
                     Ok(())
                 }
             }
@@ -782,6 +808,7 @@ where
         ex.phase = Phase::Running;
         self.take_proofs(proofs, &mut out);
         self.ingest_suspects(suspects, now, &mut out);
+        let mut received = None;
         match transfer {
             Some(chain) => {
                 // The partner's transfer k answers ours (initiator), or asks for our k
@@ -795,13 +822,17 @@ where
                 if !allowed || ex.peer_ended {
                     return self.abort(ex, Invalid::Excess, out);
                 }
-                if let Err(why) = self.receive_transfer(&mut ex, chain, now, &mut out) {
-                    return self.abort(ex, why, out);
+                match self.receive_transfer(&mut ex, chain, now, &mut out) {
+                    Ok(token) => received = Some(token),
+                    Err(why) => return self.abort(ex, why, out),
                 }
             }
             None => ex.peer_ended = true,
         }
         if self.blacklist.contains(&ex.partner) {
+            if let Some(token) = received {
+                self.take(token, false, now, &mut out);
+            }
             out.invalid.count(Invalid::Unexpected);
             self.finish(ex, &mut out);
             return (Advance::Finished, out);
@@ -813,6 +844,9 @@ where
                 } else {
                     None
                 };
+                if let Some(token) = received {
+                    self.take(token, ex.join, now, &mut out);
+                }
                 let more = transfer.is_some();
                 let step = Step {
                     transfer,
@@ -837,6 +871,9 @@ where
                 } else {
                     None
                 };
+                if let Some(token) = received {
+                    self.take(token, false, now, &mut out);
+                }
                 if transfer.is_none() {
                     ex.ended = true;
                 }
@@ -973,14 +1010,15 @@ where
         Some(token.into_chain())
     }
 
-    /// Checks and takes the partner's transfer.
+    /// Checks the partner's transfer; it enters the holdings once our answer to it, if any,
+    /// has left them.
     fn receive_transfer(
         &mut self,
         ex: &mut Ex<I, A, S>,
         chain: Chain<I, A, S::Signature>,
         now: u64,
         out: &mut ExchangeOutcome<I>,
-    ) -> Result<(), Invalid> {
+    ) -> Result<TokenOf<I, A, S>, Invalid> {
         let token = self.verify(chain)?;
         let n = token.links().len();
         let last = token.links().last();
@@ -998,9 +1036,7 @@ where
         }
         self.observe_full(&token, out);
         ex.received_from.push(token.creator().clone());
-        let displace = ex.join && ex.role == Role::Initiator;
-        self.take(token, displace, now, out);
-        Ok(())
+        Ok(token)
     }
 
     /// Learns from a partner's samples: conflicts with a chain we saw in full are shown to the

@@ -23,7 +23,7 @@
 //!
 //! Views that lose descriptors repair themselves with *non-swappable* copies of what they
 //! handed on, used only to contact the creator once; newcomers *join* a node they know
-//! without a descriptor of it, within that node's budget of redeem-free contacts per gap. A
+//! without a descriptor of it, within that node's budget of joins per gap. A
 //! few *anchor* slots per view ([`SecureParams::anchors`]) are contacts chosen by a private
 //! seeded rank over verified creators, as the seeded defence chooses its slots, so that a
 //! coalition cannot choose all of a victim's contacts.
@@ -57,9 +57,9 @@ use std::{
 
 use rand::{Rng, RngExt};
 
+pub(crate) use self::chain::{ChainRules, verify_chain};
 use self::{
     anchors::Anchors,
-    chain::{ChainRules, verify_chain},
     evidence::{Evidence, Found},
     exchange::Exchange,
     params::TimeError,
@@ -140,6 +140,7 @@ pub struct SecureCounters {
 /// never one of the local node or of a blacklisted creator; it never signs two hand-overs of
 /// one position unless one is a non-swappable redemption; the descriptors it mints are at
 /// least [`mint_gap`](SecureParams::mint_gap) apart.
+#[derive(Clone)]
 pub struct SecureView<I, A, S: Scheme<I, A>, G> {
     scheme: S,
     signer: G,
@@ -157,12 +158,16 @@ pub struct SecureView<I, A, S: Scheme<I, A>, G> {
     last_minted: u64,
     /// Exchanges selected so far (every `anchor_probe_every`-th contacts an anchor).
     rounds: u64,
+    /// Bootstrap contacts, joined while the view is small.
+    seeds: VecDeque<I>,
     /// When the view last redeemed a non-swappable copy.
     last_ns_redeem: Option<u64>,
     /// The node's own descriptors accepted in redemptions, by mint date.
     redeemed_at_me: HashMap<u64, Redeemed<I, A, S::Signature, S::Digest>>,
-    /// When redeem-free contacts (joins, non-swappable redemptions) were accepted.
-    redeem_free: VecDeque<u64>,
+    /// When non-swappable redemptions were accepted.
+    ns_window: VecDeque<u64>,
+    /// When joins were accepted.
+    join_window: VecDeque<u64>,
     /// The last descriptors redeemed, with the redeeming hand-over.
     cache: VecDeque<Token<I, A, S::Signature, S::Digest>>,
     evidence: Evidence<I, A, S::Signature, S::Digest>,
@@ -171,6 +176,16 @@ pub struct SecureView<I, A, S: Scheme<I, A>, G> {
     blacklist: Blacklist<I, A, S::Signature, S::Digest>,
     floods: VecDeque<(ProofOf<I, A, S>, Vec<I>)>,
     counters: SecureCounters,
+}
+
+/// Forgets the times in `window` a gap or more before `now`.
+fn trim_window(window: &mut VecDeque<u64>, now: u64, gap: u64) {
+    while window
+        .front()
+        .is_some_and(|&t| now.saturating_sub(t) >= gap)
+    {
+        window.pop_front();
+    }
 }
 
 /// What a creator remembers of one of its descriptors redeemed at it.
@@ -232,9 +247,13 @@ where
             return Err(ParamsError::Defence("a SecureView needs Defence::Secure"));
         };
         let local = signer.id().clone();
+        let anchors = Anchors::new(secure.anchors, secure.anchor_memory, rng);
+        // Anchor probes fall on a round drawn at random, so that views do not all probe at
+        // once.
+        let rounds = rng.random_range(0..u64::from(secure.anchor_probe_every.max(1)));
         Ok(Self {
-            anchors: Anchors::new(secure.anchors, secure.anchor_memory, rng),
-            evidence: Evidence::new(secure.evidence_capacity, secure.mint_gap),
+            anchors,
+            evidence: Evidence::new(secure.evidence_capacity, secure.mint_gap, rng.next_u64()),
             blacklist: Blacklist::new(secure.max_blacklist, secure.max_proofs),
             rules: ChainRules {
                 mint_gap: secure.mint_gap,
@@ -250,10 +269,12 @@ where
             exchanges: Vec::new(),
             next_id: 0,
             last_minted: now.saturating_sub(secure.mint_gap),
-            rounds: 0,
+            rounds,
+            seeds: VecDeque::new(),
             last_ns_redeem: None,
             redeemed_at_me: HashMap::new(),
-            redeem_free: VecDeque::new(),
+            ns_window: VecDeque::new(),
+            join_window: VecDeque::new(),
             cache: VecDeque::new(),
             suspects: VecDeque::new(),
             floods: VecDeque::new(),
@@ -322,6 +343,18 @@ where
             .map(|b| &b.creator)
             .filter(|&a| !self.holdings.iter().any(|h| h.token.creator() == a));
         held.chain(anchors)
+    }
+
+    /// Remembers `id` as a seed: a node to join while the view is small
+    /// ([`seed_join_below`](SecureParams::seed_join_below)), such as a bootstrap contact.
+    pub fn add_seed(&mut self, id: I) {
+        if id == self.local || self.seeds.contains(&id) || self.params.max_seeds == 0 {
+            return;
+        }
+        if self.seeds.len() >= self.params.max_seeds {
+            self.seeds.pop_front();
+        }
+        self.seeds.push_back(id);
     }
 
     /// Whether `id` is blacklisted.
@@ -484,7 +517,8 @@ where
         let horizon = max_age.saturating_add(self.params.max_skew);
         self.redeemed_at_me
             .retain(|&t, _| now.saturating_sub(t) <= horizon);
-        self.trim_redeem_free(now);
+        trim_window(&mut self.ns_window, now, self.params.mint_gap);
+        trim_window(&mut self.join_window, now, self.params.mint_gap);
         out.finished = true;
         out
     }
@@ -506,21 +540,21 @@ where
         verify_chain(&self.scheme, self.rules, chain)
     }
 
-    fn trim_redeem_free(&mut self, now: u64) {
-        let gap = self.params.mint_gap;
-        while self
-            .redeem_free
-            .front()
-            .is_some_and(|&t| now.saturating_sub(t) >= gap)
-        {
-            self.redeem_free.pop_front();
+    /// Whether one more non-swappable redemption (`join`: one more join) fits in the gap
+    /// before `now`; if so, it is counted.
+    fn budget(&mut self, now: u64, join: bool) -> bool {
+        let (window, max) = if join {
+            (&mut self.join_window, self.params.joins_per_gap)
+        } else {
+            (&mut self.ns_window, self.params.ns_redemptions_per_gap)
+        };
+        trim_window(window, now, self.params.mint_gap);
+        if window.len() < max {
+            window.push_back(now);
+            true
+        } else {
+            false
         }
-    }
-
-    /// Whether one more redeem-free contact fits in the gap before `now`.
-    fn redeem_free_available(&mut self, now: u64) -> bool {
-        self.trim_redeem_free(now);
-        self.redeem_free.len() < self.params.redeem_free_per_gap
     }
 
     /// Proofs received in a message: at most `max_proofs_received`; offenders known already
@@ -651,15 +685,30 @@ where
             return;
         }
         if self.holdings.len() >= self.capacity() {
-            let oldest = self
+            // A non-swappable copy only holds a slot that was empty: a swappable descriptor
+            // takes its place (the oldest copy's). A join's transfer may also displace the
+            // oldest swappable holding.
+            let copy = self
                 .holdings
                 .iter()
                 .enumerate()
-                .filter(|(_, h)| h.swappable)
+                .filter(|(_, h)| !h.swappable)
                 .min_by_key(|(_, h)| h.token.minted_at())
                 .map(|(k, _)| k);
+            let oldest = copy.or_else(|| {
+                displace
+                    .then(|| {
+                        self.holdings
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, h)| h.swappable)
+                            .min_by_key(|(_, h)| h.token.minted_at())
+                            .map(|(k, _)| k)
+                    })
+                    .flatten()
+            });
             match oldest {
-                Some(k) if displace => {
+                Some(k) => {
                     let old = self.holdings.swap_remove(k);
                     out.dropped
                         .push((old.token.creator().clone(), DropReason::Displaced));
@@ -680,7 +729,8 @@ where
     /// The samples of every holding and of the redemption cache (a trailing non-swappable
     /// redemption left out), at most `max_samples`.
     fn samples(&self) -> Samples {
-        let mut samples = Samples::new();
+        let mut samples =
+            Samples::with_capacity(self.params.max_samples, 8 * self.params.max_samples);
         let cache = self.cache.iter().map(|t| {
             let n = t.digests().len() - usize::from(t.ends_with(HandOverKind::RedeemNonSwappable));
             (t, n)

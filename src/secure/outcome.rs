@@ -169,7 +169,7 @@ pub enum RefuseReason {
     Expired,
     /// The descriptor was redeemed before (this kind).
     AlreadyRedeemed,
-    /// Too many exchanges at once, or no redeem-free contact left in this gap.
+    /// Too many exchanges at once, or no join or non-swappable redemption left in this gap.
     Busy,
     /// The initiator is blacklisted (the proof comes with the refusal).
     Blacklisted,

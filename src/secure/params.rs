@@ -62,19 +62,31 @@ pub struct SecureParams {
     /// Floods queued for the caller ([`SecureView::drain_floods`](crate::secure::SecureView::drain_floods)).
     /// Default: 64.
     pub max_floods: usize,
-    /// Contacts without a swappable redemption (joins and non-swappable redemptions) a node
-    /// accepts per `mint_gap`. Default: 1 (the paper).
-    pub redeem_free_per_gap: usize,
+    /// Non-swappable redemptions a node accepts per `mint_gap` (and makes: at most one per
+    /// gap). Default: 1 (the paper).
+    pub ns_redemptions_per_gap: usize,
+    /// Joins (contacts without any redemption: newcomers, anchor probes) a node accepts per
+    /// `mint_gap`. Default: 2 (an extension: about a quarter of a join per gap reaches a node
+    /// from the anchor probes of others).
+    pub joins_per_gap: usize,
     /// Transfers each way in a join. Default: 1.
     pub join_transfers: usize,
     /// Exchanges in progress at once, both roles; more inbound ones are refused (busy).
     /// Default: 64.
     pub max_exchanges: usize,
+    /// While a view holds fewer descriptors than this, every other exchange joins one of its
+    /// seeds ([`SecureView::add_seed`](crate::secure::SecureView::add_seed): bootstrap
+    /// contacts) instead, so that small views grow from the network rather than from each
+    /// other; an empty view always does. Default: 3.
+    pub seed_join_below: usize,
+    /// Seeds remembered (the oldest forgotten first). Default: 8.
+    pub max_seeds: usize,
     /// Anchor slots among the `c`: contacts chosen by a private seeded rank over creators of
-    /// verified descriptors, never swapped. 0: none. Default: 2.
+    /// verified descriptors, never swapped. 0: none. Default: 1 (two widen the in-degree
+    /// beyond 2.0 at `c` = 20; docs/defence.md).
     pub anchors: usize,
     /// One exchange in this many contacts an anchor instead of the oldest holding.
-    /// Default: 4.
+    /// Default: 8.
     pub anchor_probe_every: u32,
     /// How long an anchor's creator stays eligible after its last verified descriptor was
     /// seen. Default: 400,000 ms (`max_age`).
@@ -99,11 +111,14 @@ impl Default for SecureParams {
             max_proofs_received: 8,
             max_blacklist: 16_384,
             max_floods: 64,
-            redeem_free_per_gap: 1,
+            ns_redemptions_per_gap: 1,
+            joins_per_gap: 2,
             join_transfers: 1,
             max_exchanges: 64,
-            anchors: 2,
-            anchor_probe_every: 4,
+            seed_join_below: 3,
+            max_seeds: 8,
+            anchors: 1,
+            anchor_probe_every: 8,
             anchor_memory: 400_000,
         }
     }
@@ -171,12 +186,18 @@ impl SecureParams {
         with_max_blacklist: max_blacklist: usize,
         /// Sets [`max_floods`](Self::max_floods).
         with_max_floods: max_floods: usize,
-        /// Sets [`redeem_free_per_gap`](Self::redeem_free_per_gap).
-        with_redeem_free_per_gap: redeem_free_per_gap: usize,
+        /// Sets [`ns_redemptions_per_gap`](Self::ns_redemptions_per_gap).
+        with_ns_redemptions_per_gap: ns_redemptions_per_gap: usize,
+        /// Sets [`joins_per_gap`](Self::joins_per_gap).
+        with_joins_per_gap: joins_per_gap: usize,
         /// Sets [`join_transfers`](Self::join_transfers).
         with_join_transfers: join_transfers: usize,
         /// Sets [`max_exchanges`](Self::max_exchanges).
         with_max_exchanges: max_exchanges: usize,
+        /// Sets [`seed_join_below`](Self::seed_join_below).
+        with_seed_join_below: seed_join_below: usize,
+        /// Sets [`max_seeds`](Self::max_seeds).
+        with_max_seeds: max_seeds: usize,
         /// Sets [`anchors`](Self::anchors).
         with_anchors: anchors: usize,
         /// Sets [`anchor_probe_every`](Self::anchor_probe_every).

@@ -51,6 +51,14 @@ impl Samples {
         });
     }
 
+    /// No samples, with room for `samples` of `positions` positions in all.
+    pub fn with_capacity(samples: usize, positions: usize) -> Self {
+        Self {
+            heads: Vec::with_capacity(samples),
+            positions: Vec::with_capacity(positions),
+        }
+    }
+
     /// How many samples.
     pub fn len(&self) -> usize {
         self.heads.len()
