@@ -30,14 +30,16 @@
 //!
 //! The core is generic over the identity `I`, the address payload `A` and the signature
 //! scheme ([`Scheme`], [`Signer`]): the simulator runs it with keyed MACs
-//! ([`SimScheme`](sim_scheme::SimScheme)), a node with libp2p identity keys. It reads no clock (every call takes `now` in
+//! ([`SimScheme`](sim_scheme::SimScheme)), a node with libp2p identity keys
+//! ([`Libp2pScheme`](keys::Libp2pScheme)). It reads no clock (every call takes `now` in
 //! milliseconds) and draws from the random number generator it is given. The wire format,
-//! `/cyclon/2.0.0`, is in `docs/protocol.md`.
+//! `/cyclon/2.0.0`, is in [`wire`] and `docs/protocol.md`.
 
 mod anchors;
 mod chain;
 mod evidence;
 mod exchange;
+pub mod keys;
 pub mod memory;
 mod outcome;
 mod params;
@@ -48,6 +50,7 @@ pub mod sim_scheme;
 mod snapshot;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -79,6 +82,30 @@ pub use self::{
     snapshot::SecureSnapshot,
 };
 use crate::view::{Defence, ParamsError, ShuffleParams};
+
+/// Checks every signature and the shape of `chain` under `scheme` (the declared gap must be
+/// `mint_gap`, at most `max_links` hand-overs, each signed by the previous owner and naming
+/// another node, only the last one a redemption); returns it with its digests. Time is not
+/// checked.
+pub fn check_chain<I, A, S>(
+    scheme: &S,
+    chain: Chain<I, A, S::Signature>,
+    mint_gap: u64,
+    max_links: usize,
+) -> Result<TokenOf<I, A, S>, Invalid>
+where
+    I: Clone + PartialEq,
+    S: Scheme<I, A>,
+{
+    verify_chain(
+        scheme,
+        ChainRules {
+            mint_gap,
+            max_links,
+        },
+        chain,
+    )
+}
 
 /// A token of scheme `S`.
 pub type TokenOf<I, A, S> =
