@@ -919,16 +919,19 @@ where
     }
 
     /// Ends an exchange: empty slots take non-swappable copies of what it handed on, the
-    /// un-reciprocated first, then the redeemed descriptor, then the others.
+    /// un-reciprocated first, then the redeemed descriptor, then the others. Not after a
+    /// join: the responder of a join keeps a copy of nothing it gave, or every anchor probe
+    /// would leave a triangle (prober, anchor, creator) in the overlay.
     fn finish(&mut self, ex: Ex<I, A, S>, out: &mut ExchangeOutcome<I>) {
         out.finished = true;
         let Exchange {
             mut given,
             redeemed,
+            join,
             ..
         } = ex;
         let room = self.capacity().saturating_sub(self.holdings.len());
-        if room == 0 || (given.is_empty() && redeemed.is_none()) {
+        if join || room == 0 || (given.is_empty() && redeemed.is_none()) {
             return;
         }
         given.sort_by_key(|g| g.answered);
