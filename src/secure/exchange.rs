@@ -290,10 +290,8 @@ where
         {
             return Ok(self.start_join(seed, None));
         }
-        let probe = self.params.anchors > 0
-            && self
-                .rounds
-                .is_multiple_of(u64::from(self.params.anchor_probe_every.max(1)));
+        let every = u64::from(self.params.anchor_probe_every);
+        let probe = self.params.anchors > 0 && every > 0 && self.rounds.is_multiple_of(every);
         if probe && let Some(anchor) = self.anchors.next_contact().cloned() {
             let k = self
                 .holdings

@@ -552,6 +552,9 @@ fn restored_holdings_come_back_non_swappable_and_the_mint_clock_waits() {
 #[test]
 fn anchors_fill_from_verified_descriptors_and_are_contacted() {
     let mut net = Net::new(12, 8, 3, 2);
+    for v in &mut net.views {
+        v.params.anchor_probe_every = 8;
+    }
     net.ring(6);
     let anchors: Vec<u32> = net.views[0].anchors().map(|b| b.creator).collect();
     assert_eq!(anchors.len(), 2);

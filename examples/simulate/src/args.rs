@@ -149,10 +149,10 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "KIND", requires = "malicious")]
     pub attack: Option<AttackKind>,
     /// Anchored and secure defences: view entries chosen by private seeded ranks (anchors)
-    /// [default: 2].
+    /// [default: anchored 2, secure 1].
     #[arg(long, value_name = "N")]
     pub anchors: Option<usize>,
-    /// Secure defence: one exchange in N contacts an anchor [default: 4].
+    /// Secure defence: one exchange in N contacts an anchor (0: never) [default: 0].
     #[arg(long, value_name = "N")]
     pub anchor_probe_every: Option<u32>,
     /// Secure defence: joins (contacts without a redemption: newcomers, anchor probes) a node
