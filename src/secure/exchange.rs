@@ -15,7 +15,7 @@ use std::hash::Hash;
 use rand::Rng;
 
 use crate::secure::{
-    Holding, ProofOf, Redeemed, SecureView, TokenOf,
+    Budget, Holding, ProofOf, Redeemed, SecureView, TokenOf,
     chain::{Chain, HandOver, HandOverKind, Link, Token},
     evidence::Found,
     outcome::{DropReason, ExchangeOutcome, Invalid, RefuseReason, Role},
@@ -700,7 +700,7 @@ where
             if redeem.is_some() {
                 return invalid(out, Invalid::Unexpected);
             }
-            if !self.budget(now, true) {
+            if !self.budget(now, Budget::Join) {
                 return Err(RefuseReason::Busy);
             }
             return Ok(fresh);
@@ -745,6 +745,7 @@ where
                         RefuseReason::AlreadyRedeemed
                     })
                 }
+                None if !self.budget(now, Budget::Swappable) => Err(RefuseReason::Busy),
                 None => {
                     record.swappable = Some(token);
                     Ok(())
@@ -753,7 +754,7 @@ where
             _ => {
                 if record.non_swappable {
                     Err(RefuseReason::AlreadyRedeemed)
-                } else if !self.budget(now, false) {
+                } else if !self.budget(now, Budget::NonSwappable) {
                     Err(RefuseReason::Busy)
                 } else {
                     record.non_swappable = true;

@@ -191,6 +191,8 @@ pub struct SecureView<I, A, S: Scheme<I, A>, G> {
     last_ns_redeem: Option<u64>,
     /// The node's own descriptors accepted in redemptions, by mint date.
     redeemed_at_me: HashMap<u64, Redeemed<I, A, S::Signature, S::Digest>>,
+    /// When swappable redemptions were accepted (with a volume limit).
+    redeem_window: VecDeque<u64>,
     /// When non-swappable redemptions were accepted.
     ns_window: VecDeque<u64>,
     /// When joins were accepted.
@@ -203,6 +205,14 @@ pub struct SecureView<I, A, S: Scheme<I, A>, G> {
     blacklist: Blacklist<I, A, S::Signature, S::Digest>,
     floods: VecDeque<(ProofOf<I, A, S>, Vec<I>)>,
     counters: SecureCounters,
+}
+
+/// The contacts a node accepts a bounded number of per gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Budget {
+    Join,
+    NonSwappable,
+    Swappable,
 }
 
 /// Forgets the times in `window` a gap or more before `now`.
@@ -300,6 +310,7 @@ where
             seeds: VecDeque::new(),
             last_ns_redeem: None,
             redeemed_at_me: HashMap::new(),
+            redeem_window: VecDeque::new(),
             ns_window: VecDeque::new(),
             join_window: VecDeque::new(),
             cache: VecDeque::new(),
@@ -544,6 +555,7 @@ where
         let horizon = max_age.saturating_add(self.params.max_skew);
         self.redeemed_at_me
             .retain(|&t, _| now.saturating_sub(t) <= horizon);
+        trim_window(&mut self.redeem_window, now, self.params.mint_gap);
         trim_window(&mut self.ns_window, now, self.params.mint_gap);
         trim_window(&mut self.join_window, now, self.params.mint_gap);
         out.finished = true;
@@ -567,13 +579,18 @@ where
         verify_chain(&self.scheme, self.rules, chain)
     }
 
-    /// Whether one more non-swappable redemption (`join`: one more join) fits in the gap
-    /// before `now`; if so, it is counted.
-    fn budget(&mut self, now: u64, join: bool) -> bool {
-        let (window, max) = if join {
-            (&mut self.join_window, self.params.joins_per_gap)
-        } else {
-            (&mut self.ns_window, self.params.ns_redemptions_per_gap)
+    /// Whether one more contact of this kind fits in the gap before `now`; if so, it is
+    /// counted.
+    fn budget(&mut self, now: u64, kind: Budget) -> bool {
+        let (window, max) = match kind {
+            Budget::Join => (&mut self.join_window, self.params.joins_per_gap),
+            Budget::NonSwappable => (&mut self.ns_window, self.params.ns_redemptions_per_gap),
+            Budget::Swappable => {
+                if self.params.redemptions_per_gap == 0 {
+                    return true;
+                }
+                (&mut self.redeem_window, self.params.redemptions_per_gap)
+            }
         };
         trim_window(window, now, self.params.mint_gap);
         if window.len() < max {

@@ -155,10 +155,14 @@ pub struct Args {
     /// Secure defence: one exchange in N contacts an anchor (0: never) [default: 0].
     #[arg(long, value_name = "N")]
     pub anchor_probe_every: Option<u32>,
-    /// Secure defence: joins (contacts without a redemption: newcomers, anchor probes) a node
-    /// accepts per gap [default: 2].
+    /// Secure defence: joins (contacts without a redemption: newcomers, empty views) a node
+    /// accepts per gap [default: 1].
     #[arg(long, value_name = "N")]
     pub joins_per_gap: Option<usize>,
+    /// Secure defence: swappable redemptions a node accepts per gap (0: no limit)
+    /// [default: 0].
+    #[arg(long, value_name = "N")]
+    pub redemptions_per_gap: Option<usize>,
     /// Secure defence: descriptors the evidence store remembers per node [default: 1024].
     #[arg(long, value_name = "N")]
     pub evidence_capacity: Option<usize>,
@@ -241,6 +245,7 @@ impl Args {
                 p.anchor_probe_every = self.anchor_probe_every.unwrap_or(p.anchor_probe_every);
                 p.evidence_capacity = self.evidence_capacity.unwrap_or(p.evidence_capacity);
                 p.joins_per_gap = self.joins_per_gap.unwrap_or(p.joins_per_gap);
+                p.redemptions_per_gap = self.redemptions_per_gap.unwrap_or(p.redemptions_per_gap);
                 Defence::Secure(p)
             }
         }
