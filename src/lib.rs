@@ -160,6 +160,7 @@ mod outbound;
 mod protocol;
 mod rate_limit;
 mod record;
+pub mod secure;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod snapshot;

@@ -685,3 +685,190 @@ fn fault_scenarios_are_validated() {
         assert!(Experiment::new(scenario.clone()).is_err(), "{scenario:?}");
     }
 }
+
+// ------------------------------------------------------------------ SecureCyclon (issue 20)
+
+use libp2p_cyclon::sim::SecureAttack;
+use libp2p_cyclon::view::Defence;
+
+fn secure(nodes: usize, cycles: u64) -> Scenario {
+    let params = ShuffleParams::new(20, 5).with_defence(Defence::Secure(
+        libp2p_cyclon::secure::SecureParams::scaled(20, 10_000),
+    ));
+    Scenario {
+        params,
+        robustness_trials: 0,
+        metrics_every: 10,
+        ..scenario(nodes, cycles)
+    }
+}
+
+fn secure_attack(kind: SecureAttack, fraction: f64, start: u64) -> Attack {
+    Attack {
+        fraction,
+        start,
+        secure: kind,
+        ..Attack::default()
+    }
+}
+
+#[test]
+fn secure_mode_keeps_cyclon_s_overlay_without_an_attack() {
+    let (report, experiment) = run(secure(300, 40));
+    let last = report.last();
+    assert_eq!(last.metrics.components.count, 1);
+    assert!(
+        last.metrics.in_degree.std_dev < 2.5,
+        "{:?}",
+        last.metrics.in_degree
+    );
+    assert!(report.counters.completed > 300 * 38);
+    let counters = experiment.simulation().secure_counters().unwrap();
+    assert_eq!(counters.proofs_found, 0, "no honest node is ever accused");
+    assert_eq!(counters.blacklistings, 0);
+    // PartialView refuses the mode, with a reason.
+    let err =
+        libp2p_cyclon::view::PartialView::<u32>::with_rng(0, secure(2, 1).params, &mut rand::rng())
+            .unwrap_err();
+    assert!(err.to_string().contains("SecureView"), "{err}");
+}
+
+#[test]
+fn secure_cloners_are_blacklisted_and_their_share_falls_to_zero() {
+    let scenario = Scenario {
+        attack: Some(Attack {
+            pushes: 2.0,
+            ..secure_attack(SecureAttack::Cloner, 0.05, 20)
+        }),
+        ..secure(300, 60)
+    };
+    let (report, _) = run(scenario);
+    let at = |cycle: u64| &report.attack[cycle as usize];
+    let secure = |cycle: u64| at(cycle).secure.unwrap();
+    assert!(secure(20).blacklisted_share == 0.0);
+    assert!(
+        secure(40).blacklisting_all >= 0.99,
+        "every honest node blacklists every cloner within 20 cycles: {:?}",
+        secure(40)
+    );
+    assert!(secure(60).proofs_found > 0);
+    assert_eq!(secure(60).honest_blacklisted, Some(0));
+    assert_eq!(at(60).malicious_share(), 0.0);
+    assert_eq!(at(60).eclipsed, 0);
+}
+
+#[test]
+fn secure_hoarders_are_bounded_near_their_share() {
+    let scenario = Scenario {
+        attack: Some(secure_attack(SecureAttack::Hoarder, 0.1, 20)),
+        ..secure(300, 60)
+    };
+    let (report, _) = run(scenario);
+    for row in &report.attack[21..] {
+        assert!(
+            row.malicious_share() <= 0.2,
+            "cycle {}: {}",
+            row.cycle,
+            row.malicious_share()
+        );
+        assert_eq!(row.eclipsed, 0);
+    }
+    let last = report.attack.last().unwrap();
+    assert_eq!(last.honest_components.unwrap().count, 1);
+    assert_eq!(last.secure.unwrap().honest_blacklisted, Some(0));
+    assert_eq!(last.secure.unwrap().kind, SecureAttack::Hoarder);
+}
+
+#[test]
+fn a_secure_run_is_reproducible() {
+    let scenario = Scenario {
+        attack: Some(secure_attack(SecureAttack::Strongest, 0.1, 10)),
+        ..secure(200, 25)
+    };
+    let attack_csv = |r: &Report| {
+        let mut out = Vec::new();
+        r.write_attack_csv(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let edges = |e: &Experiment| {
+        let mut out = Vec::new();
+        e.simulation().write_edges(&mut out).unwrap();
+        out
+    };
+    let (a, ea) = run(scenario.clone());
+    let (b, eb) = run(scenario);
+    assert_eq!(attack_csv(&a), attack_csv(&b));
+    assert_eq!(csv(&a), csv(&b));
+    assert_eq!(edges(&ea), edges(&eb));
+    assert!(attack_csv(&a).starts_with(Report::SECURE_ATTACK_CSV_HEADER));
+}
+
+#[test]
+fn a_secure_network_grows_from_one_node_and_newcomers_fill_their_views() {
+    let scenario = Scenario {
+        bootstrap: Bootstrap::Growing,
+        joins_per_cycle: Some(10),
+        ..secure(200, 60)
+    };
+    let (report, _) = run(scenario);
+    let last = report.last();
+    assert_eq!(last.metrics.nodes, 200);
+    assert_eq!(last.metrics.components.count, 1);
+    assert!(last.full_views >= 100, "{} full views", last.full_views);
+
+    // Newcomers joining an established overlay through one random contact.
+    let params = secure(2, 1).params;
+    let mut sim = Simulation::new(300, params, Bootstrap::Ring, 3);
+    for _ in 0..30 {
+        sim.step();
+    }
+    let first = sim.node_count() as u32;
+    sim.set_churn(0.02);
+    sim.step();
+    sim.set_churn(0.0);
+    let newcomers: Vec<u32> = (first..sim.node_count() as u32).collect();
+    assert_eq!(newcomers.len(), 6);
+    for _ in 0..20 {
+        sim.step();
+    }
+    for id in newcomers {
+        let view = sim.secure_view(id).unwrap();
+        assert_eq!(view.len(), view.capacity(), "newcomer {id} after 20 cycles");
+    }
+}
+
+/// Plain Cyclon and the other defences are untouched by secure mode: these small runs give
+/// the bytes they gave before it existed.
+#[test]
+fn plain_and_defended_runs_are_unchanged() {
+    let plain = Scenario {
+        robustness_trials: 0,
+        ..scenario(300, 20)
+    };
+    let (report, _) = run(plain);
+    let text = String::from_utf8(csv(&report)).unwrap();
+    assert_eq!(text.lines().last().unwrap(), PLAIN_LAST_ROW);
+    let seeded = Scenario {
+        params: ShuffleParams::new(20, 5).with_defence(Defence::seeded()),
+        attack: Some(Attack {
+            start: 10,
+            ..Attack::default()
+        }),
+        ..scenario(300, 20)
+    };
+    let (report, _) = run(seeded);
+    let mut out = Vec::new();
+    report.write_attack_csv(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with(Report::ATTACK_CSV_HEADER));
+    assert!(!text.contains("blacklisted_share"));
+    assert_eq!(text.lines().last().unwrap(), SEEDED_LAST_ATTACK_ROW);
+}
+
+/// The last rows of these runs by the simulator before secure mode (`simulate -q -n 300 -t 20
+/// --metrics-every 10 --bfs-sources 30 --robustness-trials 0`, with `--defence seeded
+/// --malicious 0.1 --attack-start 10` for the second).
+const PLAIN_LAST_ROW: &str =
+    "20,300,6000,0,300,20.000000,3.345644,12,33,0.12580505,1.877815,3,30,0,1,300";
+const SEEDED_LAST_ATTACK_ROW: &str =
+    "0.1,30,true,spread,0,1,10,20,true,270,5400,718,0.132963,0,0,0,0.000000,0,300,0,222,1,270";

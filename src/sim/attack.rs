@@ -8,7 +8,8 @@ use std::time::Duration;
 use rand::{RngExt, SeedableRng, seq::SliceRandom};
 
 use super::graph::{ComponentStats, Graph};
-use super::{NodeId, NodeState, SimRng, Simulation};
+use super::secure_attack::Coalition;
+use super::{NodeId, NodeState, SecureAttack, SecureAttackMeasurement, SimRng, Simulation};
 use crate::config::{Config, DEFAULT_SHUFFLE_INTERVAL, InboundRateLimit};
 use crate::rate_limit::{MAX_RATE_LIMITED_PEERS, RateLimiter};
 use crate::view::{Entry, MergeCounts};
@@ -86,6 +87,9 @@ pub struct Attack {
     /// default per-peer inbound rate limit. Without them: up to `c` received entries
     /// considered, no rate limit.
     pub honest_limits: bool,
+    /// How the coalition attacks under [`Defence::Secure`](crate::view::Defence::Secure)
+    /// (ignored otherwise: against Cyclon and the other defences it floods, as above).
+    pub secure: SecureAttack,
 }
 
 impl Default for Attack {
@@ -98,6 +102,7 @@ impl Default for Attack {
             pushes: 1.0,
             target: AttackTarget::Spread,
             honest_limits: true,
+            secure: SecureAttack::Strongest,
         }
     }
 }
@@ -156,6 +161,8 @@ pub struct AttackMeasurement {
     /// Connected components of the overlay of honest nodes and the links between them (the
     /// undirected graph), on the cycles whose full metrics are measured.
     pub honest_components: Option<ComponentStats>,
+    /// SecureCyclon's own figures, under [`Defence::Secure`](crate::view::Defence::Secure).
+    pub secure: Option<SecureAttackMeasurement>,
 }
 
 impl AttackMeasurement {
@@ -320,6 +327,12 @@ impl Simulation {
     /// cycles up to [`Attack::start`] are exactly those of a run without an attack). Without
     /// limits, every honest view considers up to `c` received entries from now on.
     pub fn set_attack(&mut self, attack: Attack, seed: u64) {
+        if let Some(mut engine) = self.secure.take() {
+            let coalition = Coalition::new(attack, &engine, self.state.len(), seed);
+            engine.coalition = Some(Box::new(coalition));
+            self.secure = Some(engine);
+            return;
+        }
         let state = AttackState::new(attack, self.views.len(), seed);
         self.attack = Some(Box::new(state));
         let limit = self.message_length();
@@ -346,21 +359,33 @@ impl Simulation {
 
     /// The attack, if one was set.
     pub fn attack(&self) -> Option<&Attack> {
+        if let Some(engine) = self.secure() {
+            return engine.coalition.as_deref().map(Coalition::attack);
+        }
         self.attack.as_deref().map(AttackState::attack)
     }
 
     /// The malicious nodes, in increasing id order (empty without an attack).
     pub fn malicious_nodes(&self) -> &[NodeId] {
+        if let Some(engine) = self.secure() {
+            return engine.coalition.as_deref().map_or(&[], Coalition::members);
+        }
         self.attack.as_deref().map_or(&[], |a| &a.members)
     }
 
     /// Whether `id` is malicious.
     pub fn is_malicious(&self, id: NodeId) -> bool {
+        if let Some(engine) = self.secure() {
+            return engine.coalition.as_deref().is_some_and(|c| c.is_member(id));
+        }
         self.attack.as_deref().is_some_and(|a| a.is_malicious(id))
     }
 
     /// The victims of a focused attack (empty before it starts and for a spread attack).
     pub fn victims(&self) -> &[NodeId] {
+        if let Some(engine) = self.secure() {
+            return engine.coalition.as_deref().map_or(&[], Coalition::victims);
+        }
         self.attack.as_deref().map_or(&[], |a| &a.victims)
     }
 
@@ -484,6 +509,9 @@ impl Simulation {
     /// without an attack). With `components`, also the connected components of the overlay
     /// of honest nodes.
     pub fn measure_attack(&self, components: bool) -> Option<AttackMeasurement> {
+        if let Some(engine) = self.secure() {
+            return self.secure_measure_attack(engine, components);
+        }
         let attack = self.attack.as_deref()?;
         let mut snapshot = AttackMeasurement {
             cycle: self.cycle,

@@ -40,6 +40,8 @@ pub mod graph;
 mod prefetch;
 mod report;
 mod scenario;
+mod secure;
+mod secure_attack;
 
 use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus, seq::SliceRandom};
 
@@ -52,7 +54,10 @@ use self::graph::Graph;
 use self::prefetch::prefetch_bytes;
 pub use self::report::{KillOutcome, Measurement, OverlayMetrics, Report, RobustnessRow, Timing};
 pub use self::scenario::{Kill, Scenario, ScenarioError};
-use crate::view::{Entry, PartialView, ShuffleId};
+use self::secure::SecureEngine;
+pub use self::secure::{SecureCounters, SimView};
+pub use self::secure_attack::{SecureAttack, SecureAttackMeasurement};
+use crate::view::{Defence, Entry, PartialView, ShuffleId};
 use crate::view::{MergeCounts, Rejoin, ShuffleMode, ShuffleParams};
 
 /// A node's identifier in the simulator: its index, `0..` in order of creation.
@@ -168,6 +173,8 @@ pub struct Simulation {
     /// The rule every node runs, and how many seeds (nodes `0..seeds`) each keeps
     /// ([`Simulation::set_rejoin`]).
     rejoin: Option<(Rejoin, usize)>,
+    /// Under [`Defence::Secure`], the SecureCyclon engine (and `views` is empty).
+    secure: Option<Box<SecureEngine>>,
 }
 
 impl Simulation {
@@ -182,9 +189,14 @@ impl Simulation {
         assert!(u32::try_from(nodes).is_ok(), "too many nodes");
         let mut rng = SimRng::seed_from_u64(seed);
         let mut defence_rng = SimRng::seed_from_u64(seed ^ DEFENCE_STREAM);
-        let views: Vec<_> = (0..nodes as NodeId)
-            .map(|id| new_view(id, params, &mut defence_rng))
-            .collect();
+        let secure = matches!(params.defence, Defence::Secure(_));
+        let views: Vec<_> = if secure {
+            Vec::new()
+        } else {
+            (0..nodes as NodeId)
+                .map(|id| new_view(id, params, &mut defence_rng))
+                .collect()
+        };
         let mut sim = Self {
             params,
             rng: SimRng::seed_from_u64(0),
@@ -205,7 +217,19 @@ impl Simulation {
             defence_rng,
             faults: Faults::new(seed),
             rejoin: None,
+            secure: None,
         };
+        if secure {
+            let engine = SecureEngine::new(nodes, params, bootstrap, seed, &mut rng);
+            if bootstrap == Bootstrap::Growing {
+                sim.state[1..].fill(NodeState::Absent);
+                sim.live.truncate(nodes.min(1));
+                sim.next_join = nodes.min(1);
+            }
+            sim.secure = Some(Box::new(engine));
+            sim.rng = rng;
+            return sim;
+        }
         let n = nodes as NodeId;
         let c = params.view_size;
         match bootstrap {
@@ -256,7 +280,7 @@ impl Simulation {
 
     /// Total number of nodes ever created (absent, live and dead).
     pub fn node_count(&self) -> usize {
-        self.views.len()
+        self.state.len()
     }
 
     /// The live nodes, in no particular order.
@@ -270,6 +294,10 @@ impl Simulation {
     }
 
     /// The view of node `id` (empty for absent nodes; frozen for dead ones).
+    ///
+    /// # Panics
+    ///
+    /// Under [`Defence::Secure`], whose views are [`secure_view`](Self::secure_view)s.
     pub fn view(&self, id: NodeId) -> &PartialView<NodeId> {
         &self.views[id as usize]
     }
@@ -310,7 +338,7 @@ impl Simulation {
     /// Splits the live nodes 50/50 at random: from now on until [`heal`](Self::heal), a
     /// shuffle across the cut fails as one with a dead target does.
     pub fn partition(&mut self) {
-        self.faults.partition(self.views.len(), &self.live);
+        self.faults.partition(self.state.len(), &self.live);
     }
 
     /// Ends the partition.
@@ -336,6 +364,10 @@ impl Simulation {
     ///
     /// If `rejoin` is invalid ([`Scenario::validate`] checks it).
     pub fn set_rejoin(&mut self, rejoin: Rejoin, seeds: usize) {
+        if self.secure.is_some() {
+            // SecureCyclon rejoins by joining its contact ([`Scenario::validate`] refuses).
+            return;
+        }
         self.rejoin = Some((rejoin, seeds));
         for id in 0..self.views.len() {
             self.apply_rejoin(id as NodeId);
@@ -360,6 +392,10 @@ impl Simulation {
     /// [`Attack::pushes`] shuffles each instead).
     pub fn step(&mut self) {
         self.cycle += 1;
+        if self.secure.is_some() {
+            self.secure_step();
+            return;
+        }
         if self.next_join < self.growing_to {
             let first = self.next_join;
             self.next_join = (first + self.joins_per_cycle).min(self.growing_to);
@@ -556,6 +592,9 @@ impl Simulation {
         if !self.any_failed {
             return 0;
         }
+        if let Some(engine) = self.secure() {
+            return self.secure_dead_links(engine);
+        }
         self.live
             .iter()
             .flat_map(|&id| self.views[id as usize].entries().iter())
@@ -565,6 +604,9 @@ impl Simulation {
 
     /// The live overlay: links between live nodes, numbered densely in increasing id order.
     pub fn overlay(&self) -> Overlay {
+        if let Some(engine) = self.secure() {
+            return self.secure_overlay(engine);
+        }
         let mut index = vec![u32::MAX; self.views.len()];
         let mut ids = Vec::with_capacity(self.live.len());
         for (id, state) in self.state.iter().enumerate() {
@@ -601,6 +643,9 @@ impl Simulation {
     /// The live overlay under faults: entries, links across the partition's sides and
     /// connected components, after cycle [`cycle`](Self::cycle).
     pub fn measure_faults(&self) -> FaultMeasurement {
+        if let Some(engine) = self.secure() {
+            return self.secure_measure_faults(engine);
+        }
         let overlay = self.overlay();
         let mut cross_links = 0;
         let mut entries = 0;

@@ -190,6 +190,18 @@ impl Report {
         victim_share,victims_eclipsed,pushes,refused,answered,honest_components,\
         honest_largest_component";
 
+    /// The header of [`write_attack_csv`](Self::write_attack_csv) when a run is under
+    /// [`Defence::Secure`](crate::view::Defence::Secure): [`ATTACK_CSV_HEADER`](Self::ATTACK_CSV_HEADER)
+    /// and SecureCyclon's own columns (empty for runs without it; the `least_member_` and
+    /// `honest_blacklisted` columns on measured cycles only).
+    pub const SECURE_ATTACK_CSV_HEADER: &'static str = "malicious_fraction,malicious_nodes,caps,\
+        target,victims,pushes_per_cycle,attack_start,cycle,attacking,honest_nodes,entries,\
+        malicious_entries,malicious_share,eclipsed,victim_entries,victim_malicious_entries,\
+        victim_share,victims_eclipsed,pushes,refused,answered,honest_components,\
+        honest_largest_component,attack_kind,blacklisted_share,blacklisting_all,\
+        least_member_blacklisted,honest_blacklisted,proofs_found,ns_share,refused_by_honest,\
+        expired";
+
     /// The header of [`write_faults_csv`](Self::write_faults_csv).
     pub const FAULTS_CSV_HEADER: &'static str = "cycle,partitioned,nodes,entries,view_fill,\
         dead_links,full_views,links,cross_links,cross_share,components,largest_component";
@@ -270,13 +282,35 @@ impl Report {
     /// attack's progress (nothing but the header without an attack). The same seed gives the
     /// same bytes.
     pub fn write_attack_csv(&self, mut out: impl Write) -> io::Result<()> {
+        if self.is_secure() {
+            writeln!(out, "{}", Self::SECURE_ATTACK_CSV_HEADER)?;
+            return self.write_attack_csv_rows_with(out, true);
+        }
         writeln!(out, "{}", Self::ATTACK_CSV_HEADER)?;
         self.write_attack_csv_rows(out)
     }
 
+    /// Whether the run was under [`Defence::Secure`](crate::view::Defence::Secure).
+    pub fn is_secure(&self) -> bool {
+        matches!(
+            self.scenario.params.defence,
+            crate::view::Defence::Secure(_)
+        )
+    }
+
     /// [`write_attack_csv`](Self::write_attack_csv) without the header, to put several runs
     /// in one file: each row names its run's attack.
-    pub fn write_attack_csv_rows(&self, mut out: impl Write) -> io::Result<()> {
+    pub fn write_attack_csv_rows(&self, out: impl Write) -> io::Result<()> {
+        self.write_attack_csv_rows_with(out, false)
+    }
+
+    /// [`write_attack_csv_rows`](Self::write_attack_csv_rows), with SecureCyclon's columns
+    /// ([`SECURE_ATTACK_CSV_HEADER`](Self::SECURE_ATTACK_CSV_HEADER)) when `secure_columns`.
+    pub fn write_attack_csv_rows_with(
+        &self,
+        mut out: impl Write,
+        secure_columns: bool,
+    ) -> io::Result<()> {
         let Some(attack) = self.scenario.attack else {
             return out.flush();
         };
@@ -290,7 +324,7 @@ impl Report {
                 .map_or((String::new(), String::new()), |c| {
                     (c.count.to_string(), c.largest.to_string())
                 });
-            writeln!(
+            write!(
                 out,
                 "{},{},{},{},{},{},{},{},{},{},{},{},{:.6},{},{},{},{:.6},{},{},{},{},{},{}",
                 attack.fraction,
@@ -317,6 +351,27 @@ impl Report {
                 count,
                 largest,
             )?;
+            if secure_columns {
+                match &row.secure {
+                    Some(m) => write!(
+                        out,
+                        ",{},{:.6},{:.6},{},{},{},{:.6},{},{}",
+                        m.kind.as_str(),
+                        m.blacklisted_share,
+                        m.blacklisting_all,
+                        m.least_member_blacklisted
+                            .map_or(String::new(), |v| format!("{v:.6}")),
+                        m.honest_blacklisted
+                            .map_or(String::new(), |v| v.to_string()),
+                        m.proofs_found,
+                        m.ns_share,
+                        m.refused,
+                        m.expired,
+                    )?,
+                    None => write!(out, ",,,,,,,,,")?,
+                }
+            }
+            writeln!(out)?;
         }
         out.flush()
     }

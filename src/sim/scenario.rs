@@ -202,6 +202,11 @@ impl Scenario {
         }
         if let Some(rejoin) = self.rejoin {
             rejoin.validate()?;
+            if let crate::view::Defence::Secure(_) = self.params.defence {
+                return Err(ScenarioError::Params(ParamsError::Defence(
+                    "the rejoin rule is not for secure mode, whose nodes join their contact",
+                )));
+            }
         }
         Ok(())
     }

@@ -2,6 +2,8 @@
 
 use std::hash::Hash;
 
+use crate::secure::SecureParams;
+
 use super::{
     Entry, EntryPayload, PartialView,
     anchored::{Anchored, AnchoredParams},
@@ -41,6 +43,10 @@ pub enum Defence {
     /// heard of directly (partners and their replies), and a per-cycle budget of inbound
     /// shuffles whose entries are merged ("limited push").
     Anchored(AnchoredParams),
+    /// SecureCyclon: transferable signed descriptors (see [`crate::secure`]). Its rules run in
+    /// their own state machine, [`SecureView`](crate::secure::SecureView), and on their own
+    /// wire protocol, `/cyclon/2.0.0`; [`PartialView`] refuses this variant.
+    Secure(SecureParams),
 }
 
 impl Defence {
@@ -52,6 +58,11 @@ impl Defence {
     /// Anchored samplers with the recommended parameters ([`AnchoredParams::default`](crate::view::AnchoredParams::default)).
     pub fn anchored() -> Self {
         Defence::Anchored(AnchoredParams::default())
+    }
+
+    /// SecureCyclon with the recommended parameters ([`SecureParams::default`]).
+    pub fn secure() -> Self {
+        Defence::Secure(SecureParams::default())
     }
 
     /// Whether a defence is on.

@@ -52,7 +52,7 @@ mod defence;
 mod entry;
 mod merge;
 mod params;
-mod rank;
+pub(crate) mod rank;
 mod rejoin;
 mod seeded;
 mod shuffle;
@@ -139,6 +139,9 @@ where
     /// this fails with [`ParamsError::DefenceNeedsRng`]; use [`with_rng`](Self::with_rng).
     pub fn new(local: I, params: ShuffleParams) -> Result<Self, ParamsError> {
         params.validate()?;
+        if let Defence::Secure(_) = params.defence {
+            return Err(SECURE_REFUSED);
+        }
         if params.defence.is_on() {
             return Err(ParamsError::DefenceNeedsRng);
         }
@@ -165,6 +168,7 @@ where
             Defence::Anchored(anchored) => {
                 Some(DefenceState::Anchored(Anchored::new(anchored, rng)))
             }
+            Defence::Secure(_) => return Err(SECURE_REFUSED),
         };
         Ok(Self::build(local, params, defence.map(Box::new)))
     }
@@ -386,6 +390,11 @@ where
             .is_some_and(|addresses| addresses.add_address(address, max))
     }
 }
+
+/// Why a [`PartialView`] refuses [`Defence::Secure`].
+const SECURE_REFUSED: ParamsError = ParamsError::Defence(
+    "Defence::Secure runs in secure::SecureView (its own state machine and wire protocol), not in PartialView",
+);
 
 fn saturating_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)

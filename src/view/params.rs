@@ -165,6 +165,7 @@ impl ShuffleParams {
                     return Err(ParamsError::Defence("more than 1024 samplers"));
                 }
             }
+            Defence::Secure(secure) => secure.validate(self.view_size, self.shuffle_length)?,
         }
         Ok(())
     }

@@ -13,13 +13,13 @@ use siphasher::sip::SipHasher13;
 /// Nobody else knows them, so nobody can tell which ids a node's slots or samplers prefer, nor
 /// make up ids that rank well.
 #[derive(Clone)]
-pub(super) struct Keys {
+pub(crate) struct Keys {
     k0: u64,
     k1: u64,
 }
 
 impl Keys {
-    pub(super) fn draw<R: Rng + ?Sized>(rng: &mut R) -> Self {
+    pub(crate) fn draw<R: Rng + ?Sized>(rng: &mut R) -> Self {
         Self {
             k0: rng.next_u64(),
             k1: rng.next_u64(),
@@ -28,7 +28,7 @@ impl Keys {
 
     /// The keyed hash of `id`, computed once per id seen; [`rank`] derives every slot's or
     /// sampler's rank from it.
-    pub(super) fn hash<I: Hash + ?Sized>(&self, id: &I) -> u64 {
+    pub(crate) fn hash<I: Hash + ?Sized>(&self, id: &I) -> u64 {
         let mut hasher = SipHasher13::new_with_keys(self.k0, self.k1);
         id.hash(&mut hasher);
         hasher.finish()
@@ -50,7 +50,7 @@ impl fmt::Debug for Keys {
 /// The rank of an id whose keyed hash is `hash` under a slot's or sampler's secret `seed`:
 /// lower is better. A bijective 64-bit mix (the SplitMix64 finaliser) of `hash ^ seed`, so
 /// that `c` ranks cost one keyed hash and `c` mixes.
-pub(super) fn rank(hash: u64, seed: u64) -> u64 {
+pub(crate) fn rank(hash: u64, seed: u64) -> u64 {
     let mut z = hash ^ seed;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

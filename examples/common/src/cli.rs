@@ -6,7 +6,8 @@ use std::{error::Error, process::ExitCode, str::FromStr, time::Duration};
 use clap::{Parser, ValueEnum};
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
 use libp2p_cyclon::{
-    self as cyclon, AnchoredParams, Defence, Rejoin, SeededParams, ShuffleMode, view::ShuffleParams,
+    self as cyclon, AnchoredParams, Defence, Rejoin, SeededParams, ShuffleMode,
+    secure::SecureParams, view::ShuffleParams,
 };
 
 /// Exit status for bad flags and unusable settings (as clap uses).
@@ -78,6 +79,9 @@ pub enum DefenceKind {
     Seeded,
     /// Cyclon with a few sampler-held anchor entries and limited push, after Brahms.
     Anchored,
+    /// SecureCyclon: transferable signed descriptors (`/cyclon/2.0.0`). The simulator runs
+    /// it; the behaviour does not speak `/cyclon/2.0.0` yet, so a node refuses it.
+    Secure,
 }
 
 impl DefenceKind {
@@ -95,6 +99,10 @@ impl DefenceKind {
                 let params = AnchoredParams::default();
                 let anchors = params.anchors.min(view_size.saturating_sub(1));
                 Defence::Anchored(params.with_anchors(anchors))
+            }
+            DefenceKind::Secure => {
+                let gap = cyclon::Config::default().shuffle_interval().as_millis() as u64;
+                Defence::Secure(SecureParams::scaled(view_size, gap))
             }
         }
     }
@@ -160,7 +168,8 @@ pub struct ShuffleFlags {
     #[arg(long, value_enum, default_value_t = Mode::Enhanced)]
     pub mode: Mode,
     /// Defend against colluding peers that flood views with their own entries: seeded (the
-    /// default when the flag has no value) or anchored. Without the flag: the paper's Cyclon.
+    /// default when the flag has no value), anchored, or secure (SecureCyclon; the simulator
+    /// only, for now). Without the flag: the paper's Cyclon.
     #[arg(
         long,
         value_enum,

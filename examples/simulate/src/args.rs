@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use cyclon_examples::cli::{DefenceKind, Mode, RejoinFlags, ShuffleFlags, Topology};
 use libp2p_cyclon::sim::{
-    Attack, AttackTarget, Bootstrap, Kill, Partition, Scenario, ScenarioError,
+    Attack, AttackTarget, Bootstrap, Kill, Partition, Scenario, ScenarioError, SecureAttack,
 };
 use libp2p_cyclon::{AnchoredParams, Defence, SeededParams};
 
@@ -140,9 +140,32 @@ pub struct Args {
     /// Both defences: failed peers remembered and not taken back [default: 100].
     #[arg(long, value_name = "N")]
     pub dead_memory: Option<usize>,
-    /// Anchored defence: view entries held by samplers [default: 2].
+    /// Under --defence secure: how the coalition attacks. cloner: hands copies of its
+    /// descriptors to many (forks) and mints --malicious-pushes times per cycle; hoarder:
+    /// rate-honest, keeps every honest descriptor and hands out only its own; focused:
+    /// hoarders spending everything on the --focus victims; answers: never initiates, answers
+    /// with its own descriptors only; deplete: takes one transfer and stops [default: the
+    /// strongest measured: focused with --focus, else hoarder].
+    #[arg(long, value_enum, value_name = "KIND", requires = "malicious")]
+    pub attack: Option<AttackKind>,
+    /// Anchored and secure defences: view entries chosen by private seeded ranks (anchors)
+    /// [default: anchored 2, secure 1].
     #[arg(long, value_name = "N")]
     pub anchors: Option<usize>,
+    /// Secure defence: one exchange in N contacts an anchor (0: never) [default: 0].
+    #[arg(long, value_name = "N")]
+    pub anchor_probe_every: Option<u32>,
+    /// Secure defence: joins (contacts without a redemption: newcomers, empty views) a node
+    /// accepts per gap [default: 1].
+    #[arg(long, value_name = "N")]
+    pub joins_per_gap: Option<usize>,
+    /// Secure defence: swappable redemptions a node accepts per gap (0: no limit)
+    /// [default: 0].
+    #[arg(long, value_name = "N")]
+    pub redemptions_per_gap: Option<usize>,
+    /// Secure defence: descriptors the evidence store remembers per node [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub evidence_capacity: Option<usize>,
     /// Anchored defence: private samplers [default: 20].
     #[arg(long, value_name = "N")]
     pub samplers: Option<usize>,
@@ -213,6 +236,17 @@ impl Args {
                 p.push_budget = self.push_budget.unwrap_or(p.push_budget);
                 p.dead_memory = self.dead_memory.unwrap_or(p.dead_memory);
                 Defence::Anchored(p)
+            }
+            DefenceKind::Secure => {
+                let Defence::Secure(mut p) = kind.defence(self.shuffle.view_size) else {
+                    unreachable!("the secure kind")
+                };
+                p.anchors = self.anchors.unwrap_or(p.anchors);
+                p.anchor_probe_every = self.anchor_probe_every.unwrap_or(p.anchor_probe_every);
+                p.evidence_capacity = self.evidence_capacity.unwrap_or(p.evidence_capacity);
+                p.joins_per_gap = self.joins_per_gap.unwrap_or(p.joins_per_gap);
+                p.redemptions_per_gap = self.redemptions_per_gap.unwrap_or(p.redemptions_per_gap);
+                Defence::Secure(p)
             }
         }
     }
@@ -289,6 +323,9 @@ impl Args {
                             None => AttackTarget::Spread,
                         },
                         honest_limits: caps,
+                        secure: self
+                            .attack
+                            .map_or(SecureAttack::Strongest, AttackKind::kind),
                     };
                     let scenario = Scenario {
                         attack: Some(attack),
@@ -325,7 +362,35 @@ pub fn defence_suffix(defence: Defence) -> &'static str {
     match defence {
         Defence::Seeded(_) => " seeded",
         Defence::Anchored(_) => " anchored",
+        Defence::Secure(_) => " secure",
         _ => "",
+    }
+}
+
+/// `--attack`: how a coalition attacks SecureCyclon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttackKind {
+    /// Hands copies of its descriptors to many (forks), over-mints with --malicious-pushes.
+    Cloner,
+    /// Rate-honest: keeps honest descriptors, hands out only its own.
+    Hoarder,
+    /// Hoarders spending everything on the --focus victims.
+    Focused,
+    /// Never initiates; answers with its own descriptors only.
+    Answers,
+    /// Takes one transfer and stops.
+    Deplete,
+}
+
+impl AttackKind {
+    fn kind(self) -> SecureAttack {
+        match self {
+            AttackKind::Cloner => SecureAttack::Cloner,
+            AttackKind::Hoarder => SecureAttack::Hoarder,
+            AttackKind::Focused => SecureAttack::Focused,
+            AttackKind::Answers => SecureAttack::Answers,
+            AttackKind::Deplete => SecureAttack::Deplete,
+        }
     }
 }
 

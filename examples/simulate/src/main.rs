@@ -117,9 +117,16 @@ fn simulate(args: &Args, variants: Vec<Variant>) -> Result<(), AnyError> {
     }
     if let Some(path) = &args.attack_csv {
         let mut out = BufWriter::new(File::create(path)?);
-        writeln!(out, "{}", Report::ATTACK_CSV_HEADER)?;
+        // SecureCyclon's columns only when a run has them: other files stay as they were.
+        let secure = runs.iter().any(|run| run.report.is_secure());
+        let header = if secure {
+            Report::SECURE_ATTACK_CSV_HEADER
+        } else {
+            Report::ATTACK_CSV_HEADER
+        };
+        writeln!(out, "{header}")?;
         for run in &runs {
-            run.report.write_attack_csv_rows(&mut out)?;
+            run.report.write_attack_csv_rows_with(&mut out, secure)?;
         }
         println!("wrote {}", path.display());
     }
