@@ -69,10 +69,11 @@ pub struct SecureParams {
     /// limit"). An honest node is redeemed at about once per gap on average. Default: 0.
     pub redemptions_per_gap: usize,
     /// Joins (contacts without any redemption: newcomers, views with nothing to redeem) a
-    /// node accepts per `mint_gap`. Default: 1 (the paper's one redeem-free contact per
-    /// cycle). Each join pulls a descriptor out of the responder: with 2, coalitions joining
-    /// a victim drained it enough to hold 0.43 (10 %) and 0.70 (20 %) of its view, against
-    /// 0.23 and 0.41 with 1 (docs/defence.md).
+    /// node accepts per `mint_gap`. Default: 2. Each join pulls a descriptor out of a full
+    /// responder, so fewer joins protect a victim better (N = 1,000, focused coalitions: 0.43
+    /// of the victim's view at 10 % and 0.70 at 20 % with 2, 0.23 and 0.41 with 1), but with 1
+    /// an overlay grown from one node at 10 newcomers per cycle split in two (N = 200, 60
+    /// cycles; docs/defence.md).
     pub joins_per_gap: usize,
     /// Transfers each way in a join. Default: 1.
     pub join_transfers: usize,
@@ -121,7 +122,7 @@ impl Default for SecureParams {
             max_floods: 64,
             redemptions_per_gap: 0,
             ns_redemptions_per_gap: 1,
-            joins_per_gap: 1,
+            joins_per_gap: 2,
             join_transfers: 1,
             max_exchanges: 64,
             seed_join_below: 3,

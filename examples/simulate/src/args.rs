@@ -156,7 +156,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub anchor_probe_every: Option<u32>,
     /// Secure defence: joins (contacts without a redemption: newcomers, empty views) a node
-    /// accepts per gap [default: 1].
+    /// accepts per gap [default: 2].
     #[arg(long, value_name = "N")]
     pub joins_per_gap: Option<usize>,
     /// Secure defence: swappable redemptions a node accepts per gap (0: no limit)
