@@ -180,6 +180,10 @@ pub enum ConfigError {
         "invalid protocol prefix {0:?}: it must start with '/', not end with one, and hold no whitespace"
     )]
     InvalidProtocolPrefix(String),
+    /// SecureCyclon needs an identity key that its peer id inlines (ed25519, secp256k1):
+    /// others check every signature with the key taken from the signer's peer id.
+    #[error("the key's peer id does not inline the public key (use ed25519 or secp256k1)")]
+    KeyNotInlined,
     /// More neighbours than the view holds peers to draw them from.
     #[error("{neighbours} neighbours exceed the view size {view_size}")]
     TooManyNeighbours {

@@ -213,20 +213,20 @@ pub(crate) enum HandlerEvent {
 
 /// Bounds the inbound shuffles in flight over all connections of one behaviour.
 #[derive(Debug, Clone)]
-struct InboundLimit {
+pub(crate) struct InboundLimit {
     in_flight: Arc<AtomicUsize>,
     max: usize,
 }
 
 impl InboundLimit {
-    fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Self {
             in_flight: Arc::new(AtomicUsize::new(0)),
             max,
         }
     }
 
-    fn try_acquire(&self) -> Option<InboundPermit> {
+    pub(crate) fn try_acquire(&self) -> Option<InboundPermit> {
         self.in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max).then_some(n + 1)
@@ -238,7 +238,7 @@ impl InboundLimit {
 
 /// One slot of an [`InboundLimit`], released on drop.
 #[derive(Debug)]
-struct InboundPermit(Arc<AtomicUsize>);
+pub(crate) struct InboundPermit(Arc<AtomicUsize>);
 
 impl Drop for InboundPermit {
     fn drop(&mut self) {

@@ -36,6 +36,7 @@
 //! `/cyclon/2.0.0`, is in [`wire`] and `docs/protocol.md`.
 
 mod anchors;
+mod behaviour;
 mod chain;
 mod evidence;
 mod exchange;
@@ -69,6 +70,7 @@ use self::{
     proof::Blacklist,
 };
 pub use self::{
+    behaviour::{Behaviour, Config, Event, ExchangeError, NodeView, Stats, StreamError},
     chain::{Chain, DescriptorBody, HandOver, HandOverKind, Link, Token},
     exchange::{
         Accept, Advance, Answer, ExchangeId, Incoming, Open, OpenError, Refuse, Selected,

@@ -1,0 +1,971 @@
+//! SecureCyclon over the network: [`Behaviour`], a [`NetworkBehaviour`] speaking
+//! `/cyclon/2.0.0` (the message sequence, fields and limits are in `docs/protocol.md`).
+//!
+//! It is a behaviour of its own rather than a mode of [`crate::Behaviour`]: the core it drives
+//! is another state machine ([`SecureView`], not [`PartialView`](crate::view::PartialView)),
+//! an exchange is a conversation of several messages on one stream (not one request and one
+//! answer), and a node in this mode speaks only `/cyclon/2.0.0` (the spec keeps the two
+//! overlays apart). Sharing a type would have put a second state machine behind every method
+//! of the plain behaviour.
+//!
+//! The core decides every rule: whom to contact ([`SecureView::select`]), what to send
+//! ([`SecureView::open`], [`SecureView::answer`], [`SecureView::advance`]), what a failure
+//! costs ([`SecureView::fail`], [`SecureView::abandon`]), which proofs to flood
+//! ([`SecureView::drain_floods`], [`SecureView::receive_proofs`]). The behaviour carries
+//! frames between the core and the [handler](handler) of each connection (one stream per
+//! exchange, each frame handed up and each reply handed down), owns connections, dials,
+//! the round and housekeeping timers and deadlines, reads the clock (milliseconds since the
+//! Unix epoch), and turns the core's outcomes into [`Event`]s and counters ([`Stats`]). The
+//! addresses in the descriptors the view holds were signed by their creators, and are
+//! reported to the swarm ([`ToSwarm::NewExternalAddrOfPeer`]).
+
+mod config;
+mod event;
+mod framing;
+pub(crate) mod handler;
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use futures::FutureExt;
+use futures_timer::Delay;
+use libp2p_core::{Endpoint, Multiaddr, transport::PortUse};
+use libp2p_identity::{Keypair, PeerId};
+use libp2p_swarm::{
+    ConnectionClosed, ConnectionDenied, ConnectionId, DialError, DialFailure, FromSwarm,
+    NetworkBehaviour, NotifyHandler, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    behaviour::ConnectionEstablished,
+    dial_opts::{DialOpts, PeerCondition},
+};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use web_time::{Instant, SystemTime};
+
+use self::handler::{
+    Command, Handler, HandlerEvent, HandlerSettings, InEvent, Opening, OutEvent, Reply, StreamKey,
+    Then,
+};
+pub use self::{
+    config::Config,
+    event::{Event, ExchangeError, Stats, StreamError},
+};
+use crate::{
+    config::ConfigError,
+    handler::InboundLimit,
+    local_peer::LocalPeer,
+    secure::{
+        Advance, Answer, ExchangeId, ExchangeOutcome, Incoming, Invalid, InvalidItems, Role,
+        SecureView, Selected,
+        keys::{KeypairSigner, Libp2pScheme},
+        wire::{Frame, WireProof},
+    },
+};
+
+/// The view a node keeps: real keys, multiaddresses.
+pub type NodeView = SecureView<PeerId, Vec<Multiaddr>, Libp2pScheme, KeypairSigner>;
+
+/// An exchange the local node opened.
+#[derive(Debug)]
+struct Outgoing {
+    peer: PeerId,
+    connection: Option<ConnectionId>,
+    deadline: Instant,
+    gained: usize,
+    given: usize,
+}
+
+/// An exchange another node opened, once answered.
+#[derive(Debug)]
+struct Answered {
+    peer: PeerId,
+    id: ExchangeId,
+    deadline: Instant,
+    gained: usize,
+    given: usize,
+}
+
+/// The SecureCyclon [`NetworkBehaviour`]: periodic exchanges over `/cyclon/2.0.0`, driven by a
+/// [`SecureView`]. See the [module docs](self).
+pub struct Behaviour {
+    config: Config,
+    view: NodeView,
+    rng: StdRng,
+    local: LocalPeer,
+    settings: HandlerSettings,
+    events: VecDeque<ToSwarm<Event, InEvent>>,
+    /// Fires the next round; `None` while paused.
+    round_timer: Option<Delay>,
+    housekeeping: Delay,
+    connections: HashMap<PeerId, Vec<ConnectionId>>,
+    /// Exchanges and pushes waiting for a connection to a peer being dialled.
+    waiting: HashMap<PeerId, Vec<Opening>>,
+    outgoing: HashMap<ExchangeId, Outgoing>,
+    answered: HashMap<(ConnectionId, StreamKey), Answered>,
+    /// Bootstrap contacts' addresses (the core keeps their ids as seeds).
+    seeds: HashMap<PeerId, Vec<Multiaddr>>,
+    /// The creators the holdings had when last looked at (for added/removed events).
+    holdings: HashSet<PeerId>,
+    stats: Stats,
+}
+
+/// Milliseconds since the Unix epoch (a clock before 1970 reads 0).
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Behaviour {
+    /// Creates the behaviour for the node of `keypair` (its identity key, which signs its
+    /// descriptors and hand-overs).
+    ///
+    /// The key may have minted before (a restart): the first descriptor is dated later than
+    /// any it could have minted, so the first exchange waits about a gap and a half.
+    ///
+    /// # Panics
+    ///
+    /// If `config` is invalid or the key's peer id does not inline the public key; use
+    /// [`Behaviour::try_new`] to get an error instead.
+    pub fn new(keypair: Keypair, config: Config) -> Self {
+        Self::try_new(keypair, config)
+            .unwrap_or_else(|error| panic!("invalid SecureCyclon configuration: {error}"))
+    }
+
+    /// [`Behaviour::new`], or says why it cannot be built.
+    pub fn try_new(keypair: Keypair, config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let local_peer_id = keypair.public().to_peer_id();
+        let signer = KeypairSigner::new(keypair).map_err(|_| ConfigError::KeyNotInlined)?;
+        // The anchors' private seeds come from the thread's cryptographically secure
+        // generator.
+        let view = SecureView::new(
+            config.shuffle_params(),
+            Libp2pScheme,
+            signer,
+            now_ms(),
+            &mut rand::rng(),
+        )?;
+        let limits = config.wire_limits();
+        let settings = HandlerSettings {
+            local: local_peer_id,
+            protocol: config.protocol().ok_or_else(|| {
+                ConfigError::InvalidProtocolPrefix(config.protocol_prefix().to_owned())
+            })?,
+            request_timeout: config.request_timeout(),
+            limits,
+            max_inbound_per_connection: config.max_inbound_streams_per_connection,
+            max_outbound_per_connection: config.max_outbound_streams_per_connection,
+            inbound_limit: InboundLimit::new(config.max_inbound_streams),
+        };
+        let mut behaviour = Self {
+            view,
+            rng: StdRng::seed_from_u64(rand::random()),
+            local: LocalPeer::new(
+                local_peer_id,
+                limits.max_addresses,
+                config.address_scope(),
+                None,
+            ),
+            settings,
+            events: VecDeque::new(),
+            round_timer: None,
+            housekeeping: Delay::new(housekeeping_period(&config)),
+            connections: HashMap::new(),
+            waiting: HashMap::new(),
+            outgoing: HashMap::new(),
+            answered: HashMap::new(),
+            seeds: HashMap::new(),
+            holdings: HashSet::new(),
+            stats: Stats::default(),
+            config,
+        };
+        behaviour.resume();
+        Ok(behaviour)
+    }
+
+    /// The local node.
+    pub fn local_peer_id(&self) -> &PeerId {
+        self.view.local()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The core: holdings, anchors, blacklist, proofs, counters.
+    pub fn view(&self) -> &NodeView {
+        &self.view
+    }
+
+    /// Counters of what the behaviour did and refused.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The nodes the view can contact (creators of its holdings, then anchors).
+    pub fn contacts(&self) -> Vec<PeerId> {
+        self.view.contacts().copied().collect()
+    }
+
+    /// Adds `peer`, reachable at `address`, as a seed: a bootstrap contact the core joins
+    /// while the view is small (this mode takes no unsigned entry into the view).
+    pub fn add_seed(&mut self, peer: PeerId, address: Multiaddr) {
+        if peer == *self.view.local() {
+            return;
+        }
+        self.view.add_seed(peer);
+        let addresses = self.seeds.entry(peer).or_default();
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+
+    /// Starts a round now, outside the schedule (also while paused). The core may decline
+    /// ([`Event::RoundSkipped`]).
+    pub fn exchange_now(&mut self) {
+        self.round();
+    }
+
+    /// Stops the periodic rounds; inbound exchanges are still answered.
+    pub fn pause(&mut self) {
+        self.round_timer = None;
+    }
+
+    /// Resumes the periodic rounds; the next one comes after a random share of the interval.
+    pub fn resume(&mut self) {
+        if self.round_timer.is_none() {
+            let delay = self.config.interval().mul_f64(self.rng.random::<f64>());
+            self.round_timer = Some(Delay::new(delay));
+        }
+    }
+
+    /// Whether the periodic rounds are paused.
+    pub fn is_paused(&self) -> bool {
+        self.round_timer.is_none()
+    }
+
+    /// Exchanges this node opened that are not over yet.
+    pub fn exchanges_in_flight(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// The addresses the local node puts in its descriptors.
+    pub fn advertised_addresses(&self) -> Vec<Multiaddr> {
+        self.local.advertised()
+    }
+
+    // ------------------------------------------------------------------ rounds
+
+    fn round(&mut self) {
+        self.stats.rounds += 1;
+        if self.local.advertised().is_empty() {
+            // A descriptor without an address would name a node nobody can dial.
+            self.stats.rounds_skipped += 1;
+            return;
+        }
+        let selected = self.view.select(&mut self.rng, now_ms());
+        match selected {
+            Ok(selected) => self.start(selected),
+            Err(reason) => {
+                self.stats.rounds_skipped += 1;
+                self.emit(Event::RoundSkipped { reason });
+            }
+        }
+        self.sync_holdings();
+    }
+
+    /// Carries a selected exchange to its target: over an open connection, or by dialling it
+    /// at the descriptor's (or the seed's) addresses.
+    fn start(&mut self, selected: Selected<PeerId, Vec<Multiaddr>>) {
+        let Selected {
+            id,
+            target,
+            addresses,
+            ..
+        } = selected;
+        self.stats.exchanges_started += 1;
+        let deadline = Instant::now() + 2 * self.config.request_timeout();
+        let connection = self.connection_to(&target);
+        self.outgoing.insert(
+            id,
+            Outgoing {
+                peer: target,
+                connection,
+                deadline,
+                gained: 0,
+                given: 0,
+            },
+        );
+        if let Some(connection) = connection {
+            self.notify(target, connection, Command::Open(id));
+            return;
+        }
+        let addresses = addresses
+            .filter(|a| !a.is_empty())
+            .or_else(|| self.seeds.get(&target).cloned())
+            .unwrap_or_default();
+        if addresses.is_empty() {
+            self.outgoing.remove(&id);
+            let out = self.view.abandon(id);
+            self.apply(Some(target), out);
+            self.failed(
+                target,
+                Role::Initiator,
+                ExchangeError::Dial("no address".into()),
+            );
+            return;
+        }
+        self.dial(target, addresses, Opening::Exchange(id));
+    }
+
+    fn dial(&mut self, peer: PeerId, addresses: Vec<Multiaddr>, opening: Opening) {
+        self.waiting.entry(peer).or_default().push(opening);
+        self.events.push_back(ToSwarm::Dial {
+            opts: DialOpts::peer_id(peer)
+                .addresses(addresses)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build(),
+        });
+    }
+
+    fn connection_to(&self, peer: &PeerId) -> Option<ConnectionId> {
+        self.connections.get(peer).and_then(|c| c.first()).copied()
+    }
+
+    fn notify(&mut self, peer: PeerId, connection: ConnectionId, command: Command) {
+        self.events.push_back(ToSwarm::NotifyHandler {
+            peer_id: peer,
+            handler: NotifyHandler::One(connection),
+            event: InEvent(command),
+        });
+    }
+
+    fn reply(&mut self, peer: PeerId, connection: ConnectionId, key: StreamKey, reply: Reply) {
+        self.notify(peer, connection, Command::Reply(key, reply));
+    }
+
+    // ------------------------------------------------------------------ initiator
+
+    /// The stream of exchange `id` is up: the core opens it (mints, signs the redemption).
+    fn on_ready(&mut self, peer: PeerId, connection: ConnectionId, id: ExchangeId) {
+        let key = StreamKey::Exchange(id);
+        let Some(exchange) = self.outgoing.get_mut(&id) else {
+            self.reply(peer, connection, key, reset());
+            return;
+        };
+        exchange.connection = Some(connection);
+        let addresses = self.local.advertised();
+        match self.view.open(&mut self.rng, now_ms(), id, addresses) {
+            Ok((open, out)) => {
+                self.apply(Some(peer), out);
+                let reply = Reply {
+                    frame: Some(Box::new(Frame::Open(open))),
+                    then: Then::Read,
+                };
+                self.reply(peer, connection, key, reply);
+            }
+            Err(error) => {
+                self.outgoing.remove(&id);
+                let out = self.view.abandon(id);
+                self.apply(Some(peer), out);
+                self.reply(peer, connection, key, reset());
+                self.failed(peer, Role::Initiator, ExchangeError::Open(error));
+            }
+        }
+    }
+
+    /// A frame of an exchange this node opened.
+    fn on_outgoing_frame(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        id: ExchangeId,
+        frame: Box<Frame>,
+    ) {
+        let key = StreamKey::Exchange(id);
+        if !self.outgoing.contains_key(&id) {
+            self.reply(peer, connection, key, reset());
+            return;
+        }
+        let incoming = match *frame {
+            Frame::Accept(accept) => Incoming::Accept(accept),
+            Frame::Refuse(refuse) => Incoming::Refuse(refuse),
+            Frame::Step(step) => Incoming::Step(step),
+            // The core judges a message that does not fit the step.
+            Frame::Open(_) | Frame::Push(_) => {
+                self.unexpected(peer, connection, key, Some(id), Role::Initiator);
+                return;
+            }
+        };
+        let (advance, out) = self.view.advance(&mut self.rng, now_ms(), id, incoming);
+        let refused = out.refused;
+        if let Some(exchange) = self.outgoing.get_mut(&id) {
+            exchange.gained += out.gained.len();
+            exchange.given += out.given.len();
+        }
+        self.apply(Some(peer), out);
+        let (reply, end) = carry(advance);
+        self.reply(peer, connection, key, reply);
+        let Some(end) = end else {
+            return;
+        };
+        let Some(exchange) = self.outgoing.remove(&id) else {
+            return;
+        };
+        match (end, refused) {
+            (Ok(()), Some(reason)) => {
+                self.stats.refused_by_peer += 1;
+                self.failed(peer, Role::Initiator, ExchangeError::Refused(reason));
+            }
+            (Ok(()), None) => {
+                self.stats.exchanges_completed += 1;
+                self.emit(Event::ExchangeCompleted {
+                    peer_id: peer,
+                    received: exchange.gained,
+                    given: exchange.given,
+                });
+            }
+            (Err(error), _) => self.failed(peer, Role::Initiator, error),
+        }
+    }
+
+    // ------------------------------------------------------------------ responder
+
+    /// A frame on a stream the remote opened: an `Open`, a later `Step`, or a `ProofPush`.
+    fn on_inbound_frame(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        key: StreamKey,
+        frame: Box<Frame>,
+    ) {
+        if let Some(exchange) = self.answered.get(&(connection, key)) {
+            let id = exchange.id;
+            let Frame::Step(step) = *frame else {
+                self.unexpected(peer, connection, key, Some(id), Role::Responder);
+                return;
+            };
+            let (advance, out) =
+                self.view
+                    .advance(&mut self.rng, now_ms(), id, Incoming::Step(step));
+            if let Some(exchange) = self.answered.get_mut(&(connection, key)) {
+                exchange.gained += out.gained.len();
+                exchange.given += out.given.len();
+            }
+            self.apply(Some(peer), out);
+            let (reply, end) = carry(advance);
+            self.reply(peer, connection, key, reply);
+            if let Some(end) = end
+                && let Some(exchange) = self.answered.remove(&(connection, key))
+            {
+                match end {
+                    Ok(()) => {
+                        self.stats.exchanges_answered += 1;
+                        self.emit(Event::ExchangeAnswered {
+                            peer_id: peer,
+                            received: exchange.gained,
+                            given: exchange.given,
+                        });
+                    }
+                    Err(error) => self.failed(peer, Role::Responder, error),
+                }
+            }
+            return;
+        }
+        match *frame {
+            Frame::Open(open) => {
+                let (answer, out) = self.view.answer(&mut self.rng, now_ms(), &peer, open);
+                let (gained, given) = (out.gained.len(), out.given.len());
+                self.apply(Some(peer), out);
+                match answer {
+                    Answer::Accept { id, accept } => {
+                        self.answered.insert(
+                            (connection, key),
+                            Answered {
+                                peer,
+                                id,
+                                deadline: Instant::now() + self.config.request_timeout(),
+                                gained,
+                                given,
+                            },
+                        );
+                        let reply = Reply {
+                            frame: Some(Box::new(Frame::Accept(accept))),
+                            then: Then::Read,
+                        };
+                        self.reply(peer, connection, key, reply);
+                    }
+                    Answer::Refuse(refuse) => {
+                        let reason = refuse.reason;
+                        let reply = Reply {
+                            frame: Some(Box::new(Frame::Refuse(refuse))),
+                            then: Then::Close,
+                        };
+                        self.reply(peer, connection, key, reply);
+                        self.stats.exchanges_refused += 1;
+                        self.emit(Event::ExchangeRefused {
+                            peer_id: peer,
+                            reason,
+                        });
+                    }
+                }
+            }
+            Frame::Push(proofs) => {
+                self.stats.pushes_received += 1;
+                let out = self.view.receive_proofs(proofs);
+                self.apply(Some(peer), out);
+                self.reply(peer, connection, key, close());
+            }
+            Frame::Accept(_) | Frame::Refuse(_) | Frame::Step(_) => {
+                self.unexpected(peer, connection, key, None, Role::Responder);
+            }
+        }
+    }
+
+    /// A message of the wrong type for its stream: counted, the exchange (if any) failed,
+    /// the stream reset.
+    fn unexpected(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        key: StreamKey,
+        id: Option<ExchangeId>,
+        role: Role,
+    ) {
+        let mut items = InvalidItems::default();
+        items.count(Invalid::Unexpected);
+        self.invalid(peer, items);
+        self.reply(peer, connection, key, reset());
+        if let Some(id) = id {
+            self.outgoing.remove(&id);
+            self.answered.remove(&(connection, key));
+            let out = self.view.fail(id);
+            self.apply(Some(peer), out);
+            self.failed(peer, role, ExchangeError::Invalid(Invalid::Unexpected));
+        }
+    }
+
+    // ------------------------------------------------------------------ failures
+
+    fn on_stream_failed(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        key: StreamKey,
+        error: StreamError,
+    ) {
+        if let StreamError::Wire(wire) = &error {
+            let mut items = InvalidItems::default();
+            items.count(wire.invalid());
+            self.invalid(peer, items);
+        }
+        match key {
+            StreamKey::Exchange(id) => {
+                if self.outgoing.remove(&id).is_some() {
+                    let out = self.view.fail(id);
+                    self.apply(Some(peer), out);
+                    self.failed(peer, Role::Initiator, ExchangeError::Stream(error));
+                }
+            }
+            StreamKey::Inbound(_) => {
+                if let Some(exchange) = self.answered.remove(&(connection, key)) {
+                    let out = self.view.fail(exchange.id);
+                    self.apply(Some(peer), out);
+                    self.failed(peer, Role::Responder, ExchangeError::Stream(error));
+                } else {
+                    tracing::debug!(%peer, %error, "an inbound /cyclon/2.0.0 stream failed");
+                }
+            }
+            StreamKey::Push(_) => {
+                self.stats.pushes_failed += 1;
+                tracing::debug!(%peer, %error, "a proof push failed");
+            }
+        }
+    }
+
+    fn on_dial_failure(&mut self, peer: PeerId, error: &DialError) {
+        if matches!(error, DialError::DialPeerConditionFalse(_))
+            || self.connections.contains_key(&peer)
+        {
+            // A dial is under way (or a connection is up): the waiting streams go there.
+            return;
+        }
+        for opening in self.waiting.remove(&peer).unwrap_or_default() {
+            match opening {
+                Opening::Exchange(id) => {
+                    if self.outgoing.remove(&id).is_some() {
+                        let out = self.view.abandon(id);
+                        self.apply(Some(peer), out);
+                        self.failed(
+                            peer,
+                            Role::Initiator,
+                            ExchangeError::Dial(error.to_string()),
+                        );
+                    }
+                }
+                Opening::Push(_) => self.stats.pushes_failed += 1,
+            }
+        }
+    }
+
+    fn on_connection_closed(&mut self, peer: PeerId, connection: ConnectionId) {
+        if let Some(list) = self.connections.get_mut(&peer) {
+            list.retain(|c| *c != connection);
+            if list.is_empty() {
+                self.connections.remove(&peer);
+            }
+        }
+        let lost: Vec<ExchangeId> = self
+            .outgoing
+            .iter()
+            .filter(|(_, e)| e.connection == Some(connection))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lost {
+            self.outgoing.remove(&id);
+            let out = self.view.fail(id);
+            self.apply(Some(peer), out);
+            self.failed(peer, Role::Initiator, ExchangeError::ConnectionClosed);
+        }
+        let lost: Vec<(ConnectionId, StreamKey)> = self
+            .answered
+            .keys()
+            .filter(|(c, _)| *c == connection)
+            .copied()
+            .collect();
+        for key in lost {
+            if let Some(exchange) = self.answered.remove(&key) {
+                let out = self.view.fail(exchange.id);
+                self.apply(Some(peer), out);
+                self.failed(peer, Role::Responder, ExchangeError::ConnectionClosed);
+            }
+        }
+    }
+
+    /// Housekeeping: the core's expiry, and exchanges past their deadline.
+    fn housekeeping(&mut self) {
+        let out = self.view.tick(now_ms());
+        self.apply(None, out);
+        let now = Instant::now();
+        let late: Vec<ExchangeId> = self
+            .outgoing
+            .iter()
+            .filter(|(_, e)| e.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            let Some(exchange) = self.outgoing.remove(&id) else {
+                continue;
+            };
+            if let Some(list) = self.waiting.get_mut(&exchange.peer) {
+                list.retain(|o| !matches!(o, Opening::Exchange(x) if *x == id));
+            }
+            if let Some(connection) = exchange.connection {
+                self.reply(exchange.peer, connection, StreamKey::Exchange(id), reset());
+            }
+            let out = self.view.fail(id);
+            self.apply(Some(exchange.peer), out);
+            self.failed(exchange.peer, Role::Initiator, ExchangeError::Timeout);
+        }
+        let late: Vec<(ConnectionId, StreamKey)> = self
+            .answered
+            .iter()
+            .filter(|(_, e)| e.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for (connection, key) in late {
+            let Some(exchange) = self.answered.remove(&(connection, key)) else {
+                continue;
+            };
+            self.reply(exchange.peer, connection, key, reset());
+            let out = self.view.fail(exchange.id);
+            self.apply(Some(exchange.peer), out);
+            self.failed(exchange.peer, Role::Responder, ExchangeError::Timeout);
+        }
+    }
+
+    // ------------------------------------------------------------------ outcomes
+
+    /// Turns what one call of the core reported into events and counts, then sends the
+    /// floods it queued.
+    fn apply(&mut self, peer: Option<PeerId>, out: ExchangeOutcome<PeerId>) {
+        if let Some(peer) = peer
+            && out.invalid.total() > 0
+        {
+            self.invalid(peer, out.invalid);
+        }
+        for (offender, kind) in out.proofs_found {
+            self.stats.proofs_found += 1;
+            self.emit(Event::ProofFound { offender, kind });
+        }
+        for offender in out.blacklisted {
+            self.stats.blacklisted += 1;
+            self.emit(Event::Blacklisted { peer_id: offender });
+        }
+        self.sync_holdings();
+        self.send_floods();
+    }
+
+    fn invalid(&mut self, peer: PeerId, items: InvalidItems) {
+        self.stats.invalid.add(&items);
+        self.emit(Event::InvalidItems {
+            peer_id: peer,
+            items,
+        });
+    }
+
+    fn failed(&mut self, peer: PeerId, role: Role, error: ExchangeError) {
+        self.stats.exchanges_failed += 1;
+        tracing::debug!(%peer, ?role, %error, "exchange failed");
+        self.emit(Event::ExchangeFailed {
+            peer_id: peer,
+            role,
+            error,
+        });
+    }
+
+    /// Compares the holdings' creators with the last look: new ones are reported as added
+    /// (with their signed addresses, also to the swarm), gone ones as removed.
+    fn sync_holdings(&mut self) {
+        let scope = self.config.address_scope();
+        let mut now: HashSet<PeerId> = HashSet::with_capacity(self.view.len());
+        let mut added: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
+        for holding in self.view.holdings() {
+            now.insert(*holding.creator);
+            if !self.holdings.contains(holding.creator) {
+                let addresses: Vec<Multiaddr> = holding
+                    .addresses
+                    .iter()
+                    .filter(|a| scope.allows(a))
+                    .cloned()
+                    .collect();
+                added.push((*holding.creator, addresses));
+            }
+        }
+        let removed: Vec<PeerId> = self.holdings.difference(&now).copied().collect();
+        self.holdings = now;
+        for peer_id in removed {
+            self.emit(Event::PeerRemoved { peer_id });
+        }
+        for (peer_id, addresses) in added {
+            for address in &addresses {
+                self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
+                    peer_id,
+                    address: address.clone(),
+                });
+            }
+            self.emit(Event::PeerAdded { peer_id, addresses });
+        }
+    }
+
+    /// Sends each proof the core queued to its targets, one `ProofPush` per target (at most
+    /// the proofs a receiver accepts per push).
+    fn send_floods(&mut self) {
+        let mut per_target: HashMap<PeerId, Vec<WireProof>> = HashMap::new();
+        for (proof, targets) in self.view.drain_floods() {
+            for target in targets {
+                per_target.entry(target).or_default().push(proof.clone());
+            }
+        }
+        let max = self.view.params().max_proofs_received.max(1);
+        for (target, proofs) in per_target {
+            for chunk in proofs.chunks(max) {
+                self.push(target, chunk.to_vec());
+            }
+        }
+    }
+
+    fn push(&mut self, target: PeerId, proofs: Vec<WireProof>) {
+        if let Some(connection) = self.connection_to(&target) {
+            self.notify(target, connection, Command::Push(proofs));
+            return;
+        }
+        let addresses = self.addresses_of(&target);
+        if addresses.is_empty() {
+            self.stats.pushes_failed += 1;
+            return;
+        }
+        self.dial(target, addresses, Opening::Push(proofs));
+    }
+
+    /// Where `peer` said it can be reached: its descriptor in the holdings or anchors, else
+    /// a seed's address.
+    fn addresses_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        if let Some(h) = self.view.holdings().find(|h| h.creator == peer) {
+            return h.addresses.clone();
+        }
+        if let Some(a) = self.view.anchors().find(|a| a.creator == *peer) {
+            return a.addresses.clone();
+        }
+        self.seeds.get(peer).cloned().unwrap_or_default()
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.events.push_back(ToSwarm::GenerateEvent(event));
+    }
+
+    fn new_handler(&mut self, peer: PeerId, connection: ConnectionId) -> Handler {
+        let preloaded = self.waiting.remove(&peer).unwrap_or_default();
+        for opening in &preloaded {
+            if let Opening::Exchange(id) = opening
+                && let Some(exchange) = self.outgoing.get_mut(id)
+            {
+                exchange.connection = Some(connection);
+            }
+        }
+        Handler::new(self.settings.clone(), peer, preloaded)
+    }
+}
+
+fn housekeeping_period(config: &Config) -> Duration {
+    config.interval().min(Duration::from_secs(1))
+}
+
+type NodeAdvance = Advance<PeerId, Vec<Multiaddr>, Vec<u8>, [u8; 32]>;
+
+/// What the core's decision on a message means for the stream, and whether (and how) the
+/// exchange ended.
+fn carry(advance: NodeAdvance) -> (Reply, Option<Result<(), ExchangeError>>) {
+    let send = |step, then| Reply {
+        frame: Some(Box::new(Frame::Step(step))),
+        then,
+    };
+    match advance {
+        Advance::Send(step) => (send(step, Then::Read), None),
+        Advance::SendAndFinish(step) => (send(step, Then::Close), Some(Ok(()))),
+        Advance::Finished => (close(), Some(Ok(()))),
+        Advance::Abort(why) => (reset(), Some(Err(ExchangeError::Invalid(why)))),
+    }
+}
+
+fn close() -> Reply {
+    Reply {
+        frame: None,
+        then: Then::Close,
+    }
+}
+
+fn reset() -> Reply {
+    Reply {
+        frame: None,
+        then: Then::Reset,
+    }
+}
+
+impl NetworkBehaviour for Behaviour {
+    type ConnectionHandler = Handler;
+    type ToSwarm = Event;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        peer: PeerId,
+        _local_addr: &Multiaddr,
+        _remote_addr: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(self.new_handler(peer, connection_id))
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        _connection_id: ConnectionId,
+        maybe_peer: Option<PeerId>,
+        _addresses: &[Multiaddr],
+        _effective_role: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        Ok(maybe_peer
+            .map(|p| self.addresses_of(&p))
+            .unwrap_or_default())
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        peer: PeerId,
+        _addr: &Multiaddr,
+        _role_override: Endpoint,
+        _port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(self.new_handler(peer, connection_id))
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        self.local.on_swarm_event(&event);
+        match event {
+            FromSwarm::ConnectionEstablished(ConnectionEstablished {
+                peer_id,
+                connection_id,
+                ..
+            }) => {
+                self.connections
+                    .entry(peer_id)
+                    .or_default()
+                    .push(connection_id);
+            }
+            FromSwarm::ConnectionClosed(ConnectionClosed {
+                peer_id,
+                connection_id,
+                ..
+            }) => self.on_connection_closed(peer_id, connection_id),
+            FromSwarm::DialFailure(DialFailure {
+                peer_id: Some(peer),
+                error,
+                ..
+            }) => self.on_dial_failure(peer, error),
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer_id: PeerId,
+        connection_id: ConnectionId,
+        OutEvent(event): THandlerOutEvent<Self>,
+    ) {
+        match event {
+            HandlerEvent::Ready(id) => self.on_ready(peer_id, connection_id, id),
+            HandlerEvent::Frame(StreamKey::Exchange(id), frame) => {
+                self.on_outgoing_frame(peer_id, connection_id, id, frame)
+            }
+            HandlerEvent::Frame(key @ StreamKey::Inbound(_), frame) => {
+                self.on_inbound_frame(peer_id, connection_id, key, frame)
+            }
+            HandlerEvent::Frame(key @ StreamKey::Push(_), _) => {
+                self.unexpected(peer_id, connection_id, key, None, Role::Initiator)
+            }
+            HandlerEvent::Failed(key, error) => {
+                self.on_stream_failed(peer_id, connection_id, key, error)
+            }
+            HandlerEvent::PushSent => self.stats.pushes_sent += 1,
+            HandlerEvent::InboundRefused => {
+                self.stats.inbound_refused += 1;
+                tracing::debug!(peer = %peer_id, "refused a /cyclon/2.0.0 stream: too many");
+            }
+        }
+    }
+
+    #[tracing::instrument(level = "trace", name = "secure::Behaviour::poll", skip(self, cx))]
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Event, THandlerInEvent<Self>>> {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Poll::Ready(event);
+            }
+            if let Some(timer) = self.round_timer.as_mut()
+                && timer.poll_unpin(cx).is_ready()
+            {
+                timer.reset(self.config.interval());
+                self.round();
+                continue;
+            }
+            if self.housekeeping.poll_unpin(cx).is_ready() {
+                self.housekeeping.reset(housekeeping_period(&self.config));
+                self.housekeeping();
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+}
