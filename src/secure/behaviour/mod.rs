@@ -904,6 +904,19 @@ impl NetworkBehaviour for Behaviour {
                     .entry(peer_id)
                     .or_default()
                     .push(connection_id);
+                // Streams asked for after the handler was made, before the swarm said so.
+                for opening in self.waiting.remove(&peer_id).unwrap_or_default() {
+                    let command = match opening {
+                        Opening::Exchange(id) => {
+                            if let Some(exchange) = self.outgoing.get_mut(&id) {
+                                exchange.connection = Some(connection_id);
+                            }
+                            Command::Open(id)
+                        }
+                        Opening::Push(proofs) => Command::Push(proofs),
+                    };
+                    self.notify(peer_id, connection_id, command);
+                }
             }
             FromSwarm::ConnectionClosed(ConnectionClosed {
                 peer_id,
