@@ -79,8 +79,8 @@ pub enum DefenceKind {
     Seeded,
     /// Cyclon with a few sampler-held anchor entries and limited push, after Brahms.
     Anchored,
-    /// SecureCyclon: transferable signed descriptors (`/cyclon/2.0.0`). The simulator runs
-    /// it; the behaviour does not speak `/cyclon/2.0.0` yet, so a node refuses it.
+    /// SecureCyclon: transferable signed descriptors (`/cyclon/2.0.0`), run by the simulator
+    /// and, in `node`, by `libp2p_cyclon::secure::Behaviour`.
     Secure,
 }
 
@@ -168,8 +168,8 @@ pub struct ShuffleFlags {
     #[arg(long, value_enum, default_value_t = Mode::Enhanced)]
     pub mode: Mode,
     /// Defend against colluding peers that flood views with their own entries: seeded (the
-    /// default when the flag has no value), anchored, or secure (SecureCyclon; the simulator
-    /// only, for now). Without the flag: the paper's Cyclon.
+    /// default when the flag has no value), anchored, or secure (SecureCyclon over
+    /// /cyclon/2.0.0: signed, transferable descriptors). Without the flag: the paper's Cyclon.
     #[arg(
         long,
         value_enum,

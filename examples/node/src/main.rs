@@ -46,6 +46,24 @@
 //! from others (default `any`; `global` on the public internet); `--protocol-prefix PREFIX`
 //! runs a separate overlay under `PREFIX/cyclon/…`; `--neighbours D` keeps open connections
 //! to D neighbours drawn from the view, reported as `neighbour_up` / `neighbour_down`.
+//!
+//! `--defence secure` runs SecureCyclon instead (`libp2p_cyclon::secure::Behaviour`,
+//! `/cyclon/2.0.0` only): the `--bootstrap` peers are seeds it joins, its view holds
+//! descriptors signed by the peers themselves (`peer_added` is always `signed`), and a descriptor
+//! is minted per exchange, at most one per interval (the mint gap is `--interval-ms`). It
+//! prints `peer_added`, `peer_removed` (reason `not_held`) and these events of its own:
+//!
+//! ```text
+//! {"event":"exchange_completed","peer_id":"12D3…","received":2,"given":3}
+//! {"event":"exchange_answered","peer_id":"12D3…","received":3,"given":2}
+//! {"event":"exchange_refused","peer_id":"12D3…","reason":"Busy"}
+//! {"event":"exchange_failed","peer_id":"12D3…","role":"initiator","error":"the peer refused the exchange: Busy"}
+//! {"event":"proof_found","offender":"12D3…","kind":"fork"}
+//! {"event":"blacklisted","peer_id":"12D3…"}
+//! {"event":"invalid_items","peer_id":"12D3…","count":1}
+//! ```
+//!
+//! It does not combine with `--state-file`, `--neighbours` or `--rejoin-every` yet.
 
 mod state;
 
@@ -59,7 +77,7 @@ use cyclon_examples::{
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, Swarm, identify, identity, noise, ping,
-    swarm::{NetworkBehaviour, SwarmEvent},
+    swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle},
     tcp, yamux,
 };
 use libp2p_cyclon as cyclon;
@@ -92,18 +110,53 @@ struct Args {
     state_file: Option<PathBuf>,
 }
 
+/// Cyclon (`/cyclon/1.x`) or SecureCyclon (`/cyclon/2.0.0`), one of the two.
 #[derive(NetworkBehaviour)]
 struct NodeBehaviour {
-    cyclon: cyclon::Behaviour,
+    cyclon: Toggle<cyclon::Behaviour>,
+    secure: Toggle<cyclon::secure::Behaviour>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
 }
 
+/// Whether `--defence secure` asks for SecureCyclon.
+fn is_secure(args: &Args) -> bool {
+    args.cyclon.shuffle.defence == Some(cli::DefenceKind::Secure)
+}
+
+/// SecureCyclon's configuration from the flags: the mint gap is the interval.
+fn secure_config(args: &Args) -> Result<cyclon::secure::Config, String> {
+    if args.state_file.is_some() || args.cyclon.neighbours > 0 || args.rejoin.rejoin_every > 0 {
+        return Err(
+            "--defence secure does not combine with --state-file, --neighbours or --rejoin-every"
+                .into(),
+        );
+    }
+    let flags = &args.cyclon;
+    let c = flags.shuffle.view_size;
+    let config = cyclon::secure::Config::default()
+        .with_view_size(c)
+        .with_shuffle_length(flags.shuffle.shuffle_length)
+        .with_params(cyclon::secure::SecureParams::scaled(c, flags.interval_ms))
+        .with_interval(flags.interval())
+        .with_request_timeout(std::time::Duration::from_millis(flags.request_timeout_ms))
+        .with_address_scope(flags.address_scope.into())
+        .with_protocol_prefix(flags.protocol_prefix.clone().unwrap_or_default());
+    config
+        .validate()
+        .map_err(|error| format!("invalid SecureCyclon configuration: {error}"))?;
+    Ok(config)
+}
+
 fn cyclon_config(args: &Args) -> cyclon::Config {
-    let config = args
+    let mut config = args
         .cyclon
         .config()
         .with_require_signed_records(args.require_signed_records);
+    if is_secure(args) {
+        // The plain behaviour is not built; its configuration only has to validate.
+        config = config.with_defence(cyclon::Defence::Off);
+    }
     match args.rejoin.rule(args.cyclon.shuffle.view_size) {
         Some(rule) => config.with_rejoin(rule),
         None => config,
@@ -113,6 +166,7 @@ fn cyclon_config(args: &Args) -> cyclon::Config {
 fn build_swarm(
     key: identity::Keypair,
     config: cyclon::Config,
+    secure: Option<cyclon::secure::Config>,
 ) -> Result<Swarm<NodeBehaviour>, Box<dyn std::error::Error>> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -125,7 +179,15 @@ fn build_swarm(
         .with_behaviour(|key| {
             Ok(NodeBehaviour {
                 // With the key, the node's own entry carries its signed peer record.
-                cyclon: cyclon::Behaviour::try_with_keypair(key.clone(), config)?,
+                cyclon: match secure {
+                    Some(_) => None,
+                    None => Some(cyclon::Behaviour::try_with_keypair(key.clone(), config)?),
+                }
+                .into(),
+                secure: secure
+                    .map(|secure| cyclon::secure::Behaviour::try_new(key.clone(), secure))
+                    .transpose()?
+                    .into(),
                 identify: identify::Behaviour::new(
                     identify::Config::new(
                         format!("/libp2p-cyclon/{}", env!("CARGO_PKG_VERSION")),
@@ -184,6 +246,36 @@ enum Output {
     },
     NeighbourDown {
         peer_id: String,
+    },
+    ExchangeCompleted {
+        peer_id: String,
+        received: usize,
+        given: usize,
+    },
+    ExchangeAnswered {
+        peer_id: String,
+        received: usize,
+        given: usize,
+    },
+    ExchangeRefused {
+        peer_id: String,
+        reason: String,
+    },
+    ExchangeFailed {
+        peer_id: String,
+        role: &'static str,
+        error: String,
+    },
+    ProofFound {
+        offender: String,
+        kind: &'static str,
+    },
+    Blacklisted {
+        peer_id: String,
+    },
+    InvalidItems {
+        peer_id: String,
+        count: u64,
     },
 }
 
@@ -263,6 +355,76 @@ impl Output {
     }
 }
 
+impl Output {
+    /// The line for a SecureCyclon event; `None` for kinds of events this version does not
+    /// print.
+    fn of_secure(event: cyclon::secure::Event) -> Option<Self> {
+        use cyclon::secure::{Event, ProofKind, Role};
+        Some(match event {
+            Event::PeerAdded { peer_id, addresses } => Output::PeerAdded {
+                peer_id: peer_id.to_base58(),
+                addresses: strings(&addresses),
+                signed: true,
+                verified: true,
+            },
+            Event::PeerRemoved { peer_id } => Output::PeerRemoved {
+                peer_id: peer_id.to_base58(),
+                reason: "not_held",
+            },
+            Event::ExchangeCompleted {
+                peer_id,
+                received,
+                given,
+            } => Output::ExchangeCompleted {
+                peer_id: peer_id.to_base58(),
+                received,
+                given,
+            },
+            Event::ExchangeAnswered {
+                peer_id,
+                received,
+                given,
+            } => Output::ExchangeAnswered {
+                peer_id: peer_id.to_base58(),
+                received,
+                given,
+            },
+            Event::ExchangeRefused { peer_id, reason } => Output::ExchangeRefused {
+                peer_id: peer_id.to_base58(),
+                reason: format!("{reason:?}"),
+            },
+            Event::ExchangeFailed {
+                peer_id,
+                role,
+                error,
+            } => Output::ExchangeFailed {
+                peer_id: peer_id.to_base58(),
+                role: match role {
+                    Role::Initiator => "initiator",
+                    Role::Responder => "responder",
+                },
+                error: error.to_string(),
+            },
+            Event::ProofFound { offender, kind } => Output::ProofFound {
+                offender: offender.to_base58(),
+                kind: match kind {
+                    ProofKind::Fork => "fork",
+                    ProofKind::Frequency => "frequency",
+                    _ => "other",
+                },
+            },
+            Event::Blacklisted { peer_id } => Output::Blacklisted {
+                peer_id: peer_id.to_base58(),
+            },
+            Event::InvalidItems { peer_id, items } => Output::InvalidItems {
+                peer_id: peer_id.to_base58(),
+                count: items.total(),
+            },
+            _ => return None,
+        })
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let (mut args, config) = match peer::start(cyclon_config, "info") {
@@ -270,18 +432,29 @@ async fn main() -> ExitCode {
         Err(code) => return code,
     };
     let interval = config.shuffle_interval();
-    let mut swarm = match build_swarm(peer::keypair(args.peer.secret_key_seed), config) {
+    let secure = if is_secure(&args) {
+        match secure_config(&args) {
+            Ok(secure) => Some(secure),
+            Err(message) => return cli::usage_error(message),
+        }
+    } else {
+        None
+    };
+    let mut swarm = match build_swarm(peer::keypair(args.peer.secret_key_seed), config, secure) {
         Ok(swarm) => swarm,
         Err(error) => return cli::exit_status(Err(error)),
     };
     // The saved view enters before anything else happens; an unusable file stops the node
     // before it could be overwritten.
-    let state = match args.state_file.take() {
-        Some(path) => match state::StateFile::restore(path, &mut swarm.behaviour_mut().cyclon) {
+    let state = match (
+        args.state_file.take(),
+        swarm.behaviour_mut().cyclon.as_mut(),
+    ) {
+        (Some(path), Some(cyclon)) => match state::StateFile::restore(path, cyclon) {
             Ok(state) => Some(state),
             Err(message) => return cli::usage_error(message),
         },
-        None => None,
+        _ => None,
     };
     cli::exit_status(run(args, swarm, state, interval).await)
 }
@@ -322,16 +495,16 @@ async fn run(
             signal = &mut shutdown => {
                 let signal = signal.map_err(|e| format!("cannot wait for signals: {e}"))?;
                 tracing::info!(signal, "shutting down");
-                if let Some(state) = state.as_mut() {
+                if let (Some(state), Some(cyclon)) = (state.as_mut(), swarm.behaviour().cyclon.as_ref()) {
                     state
-                        .save(&swarm.behaviour().cyclon)
+                        .save(cyclon)
                         .map_err(|e| format!("cannot write the state file: {e}"))?;
                 }
                 return Ok(());
             }
             _ = save_timer.tick(), if state.is_some() && view_changed => {
-                if let Some(state) = state.as_mut()
-                    && let Err(error) = state.save(&swarm.behaviour().cyclon)
+                if let (Some(state), Some(cyclon)) = (state.as_mut(), swarm.behaviour().cyclon.as_ref())
+                    && let Err(error) = state.save(cyclon)
                 {
                     tracing::warn!(%error, "cannot write the state file");
                 }
@@ -348,6 +521,7 @@ async fn run(
                 );
                 Output::of(event)
             }
+            SwarmEvent::Behaviour(NodeBehaviourEvent::Secure(event)) => Output::of_secure(event),
             SwarmEvent::Behaviour(NodeBehaviourEvent::Identify(event)) => {
                 tracing::debug!(?event, "identify");
                 None
@@ -425,7 +599,15 @@ async fn run(
         if starting.is_empty()
             && let Some(peers) = bootstrap.take()
         {
-            add_bootstrap_peers(&mut swarm.behaviour_mut().cyclon, peers, seeds);
+            let behaviour = swarm.behaviour_mut();
+            if let Some(secure) = behaviour.secure.as_mut() {
+                // SecureCyclon takes no unsigned entry: the bootstrap peers are seeds it joins.
+                for BootstrapPeer { peer_id, address } in peers {
+                    secure.add_seed(peer_id, address);
+                }
+            } else if let Some(cyclon) = behaviour.cyclon.as_mut() {
+                add_bootstrap_peers(cyclon, peers, seeds);
+            }
         }
     }
 }

@@ -2,7 +2,8 @@
 //! full views without a hub, with entries verified by the nodes' signed records, forget nodes
 //! killed with SIGKILL, and stop cleanly on signals; a node with `--require-signed-records`
 //! takes a signing node's entry and drops an unsigned peer's; nodes running the `--defence`
-//! fill their views; bad flags are one-line errors.
+//! fill their views, and so do nodes running SecureCyclon (`--defence secure`); bad flags are
+//! one-line errors.
 //!
 //! Each node's view is replayed from its `peer_added` / `peer_removed` events, checking on the
 //! way that the event stream itself is consistent (no self, no duplicate, never more than `c`).
@@ -377,6 +378,8 @@ fn bad_flags_exit_non_zero_with_a_one_line_message() {
             &["--address-scope", "planet"],
             &["--protocol-prefix", "no-slash"],
             &["--protocol-prefix", "/trailing/"],
+            &["--defence", "secure", "--neighbours", "2"],
+            &["--defence", "secure", "--view-size", "0"],
             &["--no-such-flag"],
         ],
     );
@@ -698,4 +701,64 @@ fn nodes_report_symmetric_neighbour_links() {
             symmetric.then_some(())
         },
     );
+}
+
+/// Six nodes run SecureCyclon (`--defence secure`), each knowing only the first as a seed:
+/// every node completes exchanges over `/cyclon/2.0.0`, the views (replayed from the events)
+/// hold only signed descriptors of the nodes started and connect them all, and no node sees
+/// an invalid item, finds a proof or blacklists anyone.
+#[test]
+fn nodes_running_secure_cyclon_fill_their_views_with_signed_descriptors() {
+    const SECURE: usize = 6;
+    let mut group = Group::new();
+    let mut first = node("/ip4/127.0.0.1/tcp/0", None);
+    first.args(["--defence", "secure"]);
+    let first = group.spawn("node 0", first);
+    let (_, first_addresses) = group.wait_until("node 0 to listen", Duration::from_secs(10), |o| {
+        listening(&o[first])
+    });
+    for i in 1..SECURE {
+        let mut command = node("/ip4/127.0.0.1/tcp/0", Some(&first_addresses[0]));
+        command.args(["--defence", "secure"]);
+        group.spawn(&format!("node {i}"), command);
+    }
+    let ids: Vec<String> = group.wait_until("all nodes to listen", Duration::from_secs(10), |o| {
+        o.iter()
+            .map(|output| listening(output).map(|(id, _)| id))
+            .collect()
+    });
+    let id_refs: Vec<&String> = ids.iter().collect();
+    let views = group.wait_until("filled, connected views", Duration::from_secs(40), |o| {
+        let views: Vec<_> = o
+            .iter()
+            .zip(&ids)
+            .map(|(out, id)| replay(out, id).view)
+            .collect();
+        let exchanged = o.iter().all(|out| {
+            events(out).any(|e| e["event"] == "exchange_completed")
+                && events(out).any(|e| e["event"] == "exchange_answered")
+        });
+        (exchanged && views.iter().all(|v| v.len() >= 2) && connected(&id_refs, &views))
+            .then_some(views)
+    });
+    for view in &views {
+        assert!(
+            view.iter().all(|p| ids.contains(p)),
+            "unknown peer in {view:?}"
+        );
+    }
+    group.with_outputs(|outputs| {
+        for (k, output) in outputs.iter().enumerate() {
+            for event in events(output) {
+                let kind = event["event"].as_str().unwrap_or_default();
+                assert!(
+                    !matches!(kind, "invalid_items" | "proof_found" | "blacklisted"),
+                    "node {k}: {event}"
+                );
+                if kind == "peer_added" {
+                    assert_eq!(event["signed"], true, "node {k}: {event}");
+                }
+            }
+        }
+    });
 }
