@@ -49,6 +49,10 @@
 //! ranking lowest under a private seed, so that flooding views with repeated entries buys a
 //! coalition nothing beyond its number of identities; `docs/defence.md`).
 //!
+//! For trust at 10-20 % attackers, SecureCyclon ([`secure`]): descriptors signed by the peer
+//! they name and transferred, never copied, over `/cyclon/2.0.0`. It is a behaviour of its own,
+//! [`secure::Behaviour`], over its own sans-IO core, [`secure::SecureView`].
+//!
 //! # Beside the rest of a swarm
 //!
 //! Also opt-in (`docs/production.md`): which addresses travel

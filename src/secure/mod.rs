@@ -33,7 +33,8 @@
 //! ([`SimScheme`](sim_scheme::SimScheme)), a node with libp2p identity keys
 //! ([`Libp2pScheme`](keys::Libp2pScheme)). It reads no clock (every call takes `now` in
 //! milliseconds) and draws from the random number generator it is given. The wire format,
-//! `/cyclon/2.0.0`, is in [`wire`] and `docs/protocol.md`.
+//! `/cyclon/2.0.0`, is in [`wire`] and `docs/protocol.md`; [`Behaviour`] carries it over
+//! libp2p (its own [`Config`] and [`Event`]s), deciding nothing the core decides.
 
 mod anchors;
 mod behaviour;

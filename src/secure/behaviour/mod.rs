@@ -12,7 +12,7 @@
 //! ([`SecureView::open`], [`SecureView::answer`], [`SecureView::advance`]), what a failure
 //! costs ([`SecureView::fail`], [`SecureView::abandon`]), which proofs to flood
 //! ([`SecureView::drain_floods`], [`SecureView::receive_proofs`]). The behaviour carries
-//! frames between the core and the [handler](handler) of each connection (one stream per
+//! frames between the core and the handler of each connection (one stream per
 //! exchange, each frame handed up and each reply handed down), owns connections, dials,
 //! the round and housekeeping timers and deadlines, reads the clock (milliseconds since the
 //! Unix epoch), and turns the core's outcomes into [`Event`]s and counters ([`Stats`]). The
@@ -87,7 +87,38 @@ struct Answered {
 }
 
 /// The SecureCyclon [`NetworkBehaviour`]: periodic exchanges over `/cyclon/2.0.0`, driven by a
-/// [`SecureView`]. See the [module docs](self).
+/// [`SecureView`] (the message sequence, fields and limits are in `docs/protocol.md`).
+///
+/// Every interval the core chooses whom to contact ([`SecureView::select`]); the behaviour
+/// opens a stream to it (dialling the addresses the target signed, or a seed's), the core
+/// opens the exchange ([`SecureView::open`]), and each frame received goes to the core
+/// ([`SecureView::advance`]), whose reply is sent, until it says the exchange is over.
+/// Streams other nodes open are answered the same way ([`SecureView::answer`]). Timeouts,
+/// stream errors and dial failures fail or abandon the exchange in the core; the proofs the
+/// core queues are pushed to its targets on streams of their own, and pushes received go to
+/// [`SecureView::receive_proofs`]. The behaviour decides no protocol rule: it owns
+/// connections, dials, timers, deadlines and the clock (milliseconds since the Unix epoch),
+/// and reports the core's outcomes as [`Event`]s and [`Stats`].
+///
+/// It is a behaviour of its own, not a mode of [`crate::Behaviour`]: its core is another state
+/// machine, an exchange is a conversation of several messages on one stream rather than a
+/// request and an answer, and a node in this mode speaks only `/cyclon/2.0.0`. The addresses
+/// in the descriptors the view holds were signed by their creators; they are reported to the
+/// swarm ([`ToSwarm::NewExternalAddrOfPeer`]) and answered from
+/// `handle_pending_outbound_connection`, so that other behaviours can dial those peers.
+///
+/// ```
+/// use libp2p_cyclon::secure;
+///
+/// let key = libp2p_identity::Keypair::generate_ed25519();
+/// let mut behaviour = secure::Behaviour::new(
+///     key,
+///     secure::Config::default().with_view_size(20).with_shuffle_length(5),
+/// );
+/// let seed = libp2p_identity::Keypair::generate_ed25519().public().to_peer_id();
+/// behaviour.add_seed(seed, "/ip4/192.0.2.1/tcp/4001".parse().unwrap());
+/// assert!(behaviour.contacts().is_empty()); // a seed is joined, not held
+/// ```
 pub struct Behaviour {
     config: Config,
     view: NodeView,
