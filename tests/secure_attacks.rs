@@ -1,8 +1,12 @@
-//! SecureCyclon against a cloner over real swarms: a malicious node signs two hand-overs of
-//! one descriptor (its own fresh one, to two honest nodes) with its own key and the wire
-//! functions, and delivers them in two joins on `/cyclon/2.0.0`. The honest nodes
-//! (`secure::Behaviour`) must find the contradiction, blacklist the cloner everywhere, and
-//! blacklist no one else.
+//! SecureCyclon's behaviour against hostile peers over real swarms (memory transport):
+//!
+//! - a cloner signs two hand-overs of one descriptor (its own fresh one, to two honest
+//!   nodes) with its own key and the wire functions, and delivers them in two joins on
+//!   `/cyclon/2.0.0`: the honest nodes (`secure::Behaviour`) must find the contradiction,
+//!   blacklist the cloner everywhere, and blacklist no one else (6 and 20 honest nodes);
+//! - a peer sending garbage, an oversized length, a message out of place and a forged
+//!   signature: each is counted by reason, no one is blacklisted, and the node goes on
+//!   exchanging with honest peers.
 
 use std::{collections::HashSet, task::Poll, time::Duration};
 
@@ -14,7 +18,7 @@ use libp2p::{
 };
 use libp2p_cyclon::{
     secure::{
-        self, Advance, Event, HandOver, HandOverKind, Incoming, Link, ProofKind, Scheme,
+        self, Advance, Event, HandOver, HandOverKind, Incoming, Invalid, Link, ProofKind, Scheme,
         SecureParams, SecureView,
         keys::{KeypairSigner, Libp2pScheme},
         wire::{self, Frame, PROTOCOL_NAME, Peers, WireLimits},
@@ -143,21 +147,37 @@ async fn clone_descriptor(
     }
 }
 
+/// What one honest node reported.
 #[derive(Default)]
 struct Seen {
     blacklisted: HashSet<PeerId>,
     found: Vec<(PeerId, ProofKind)>,
+    completed: usize,
 }
 
-#[tokio::test]
-async fn a_cloner_is_blacklisted_by_every_honest_node_and_no_one_else() {
-    let n = 6;
+impl Seen {
+    fn record(&mut self, event: SwarmEvent<Event>) {
+        match event {
+            SwarmEvent::Behaviour(Event::Blacklisted { peer_id }) => {
+                self.blacklisted.insert(peer_id);
+            }
+            SwarmEvent::Behaviour(Event::ProofFound { offender, kind }) => {
+                self.found.push((offender, kind))
+            }
+            SwarmEvent::Behaviour(Event::ExchangeCompleted { .. }) => self.completed += 1,
+            _ => {}
+        }
+    }
+}
+
+/// `n` honest swarms bootstrapped as a ring of seeds, running.
+async fn honest_ring(n: usize) -> (Vec<Swarm<secure::Behaviour>>, Vec<Multiaddr>, Vec<PeerId>) {
     let mut swarms: Vec<Swarm<secure::Behaviour>> = Vec::new();
     let mut addresses = Vec::new();
     for _ in 0..n {
         let mut swarm = Swarm::new_ephemeral_tokio(|key| {
             let mut b = secure::Behaviour::new(key, config());
-            b.pause();
+            b.pause(); // until every node listens
             b
         });
         let (memory, _) = swarm.listen().with_memory_addr_external().await;
@@ -172,26 +192,26 @@ async fn a_cloner_is_blacklisted_by_every_honest_node_and_no_one_else() {
             .add_seed(ids[next], addresses[next].clone());
         swarm.behaviour_mut().resume();
     }
-    let mut seen: Vec<Seen> = (0..n).map(|_| Seen::default()).collect();
+    (swarms, addresses, ids)
+}
 
-    // The cloner: a swarm that opens raw /cyclon/2.0.0 streams, and takes (and drops) those
-    // opened to it, so that the victims' redemptions of its descriptor are signed.
+/// A raw peer: a swarm that opens `/cyclon/2.0.0` streams by hand (and takes, then drops,
+/// those opened to it), connected to `targets`, running in its own task. Returns its key,
+/// stream control and address.
+async fn raw_peer(targets: &[(PeerId, Multiaddr)]) -> (Keypair, libp2p_stream::Control, Multiaddr) {
     let mut key = None;
-    let mut cloner = Swarm::new_ephemeral_tokio(|k| {
+    let mut swarm = Swarm::new_ephemeral_tokio(|k| {
         key = Some(k);
         libp2p_stream::Behaviour::new()
     });
-    let (cloner_address, _) = cloner.listen().with_memory_addr_external().await;
-    let cloner_id = *cloner.local_peer_id();
-    let control = cloner.behaviour().new_control();
+    let (address, _) = swarm.listen().with_memory_addr_external().await;
+    let control = swarm.behaviour().new_control();
     let mut incoming = control.clone().accept(PROTOCOL_NAME).unwrap();
-    let victims = [ids[0], ids[3]];
-    for &v in &victims {
-        let k = ids.iter().position(|id| *id == v).unwrap();
-        cloner
+    for (peer, address) in targets {
+        swarm
             .dial(
-                DialOpts::peer_id(v)
-                    .addresses(vec![addresses[k].clone()])
+                DialOpts::peer_id(*peer)
+                    .addresses(vec![address.clone()])
                     .build(),
             )
             .unwrap();
@@ -199,37 +219,35 @@ async fn a_cloner_is_blacklisted_by_every_honest_node_and_no_one_else() {
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = cloner.select_next_some() => {}
+                _ = swarm.select_next_some() => {}
                 Some(_dropped) = incoming.next() => {}
             }
         }
     });
+    (key.unwrap(), control, address)
+}
 
-    let mut script: Option<tokio::task::JoinHandle<()>> = None;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+/// Polls the swarms, recording events, until `done` holds (checked every gap); panics after
+/// `limit`.
+async fn run_until(
+    swarms: &mut [Swarm<secure::Behaviour>],
+    seen: &mut [Seen],
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut(&[Swarm<secure::Behaviour>], &[Seen]) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + limit;
     let mut check = tokio::time::interval(Duration::from_millis(GAP_MS));
-    let mut cloned_at = None;
-    let mut script_done = false;
     loop {
         let progress = futures::future::poll_fn(|cx| {
             let mut progressed = false;
             for (swarm, seen) in swarms.iter_mut().zip(seen.iter_mut()) {
                 for _ in 0..64 {
                     match swarm.poll_next_unpin(cx) {
-                        Poll::Ready(Some(SwarmEvent::Behaviour(Event::Blacklisted {
-                            peer_id,
-                        }))) => {
-                            seen.blacklisted.insert(peer_id);
+                        Poll::Ready(Some(event)) => {
+                            seen.record(event);
                             progressed = true;
                         }
-                        Poll::Ready(Some(SwarmEvent::Behaviour(Event::ProofFound {
-                            offender,
-                            kind,
-                        }))) => {
-                            seen.found.push((offender, kind));
-                            progressed = true;
-                        }
-                        Poll::Ready(Some(_)) => progressed = true,
                         _ => break,
                     }
                 }
@@ -243,24 +261,59 @@ async fn a_cloner_is_blacklisted_by_every_honest_node_and_no_one_else() {
         tokio::select! {
             _ = progress => {}
             _ = check.tick() => {
-                assert!(tokio::time::Instant::now() < deadline, "not blacklisted everywhere in time");
-                // The honest overlay first fills up a little; then the cloner strikes once.
-                if cloned_at.is_none() && swarms.iter().all(|s| s.behaviour().view().len() >= 3) {
-                    let task = clone_descriptor(control.clone(), key.take().unwrap(), cloner_address.clone(), victims);
-                    script = Some(tokio::spawn(task));
-                    cloned_at = Some(tokio::time::Instant::now());
+                if done(swarms, seen) {
+                    return;
                 }
-                if let Some(handle) = script.take_if(|h| h.is_finished()) {
-                    handle.await.expect("the cloner's script ran to its end");
-                    script_done = true;
-                }
-                if script_done && seen.iter().all(|s| s.blacklisted.contains(&cloner_id)) {
-                    break;
-                }
+                assert!(tokio::time::Instant::now() < deadline, "not done in time: {what}");
             }
         }
     }
-    let took = cloned_at.unwrap().elapsed();
+}
+
+/// `n` honest nodes fill their views a little; a cloner hands its fresh descriptor to two of
+/// them; every honest node must blacklist the cloner, and only it.
+async fn cloner_is_blacklisted_everywhere(n: usize, limit: Duration) {
+    let (mut swarms, addresses, ids) = honest_ring(n).await;
+    let mut seen: Vec<Seen> = (0..n).map(|_| Seen::default()).collect();
+    let victims = [ids[0], ids[n / 2]];
+    let targets = [
+        (ids[0], addresses[0].clone()),
+        (ids[n / 2], addresses[n / 2].clone()),
+    ];
+    let (key, control, cloner_address) = raw_peer(&targets).await;
+    let cloner_id = key.public().to_peer_id();
+    run_until(&mut swarms, &mut seen, limit, "views of 3", |swarms, _| {
+        swarms.iter().all(|s| s.behaviour().view().len() >= 3)
+    })
+    .await;
+    let cloned_at = tokio::time::Instant::now();
+    let mut script = Some(tokio::spawn(clone_descriptor(
+        control,
+        key,
+        cloner_address,
+        victims,
+    )));
+    let mut script_done = false;
+    let mut finished = None;
+    run_until(
+        &mut swarms,
+        &mut seen,
+        limit,
+        "the cloner blacklisted everywhere",
+        |_, seen| {
+            if script.as_ref().is_some_and(|h| h.is_finished()) {
+                finished = script.take();
+                script_done = true;
+            }
+            script_done && seen.iter().all(|s| s.blacklisted.contains(&cloner_id))
+        },
+    )
+    .await;
+    finished
+        .unwrap()
+        .await
+        .expect("the cloner's script ran to its end");
+    let took = cloned_at.elapsed();
     let finders: Vec<usize> = (0..n).filter(|&k| !seen[k].found.is_empty()).collect();
     println!(
         "blacklisted by all {n} honest nodes {:.1} s ({:.0} gaps) after the clone; proofs found by nodes {finders:?}",
@@ -285,4 +338,119 @@ async fn a_cloner_is_blacklisted_by_every_honest_node_and_no_one_else() {
         );
     }
     assert!(!finders.is_empty());
+}
+
+#[tokio::test]
+async fn a_cloner_is_blacklisted_by_six_honest_nodes_and_no_one_else() {
+    cloner_is_blacklisted_everywhere(6, Duration::from_secs(60)).await;
+}
+
+#[tokio::test]
+async fn a_cloner_is_blacklisted_by_twenty_honest_nodes_and_no_one_else() {
+    cloner_is_blacklisted_everywhere(20, Duration::from_secs(90)).await;
+}
+
+/// Opens a stream to `peer` and writes `bytes` raw; returns the stream.
+async fn send_raw(control: &mut libp2p_stream::Control, peer: PeerId, bytes: &[u8]) -> Stream {
+    let mut stream = control.open_stream(peer, PROTOCOL_NAME).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream.flush().await.unwrap();
+    stream
+}
+
+/// Reads until the peer ends the stream (it resets or closes it after a bad input).
+async fn until_ended(mut stream: Stream) {
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest).await;
+}
+
+/// The hostile peer's inputs, in order; returns the reason the forged `Open` was refused for.
+async fn hostile_inputs(
+    mut control: libp2p_stream::Control,
+    key: Keypair,
+    address: Multiaddr,
+    victim: PeerId,
+) -> secure::RefuseReason {
+    let me = key.public().to_peer_id();
+    // Garbage in a well-formed frame.
+    let mut garbage = vec![3u8];
+    garbage.extend([0xff, 0xff, 0xff]);
+    until_ended(send_raw(&mut control, victim, &garbage).await).await;
+    // A length over the message size limit (100,000 bytes announced).
+    until_ended(send_raw(&mut control, victim, &[0xa0, 0x8d, 0x06]).await).await;
+    // A `Step` (field 4, empty) where an `Open` must come first.
+    until_ended(send_raw(&mut control, victim, &[2, 0x22, 0x00]).await).await;
+    // An `Open` whose fresh descriptor's signature is forged (one bit flipped).
+    let mut rng = StdRng::seed_from_u64(9);
+    let shuffle = ShuffleParams::new(C, L).with_defence(Defence::Secure(params()));
+    let now = now_ms();
+    let signer = KeypairSigner::new(key).unwrap();
+    let mut view = SecureView::new_identity(shuffle, Libp2pScheme, signer, now, &mut rng).unwrap();
+    let selected = view.join(now, victim).unwrap();
+    let (mut open, _) = view
+        .open(&mut rng, now, selected.id, vec![address])
+        .unwrap();
+    open.fresh.signature[0] ^= 1;
+    let out = Peers {
+        sender: me,
+        receiver: victim,
+    };
+    let mut stream = control.open_stream(victim, PROTOCOL_NAME).await.unwrap();
+    write_frame(&mut stream, &wire::encode_frame(&Frame::Open(open), &out)).await;
+    let reply = read_frame(&mut stream).await;
+    let back = Peers {
+        sender: victim,
+        receiver: me,
+    };
+    match wire::decode_frame(&reply, &back, &WireLimits::default()).unwrap() {
+        Frame::Refuse(refuse) => refuse.reason,
+        other => panic!("a forged Open was not refused: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn hostile_input_is_counted_by_reason_and_never_blacklists() {
+    let (mut swarms, addresses, ids) = honest_ring(3).await;
+    let mut seen: Vec<Seen> = (0..3).map(|_| Seen::default()).collect();
+    let (key, control, address) = raw_peer(&[(ids[0], addresses[0].clone())]).await;
+    let hostile = key.public().to_peer_id();
+    let script = tokio::spawn(hostile_inputs(control, key, address, ids[0]));
+    let reasons = [
+        Invalid::Malformed,
+        Invalid::TooLarge,
+        Invalid::Unexpected,
+        Invalid::BadSignature,
+    ];
+    run_until(
+        &mut swarms,
+        &mut seen,
+        Duration::from_secs(30),
+        "every input counted",
+        |swarms, _| {
+            let invalid = swarms[0].behaviour().stats().invalid;
+            reasons.iter().all(|&r| invalid.get(r) >= 1)
+        },
+    )
+    .await;
+    let reason = script.await.expect("the hostile script ran to its end");
+    assert_eq!(reason, secure::RefuseReason::Invalid);
+    let invalid = swarms[0].behaviour().stats().invalid;
+    for r in reasons {
+        assert_eq!(invalid.get(r), 1, "{}", r.as_str());
+    }
+    assert_eq!(invalid.total(), 4);
+    // The node goes on exchanging with honest peers, and no one was blacklisted.
+    let before = seen[0].completed;
+    run_until(
+        &mut swarms,
+        &mut seen,
+        Duration::from_secs(30),
+        "exchanges go on",
+        |_, seen| seen[0].completed >= before + 3,
+    )
+    .await;
+    for (k, s) in seen.iter().enumerate() {
+        assert!(s.blacklisted.is_empty(), "node {k}");
+        assert!(!swarms[k].behaviour().view().is_blacklisted(&hostile));
+    }
 }

@@ -110,9 +110,12 @@ pub enum StreamError {
     /// Too many outbound streams on the connection.
     #[error("too many streams on the connection")]
     Capacity,
-    /// A length prefix over the message size limit, or not minimal.
-    #[error("a bad frame: {0}")]
-    Oversized(String),
+    /// A length prefix announcing more bytes than the maximum message size.
+    #[error("a message of {0} bytes, over the limit")]
+    TooLarge(usize),
+    /// A length prefix that is not a minimal varint.
+    #[error("a malformed length prefix")]
+    BadLengthPrefix,
     /// A frame that does not decode (or not canonically).
     #[error("an undecodable message: {0}")]
     Wire(WireError),

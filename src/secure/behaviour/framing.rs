@@ -9,9 +9,29 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// The most bytes of an unsigned varint of a `u64`.
 const MAX_VARINT_LEN: usize = 10;
 
+/// Why a frame could not be read.
+#[derive(Debug)]
+pub(crate) enum FrameError {
+    /// The length prefix announces more than the maximum message size.
+    TooLarge(usize),
+    /// The length prefix is not a minimal varint of at most 10 bytes.
+    BadPrefix,
+    /// The stream failed or ended inside a frame.
+    Io(io::Error),
+}
+
+impl From<io::Error> for FrameError {
+    fn from(error: io::Error) -> Self {
+        FrameError::Io(error)
+    }
+}
+
 /// Reads one frame of at most `max_size` bytes. `Ok(None)` if the stream ends cleanly before
 /// a frame starts; the end of the stream inside a frame is an error.
-pub(crate) async fn read_frame<S>(stream: &mut S, max_size: usize) -> io::Result<Option<Vec<u8>>>
+pub(crate) async fn read_frame<S>(
+    stream: &mut S,
+    max_size: usize,
+) -> Result<Option<Vec<u8>>, FrameError>
 where
     S: AsyncRead + Unpin,
 {
@@ -22,33 +42,24 @@ where
             if k == 0 {
                 return Ok(None);
             }
-            return Err(io::ErrorKind::UnexpectedEof.into());
+            return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
         let b = byte[0];
         if k > 0 && b == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a length prefix that is not minimal",
-            ));
+            return Err(FrameError::BadPrefix);
         }
         len |= u64::from(b & 0x7f) << (7 * k);
         if b & 0x80 == 0 {
             let len = usize::try_from(len).unwrap_or(usize::MAX);
             if len > max_size {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("a message of {len} bytes, above the limit of {max_size}"),
-                ));
+                return Err(FrameError::TooLarge(len));
             }
             let mut buf = vec![0u8; len];
             stream.read_exact(&mut buf).await?;
             return Ok(Some(buf));
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        "a length prefix longer than 10 bytes",
-    ))
+    Err(FrameError::BadPrefix)
 }
 
 /// Writes one frame (length prefix and bytes) and flushes.
@@ -83,13 +94,19 @@ mod tests {
             assert_eq!(read_frame(&mut r, 300).await.unwrap(), None);
             // Over the limit: refused from the prefix alone.
             let mut r = Cursor::new(bytes.clone());
-            assert!(read_frame(&mut r, 299).await.is_err());
+            assert!(matches!(
+                read_frame(&mut r, 299).await,
+                Err(FrameError::TooLarge(300))
+            ));
             // Cut inside a frame.
             let mut r = Cursor::new(bytes[..100].to_vec());
             assert!(read_frame(&mut r, 300).await.is_err());
             // A non-minimal prefix.
             let mut r = Cursor::new(vec![0x81, 0x00, 0x01]);
-            assert!(read_frame(&mut r, 300).await.is_err());
+            assert!(matches!(
+                read_frame(&mut r, 300).await,
+                Err(FrameError::BadPrefix)
+            ));
         });
     }
 }

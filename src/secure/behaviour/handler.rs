@@ -12,7 +12,6 @@
 use std::{
     collections::{HashMap, VecDeque},
     convert::Infallible,
-    io,
     task::{Context, Poll},
     time::Duration,
 };
@@ -30,7 +29,10 @@ use libp2p_swarm::{
     handler::{ConnectionEvent, DialUpgradeError, FullyNegotiatedInbound, FullyNegotiatedOutbound},
 };
 
-use super::{event::StreamError, framing};
+use super::{
+    event::StreamError,
+    framing::{self, FrameError},
+};
 use crate::{
     handler::{InboundLimit, InboundPermit},
     secure::{
@@ -437,10 +439,9 @@ async fn converse(
         let bytes = match framing::read_frame(&mut stream, limits.max_message_size).await {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Err(StreamError::Closed),
-            Err(error) if error.kind() == io::ErrorKind::InvalidData => {
-                return Err(StreamError::Oversized(error.to_string()));
-            }
-            Err(error) => return Err(StreamError::Io(error)),
+            Err(FrameError::TooLarge(len)) => return Err(StreamError::TooLarge(len)),
+            Err(FrameError::BadPrefix) => return Err(StreamError::BadLengthPrefix),
+            Err(FrameError::Io(error)) => return Err(StreamError::Io(error)),
         };
         let frame = wire::decode_frame(&bytes, &incoming, &limits).map_err(StreamError::Wire)?;
         let (tx, rx) = oneshot::channel();

@@ -588,9 +588,15 @@ impl Behaviour {
         key: StreamKey,
         error: StreamError,
     ) {
-        if let StreamError::Wire(wire) = &error {
+        let invalid = match &error {
+            StreamError::Wire(wire) => Some(wire.invalid()),
+            StreamError::TooLarge(_) => Some(Invalid::TooLarge),
+            StreamError::BadLengthPrefix => Some(Invalid::Malformed),
+            _ => None,
+        };
+        if let Some(why) = invalid {
             let mut items = InvalidItems::default();
-            items.count(wire.invalid());
+            items.count(why);
             self.invalid(peer, items);
         }
         match key {
