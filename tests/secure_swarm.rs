@@ -274,3 +274,76 @@ async fn twenty_honest_nodes_from_a_ring_fill_their_views_in_one_component() {
         }
     }
 }
+
+/// A node whose seeds fail in three ways: one is not listening (the dial fails), one does not
+/// speak `/cyclon/2.0.0` (negotiation fails), one takes the stream and never answers (the
+/// request timeout). Each exchange fails with its own error, the core hears of it (no
+/// exchange stays in flight), and nothing is counted as invalid.
+#[tokio::test]
+async fn failed_dials_protocols_and_silent_peers_fail_their_exchanges() {
+    let timeout = Duration::from_millis(1500);
+    let (mut swarms, _) = swarms(1, config(4, 2).with_request_timeout(timeout)).await;
+
+    // Not listening: a memory address nobody listens on.
+    let absent = libp2p::identity::Keypair::generate_ed25519()
+        .public()
+        .to_peer_id();
+    let nowhere: Multiaddr = "/memory/1".parse().unwrap();
+    // Not speaking the protocol, and silent: raw swarms, the second taking streams and
+    // holding them unanswered.
+    let mut others = Vec::new();
+    for silent in [false, true] {
+        let mut swarm = Swarm::new_ephemeral_tokio(|_| libp2p_stream::Behaviour::new());
+        let (address, _) = swarm.listen().with_memory_addr_external().await;
+        let id = *swarm.local_peer_id();
+        let mut incoming = silent.then(|| {
+            swarm
+                .behaviour()
+                .new_control()
+                .accept(secure::wire::PROTOCOL_NAME)
+                .unwrap()
+        });
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = swarm.select_next_some() => {}
+                    Some((_, stream)) = async {
+                        match incoming.as_mut() {
+                            Some(incoming) => incoming.next().await,
+                            None => futures::future::pending().await,
+                        }
+                    } => held.push(stream),
+                }
+            }
+        });
+        others.push((id, address));
+    }
+    let node = swarms[0].behaviour_mut();
+    node.add_seed(absent, nowhere);
+    for (id, address) in &others {
+        node.add_seed(*id, address.clone());
+    }
+    node.resume();
+    let mut seen = [Seen::default()];
+    let ok = run_until(
+        &mut swarms,
+        &mut seen,
+        Duration::from_secs(30),
+        |_, seen| {
+            let failures = &seen[0].failures;
+            ["could not connect", "does not support", "timed out"]
+                .iter()
+                .all(|what| failures.keys().any(|k| k.contains(what)))
+        },
+    )
+    .await;
+    assert!(ok, "{:?}", seen[0].failures);
+    let stats = *swarms[0].behaviour().stats();
+    assert!(stats.exchanges_failed >= 3);
+    assert_eq!(stats.invalid.total(), 0);
+    assert_eq!(stats.exchanges_completed, 0);
+    // Every failed exchange left the core; at most the current round's is in flight.
+    assert!(swarms[0].behaviour().exchanges_in_flight() <= 1);
+    println!("{:?}", seen[0].failures);
+}
