@@ -79,8 +79,9 @@ impl Config {
         self
     }
 
-    /// Sets the time allowed for each stream, from its negotiation to its last message, and
-    /// for an exchange from its selection (dial included). Default: 10 s.
+    /// Sets the time allowed for each stream, from its negotiation to its last message; an
+    /// exchange this node opens gets twice this from its selection (a dial, then its stream).
+    /// Default: 10 s.
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self

@@ -170,7 +170,7 @@ pub struct Stats {
     pub exchanges_refused: u64,
     /// Exchanges this node opened that the responder refused.
     pub refused_by_peer: u64,
-    /// Exchanges that failed, either role.
+    /// Exchanges that failed, either role (refusals by the peer included).
     pub exchanges_failed: u64,
     /// Inbound streams refused for want of capacity.
     pub inbound_refused: u64,
