@@ -367,6 +367,17 @@ async fn cloner_is_blacklisted_everywhere(n: usize, copies: usize, limit: Durati
         );
     }
     assert!(!finders.is_empty());
+    // The proof travelled in `ProofPush`es (and in exchange messages).
+    let sent: u64 = swarms
+        .iter()
+        .map(|s| s.behaviour().stats().pushes_sent)
+        .sum();
+    let received: u64 = swarms
+        .iter()
+        .map(|s| s.behaviour().stats().pushes_received)
+        .sum();
+    println!("proof pushes: {sent} sent, {received} received");
+    assert!(sent >= 1 && received >= 1);
 }
 
 #[tokio::test]
@@ -858,4 +869,67 @@ async fn twenty_honest_nodes_against_a_cloner_and_three_depleters() {
         }
     }
     assert_eq!(reached.len(), n, "the honest overlay split");
+}
+
+/// Streams beyond the per-connection bound are refused and counted; the node still answers
+/// exchanges once they are gone.
+#[tokio::test]
+async fn inbound_streams_beyond_the_bound_are_refused_and_counted() {
+    let mut swarms = Vec::new();
+    let mut addresses = Vec::new();
+    for _ in 0..2 {
+        let mut swarm = Swarm::new_ephemeral_tokio(|key| {
+            let config = config()
+                .with_max_inbound_streams_per_connection(2)
+                .with_request_timeout(Duration::from_secs(2));
+            let mut b = secure::Behaviour::new(key, config);
+            b.pause();
+            b
+        });
+        let (memory, _) = swarm.listen().with_memory_addr_external().await;
+        addresses.push(memory);
+        swarms.push(swarm);
+    }
+    let ids: Vec<PeerId> = swarms.iter().map(|s| *s.local_peer_id()).collect();
+    let mut seen: Vec<Seen> = (0..2).map(|_| Seen::default()).collect();
+    let (_key, mut control, _) = raw_peer(&[(ids[0], addresses[0].clone())]).await;
+    // Six silent streams on one connection: two are taken (and time out), four refused.
+    let target = ids[0];
+    let script = tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            if let Ok(stream) = control.open_stream(target, PROTOCOL_NAME).await {
+                held.push(stream);
+            }
+        }
+        held
+    });
+    let ok = run_until(
+        &mut swarms,
+        &mut seen,
+        Duration::from_secs(20),
+        |swarms, _| swarms[0].behaviour().stats().inbound_refused >= 4,
+    )
+    .await;
+    assert!(
+        ok,
+        "refused: {}",
+        swarms[0].behaviour().stats().inbound_refused
+    );
+    let held = script.await.unwrap();
+    assert_eq!(swarms[0].behaviour().stats().inbound_refused, 4);
+    drop(held);
+    // An honest peer's exchanges are still answered.
+    swarms[1]
+        .behaviour_mut()
+        .add_seed(ids[0], addresses[0].clone());
+    swarms[1].behaviour_mut().resume();
+    let ok = run_until(
+        &mut swarms,
+        &mut seen,
+        Duration::from_secs(20),
+        |_, seen| seen[1].completed >= 2,
+    )
+    .await;
+    assert!(ok, "no exchange completed after the refusals");
 }
