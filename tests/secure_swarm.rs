@@ -347,3 +347,44 @@ async fn failed_dials_protocols_and_silent_peers_fail_their_exchanges() {
     assert!(swarms[0].behaviour().exchanges_in_flight() <= 1);
     println!("{:?}", seen[0].failures);
 }
+
+/// Under a protocol prefix a node speaks `<prefix>/cyclon/2.0.0` only: it exchanges with a
+/// node of its prefix, fails to reach one without (unsupported protocol), and neither of them
+/// ever holds the other's descriptor.
+#[tokio::test]
+async fn a_protocol_prefix_keeps_overlays_apart() {
+    let app = config(4, 2).with_protocol_prefix("/app");
+    let (mut prefixed, prefixed_addresses) = swarms(2, app).await;
+    let (mut plain, plain_addresses) = swarms(1, config(4, 2)).await;
+    let plain_id = *plain[0].local_peer_id();
+    let ids: Vec<PeerId> = prefixed.iter().map(|s| *s.local_peer_id()).collect();
+    let node = prefixed[0].behaviour_mut();
+    node.add_seed(ids[1], prefixed_addresses[1].clone());
+    node.add_seed(plain_id, plain_addresses[0].clone());
+    node.resume();
+    prefixed[1].behaviour_mut().resume();
+    plain[0]
+        .behaviour_mut()
+        .add_seed(ids[0], prefixed_addresses[0].clone());
+    plain[0].behaviour_mut().resume();
+    let mut all: Vec<Swarm<secure::Behaviour>> = prefixed.into_iter().chain(plain).collect();
+    let mut seen: Vec<Seen> = (0..3).map(|_| Seen::default()).collect();
+    let ok = run_until(&mut all, &mut seen, Duration::from_secs(30), |_, seen| {
+        seen[0].completed >= 2
+            && seen[0].added.contains_key(&ids[1])
+            && seen[0]
+                .failures
+                .keys()
+                .any(|k| k.contains("does not support"))
+            && seen[2]
+                .failures
+                .keys()
+                .any(|k| k.contains("does not support"))
+    })
+    .await;
+    assert!(ok, "{:?} {:?}", seen[0].failures, seen[2].failures);
+    assert!(!seen[0].added.contains_key(&plain_id));
+    assert!(!seen[2].added.contains_key(&ids[0]));
+    assert_eq!(seen[2].completed + seen[2].answered, 0);
+    assert!(seen[0].added.contains_key(&ids[1]));
+}

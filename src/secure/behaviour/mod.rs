@@ -335,6 +335,7 @@ impl Behaviour {
             return;
         }
         let addresses = addresses
+            .map(|a| self.in_scope(&a))
             .filter(|a| !a.is_empty())
             .or_else(|| self.seeds.get(&target).cloned())
             .unwrap_or_default();

@@ -119,14 +119,30 @@ impl Behaviour {
 
     /// Where `peer` said it can be reached: its descriptor in the holdings or anchors, else
     /// a seed's address.
+    /// The signed ones outside the address scope are left out.
     pub(super) fn addresses_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
-        if let Some(h) = self.view.holdings().find(|h| h.creator == peer) {
-            return h.addresses.clone();
+        let signed = match self.view.holdings().find(|h| h.creator == peer) {
+            Some(h) => Some(h.addresses),
+            None => self
+                .view
+                .anchors()
+                .find(|a| a.creator == *peer)
+                .map(|a| &a.addresses),
+        };
+        match signed {
+            Some(addresses) => self.in_scope(addresses),
+            None => self.seeds.get(peer).cloned().unwrap_or_default(),
         }
-        if let Some(a) = self.view.anchors().find(|a| a.creator == *peer) {
-            return a.addresses.clone();
-        }
-        self.seeds.get(peer).cloned().unwrap_or_default()
+    }
+
+    /// The addresses within the configured scope.
+    pub(super) fn in_scope(&self, addresses: &[Multiaddr]) -> Vec<Multiaddr> {
+        let scope = self.config.address_scope();
+        addresses
+            .iter()
+            .filter(|a| scope.allows(a))
+            .cloned()
+            .collect()
     }
 
     pub(super) fn emit(&mut self, event: Event) {
