@@ -84,7 +84,7 @@ async fn read_frame(stream: &mut Stream) -> Vec<u8> {
 /// and to each other victim (more `TRANSFER`s of the same position, signed by hand), each in
 /// a join, and closes every exchange properly. Returns when every victim accepted.
 async fn clone_descriptor(
-    mut control: libp2p_stream::Control,
+    mut control: Opener,
     key: Keypair,
     address: Multiaddr,
     victims: Vec<PeerId>,
@@ -119,7 +119,7 @@ async fn clone_descriptor(
     }
     let mut closing = None;
     for (victim, open) in opens {
-        let mut stream = control.open_stream(victim, PROTOCOL_NAME).await.unwrap();
+        let mut stream = control.open(victim).await.unwrap();
         let out = Peers {
             sender: me,
             receiver: victim,
@@ -199,10 +199,27 @@ async fn honest_ring(n: usize) -> (Vec<Swarm<secure::Behaviour>>, Vec<Multiaddr>
     (swarms, addresses, ids)
 }
 
+/// A raw peer's way to open streams: it connects first (idle connections close after 5 s),
+/// then opens the stream.
+struct Opener {
+    control: libp2p_stream::Control,
+    connect:
+        futures::channel::mpsc::UnboundedSender<(PeerId, futures::channel::oneshot::Sender<()>)>,
+}
+
+impl Opener {
+    async fn open(&mut self, peer: PeerId) -> Result<Stream, libp2p_stream::OpenStreamError> {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.connect.unbounded_send((peer, tx)).unwrap();
+        let _ = rx.await;
+        self.control.open_stream(peer, PROTOCOL_NAME).await
+    }
+}
+
 /// A raw peer: a swarm that opens `/cyclon/2.0.0` streams by hand (and takes, then drops,
-/// those opened to it), connected to `targets`, running in its own task. Returns its key,
-/// stream control and address.
-async fn raw_peer(targets: &[(PeerId, Multiaddr)]) -> (Keypair, libp2p_stream::Control, Multiaddr) {
+/// those opened to it), able to reach `targets`, running in its own task. Returns its key,
+/// stream opener and address.
+async fn raw_peer(targets: &[(PeerId, Multiaddr)]) -> (Keypair, Opener, Multiaddr) {
     let mut key = None;
     let mut swarm = Swarm::new_ephemeral_tokio(|k| {
         key = Some(k);
@@ -211,24 +228,33 @@ async fn raw_peer(targets: &[(PeerId, Multiaddr)]) -> (Keypair, libp2p_stream::C
     let (address, _) = swarm.listen().with_memory_addr_external().await;
     let control = swarm.behaviour().new_control();
     let mut incoming = control.clone().accept(PROTOCOL_NAME).unwrap();
-    for (peer, address) in targets {
-        swarm
-            .dial(
-                DialOpts::peer_id(*peer)
-                    .addresses(vec![address.clone()])
-                    .build(),
-            )
-            .unwrap();
-    }
+    let book: std::collections::HashMap<PeerId, Multiaddr> = targets.iter().cloned().collect();
+    let (connect, mut requests) =
+        futures::channel::mpsc::unbounded::<(PeerId, futures::channel::oneshot::Sender<()>)>();
     tokio::spawn(async move {
+        let mut waiting: Vec<(PeerId, futures::channel::oneshot::Sender<()>)> = Vec::new();
         loop {
             tokio::select! {
-                _ = swarm.select_next_some() => {}
+                event = swarm.select_next_some() => {
+                    if let SwarmEvent::ConnectionEstablished { peer_id, .. } = event {
+                        for (_, tx) in waiting.extract_if(.., |(p, _)| *p == peer_id) {
+                            let _ = tx.send(());
+                        }
+                    }
+                }
+                Some((peer, tx)) = requests.next() => {
+                    if swarm.is_connected(&peer) {
+                        let _ = tx.send(());
+                    } else if let Some(address) = book.get(&peer) {
+                        let _ = swarm.dial(DialOpts::peer_id(peer).addresses(vec![address.clone()]).build());
+                        waiting.push((peer, tx));
+                    }
+                }
                 Some(_dropped) = incoming.next() => {}
             }
         }
     });
-    (key.unwrap(), control, address)
+    (key.unwrap(), Opener { control, connect }, address)
 }
 
 /// Polls the swarms, recording events, until `done` holds (checked every gap) or `limit`
@@ -391,8 +417,8 @@ async fn a_cloner_of_four_copies_is_blacklisted_by_twenty_honest_nodes_and_no_on
 }
 
 /// Opens a stream to `peer` and writes `bytes` raw; returns the stream.
-async fn send_raw(control: &mut libp2p_stream::Control, peer: PeerId, bytes: &[u8]) -> Stream {
-    let mut stream = control.open_stream(peer, PROTOCOL_NAME).await.unwrap();
+async fn send_raw(control: &mut Opener, peer: PeerId, bytes: &[u8]) -> Stream {
+    let mut stream = control.open(peer).await.unwrap();
     stream.write_all(bytes).await.unwrap();
     stream.flush().await.unwrap();
     stream
@@ -406,7 +432,7 @@ async fn until_ended(mut stream: Stream) {
 
 /// The hostile peer's inputs, in order; returns the reason the forged `Open` was refused for.
 async fn hostile_inputs(
-    mut control: libp2p_stream::Control,
+    mut control: Opener,
     key: Keypair,
     address: Multiaddr,
     victim: PeerId,
@@ -435,7 +461,7 @@ async fn hostile_inputs(
         sender: me,
         receiver: victim,
     };
-    let mut stream = control.open_stream(victim, PROTOCOL_NAME).await.unwrap();
+    let mut stream = control.open(victim).await.unwrap();
     write_frame(&mut stream, &wire::encode_frame(&Frame::Open(open), &out)).await;
     let reply = read_frame(&mut stream).await;
     let back = Peers {
@@ -868,6 +894,30 @@ async fn twenty_honest_nodes_against_a_cloner_and_three_depleters() {
             break;
         }
     }
+    if reached.len() < n {
+        let views: Vec<Vec<usize>> = swarms
+            .iter()
+            .map(|s| {
+                s.behaviour()
+                    .contacts()
+                    .iter()
+                    .filter_map(|p| ids.iter().position(|id| id == p))
+                    .collect()
+            })
+            .collect();
+        let stats: Vec<(u64, u64, u64)> = swarms
+            .iter()
+            .map(|s| {
+                let st = s.behaviour().stats();
+                (
+                    st.exchanges_completed,
+                    st.exchanges_failed,
+                    st.invalid.total(),
+                )
+            })
+            .collect();
+        println!("honest contacts {views:?}\n(completed, failed, invalid) {stats:?}");
+    }
     assert_eq!(reached.len(), n, "the honest overlay split");
 }
 
@@ -898,7 +948,7 @@ async fn inbound_streams_beyond_the_bound_are_refused_and_counted() {
     let script = tokio::spawn(async move {
         let mut held = Vec::new();
         for _ in 0..6 {
-            if let Ok(stream) = control.open_stream(target, PROTOCOL_NAME).await {
+            if let Ok(stream) = control.open(target).await {
                 held.push(stream);
             }
         }
