@@ -644,22 +644,33 @@ impl Simulation {
     /// connected components, after cycle [`cycle`](Self::cycle).
     pub fn measure_faults(&self) -> FaultMeasurement {
         if let Some(engine) = self.secure() {
-            return self.secure_measure_faults(engine);
+            return self.fault_measurement(self.secure_overlay(engine), |id| engine.links(id));
         }
-        let overlay = self.overlay();
+        self.fault_measurement(self.overlay(), |id| {
+            self.views[id as usize]
+                .entries()
+                .iter()
+                .map(|e| *e.peer_id())
+        })
+    }
+
+    /// The fault figures of `overlay`, whose live node `id` links to `links(id)`.
+    fn fault_measurement<L: IntoIterator<Item = NodeId>>(
+        &self,
+        overlay: Overlay,
+        links: impl Fn(NodeId) -> L,
+    ) -> FaultMeasurement {
         let mut cross_links = 0;
         let mut entries = 0;
         for &id in &self.live {
-            let view = &self.views[id as usize];
-            entries += view.len() as u64;
-            cross_links += view
-                .entries()
-                .iter()
-                .filter(|e| {
-                    self.state[*e.peer_id() as usize] == NodeState::Live
-                        && self.faults.side(id) != self.faults.side(*e.peer_id())
-                })
-                .count() as u64;
+            for t in links(id) {
+                entries += 1;
+                if self.state[t as usize] == NodeState::Live
+                    && self.faults.side(id) != self.faults.side(t)
+                {
+                    cross_links += 1;
+                }
+            }
         }
         let components = overlay.graph.undirected().components();
         FaultMeasurement {

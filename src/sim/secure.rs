@@ -15,9 +15,7 @@ use rand::{Rng, RngExt, SeedableRng, seq::SliceRandom};
 
 use super::graph::Graph;
 use super::secure_attack::Coalition;
-use super::{
-    AttackMeasurement, Bootstrap, FaultMeasurement, NodeId, NodeState, Overlay, SimRng, Simulation,
-};
+use super::{AttackMeasurement, Bootstrap, NodeId, NodeState, Overlay, SimRng, Simulation};
 use crate::secure::{
     ExchangeOutcome, SecureParams, SecureView,
     memory::exchange,
@@ -427,36 +425,6 @@ impl Simulation {
             ids,
             dead_links,
             full_views,
-        }
-    }
-
-    /// [`Simulation::measure_faults`] under [`Defence::Secure`].
-    pub(super) fn secure_measure_faults(&self, engine: &SecureEngine) -> FaultMeasurement {
-        let overlay = self.secure_overlay(engine);
-        let mut cross_links = 0;
-        let mut entries = 0;
-        for &id in &self.live {
-            for t in engine.links(id) {
-                entries += 1;
-                if self.state[t as usize] == NodeState::Live
-                    && self.faults.side(id) != self.faults.side(t)
-                {
-                    cross_links += 1;
-                }
-            }
-        }
-        let components = overlay.graph.undirected().components();
-        FaultMeasurement {
-            cycle: self.cycle,
-            partitioned: self.faults.is_partitioned(),
-            nodes: overlay.ids.len(),
-            entries,
-            dead_links: overlay.dead_links,
-            full_views: overlay.full_views,
-            cross_links,
-            links: overlay.graph.link_count() as u64,
-            components: components.count,
-            largest_component: components.largest,
         }
     }
 
