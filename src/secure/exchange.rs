@@ -15,7 +15,7 @@ use std::hash::Hash;
 use rand::Rng;
 
 use crate::secure::{
-    Budget, Holding, ProofOf, Redeemed, SecureView, TokenOf,
+    Budget, Holding, ProofOf, Redeemed, RepairCopies, SecureView, TokenOf,
     chain::{Chain, HandOver, HandOverKind, Link, Token},
     evidence::Found,
     outcome::{DropReason, ExchangeOutcome, Invalid, RefuseReason, Role},
@@ -929,6 +929,11 @@ where
             join,
             ..
         } = ex;
+        let redeemed = match self.params.repair_copies {
+            RepairCopies::GivenAndRedeemed => redeemed,
+            RepairCopies::Given => None,
+            RepairCopies::Off => return,
+        };
         let room = self.capacity().saturating_sub(self.holdings.len());
         if join || room == 0 || (given.is_empty() && redeemed.is_none()) {
             return;

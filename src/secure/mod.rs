@@ -75,7 +75,7 @@ pub use self::{
         StartExchangeError, Step,
     },
     outcome::{DropReason, ExchangeOutcome, Invalid, InvalidItems, ProofKind, RefuseReason, Role},
-    params::{MAX_LINKS, MAX_SECURE_VIEW_SIZE, SecureParams},
+    params::{MAX_LINKS, MAX_SECURE_VIEW_SIZE, RepairCopies, SecureParams},
     proof::{Proof, ProofError, SignedDescriptor, verify_proof},
     sample::{Sample, Samples},
     scheme::{Scheme, SignError, Signer},
