@@ -918,9 +918,10 @@ where
     }
 
     /// Ends an exchange: empty slots take non-swappable copies of what it handed on, the
-    /// un-reciprocated first, then the redeemed descriptor, then the others. Not after a
-    /// join: the responder of a join keeps a copy of nothing it gave, or every anchor probe
-    /// would leave a triangle (prober, anchor, creator) in the overlay.
+    /// un-reciprocated first, then the redeemed descriptor, then the others, as far as
+    /// [`repair_copies`](crate::secure::SecureParams::repair_copies) allows. Not after a join:
+    /// the responder of a join keeps a copy of nothing it gave, or every anchor probe would
+    /// leave a triangle (prober, anchor, creator) in the overlay.
     fn finish(&mut self, ex: Ex<I, A, S>, out: &mut ExchangeOutcome<I>) {
         out.finished = true;
         let Exchange {

@@ -118,7 +118,8 @@ pub enum RepairCopies {
     /// descriptor (docs/defence.md: at 20 % rate-honest hoarders, 36 % of the honest slots at
     /// cycle 150 instead of 59 %).
     Given,
-    /// None.
+    /// None: emptied slots stay empty until a swap fills them (views drain under hoarders:
+    /// docs/defence.md).
     Off,
 }
 
