@@ -396,30 +396,18 @@ impl Simulation {
             self.secure_step();
             return;
         }
-        if self.next_join < self.growing_to {
-            let first = self.next_join;
-            self.next_join = (first + self.joins_per_cycle).min(self.growing_to);
-            for id in first..self.next_join {
-                self.join(id as NodeId);
-            }
+        for id in self.growth() {
+            self.join(id as NodeId);
         }
-        if self.churn > 0.0 && !self.live.is_empty() {
-            let expected = self.churn * self.live.len() as f64;
-            let mut leaving = expected.floor() as usize;
-            if self.rng.random::<f64>() < expected - leaving as f64 {
-                leaving += 1;
-            }
-            self.fail_random_count(leaving);
-            for _ in 0..leaving {
-                let id = self.views.len() as NodeId;
-                let mut view = new_view(id, self.params, &mut self.defence_rng);
-                view.set_message_length(self.message_length());
-                self.views.push(view);
-                self.state.push(NodeState::Absent);
-                self.apply_rejoin(id);
-                self.faults.on_new_node(id);
-                self.join(id);
-            }
+        for _ in 0..self.churn_leaving() {
+            let id = self.views.len() as NodeId;
+            let mut view = new_view(id, self.params, &mut self.defence_rng);
+            view.set_message_length(self.message_length());
+            self.views.push(view);
+            self.state.push(NodeState::Absent);
+            self.apply_rejoin(id);
+            self.faults.on_new_node(id);
+            self.join(id);
         }
         if self
             .attack
@@ -638,6 +626,30 @@ impl Simulation {
             dead_links,
             full_views,
         }
+    }
+
+    /// The nodes a growing bootstrap adds this cycle.
+    fn growth(&mut self) -> std::ops::Range<usize> {
+        let first = self.next_join;
+        self.next_join = (first + self.joins_per_cycle)
+            .min(self.growing_to)
+            .max(first);
+        first..self.next_join
+    }
+
+    /// Under churn, fails this cycle's share of the live nodes (a random count with the
+    /// right mean) and returns how many newcomers replace them.
+    fn churn_leaving(&mut self) -> usize {
+        if self.churn <= 0.0 || self.live.is_empty() {
+            return 0;
+        }
+        let expected = self.churn * self.live.len() as f64;
+        let mut leaving = expected.floor() as usize;
+        if self.rng.random::<f64>() < expected - leaving as f64 {
+            leaving += 1;
+        }
+        self.fail_random_count(leaving);
+        leaving
     }
 
     /// The live overlay under faults: entries, links across the partition's sides and

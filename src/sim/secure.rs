@@ -217,26 +217,14 @@ impl Simulation {
     pub(super) fn secure_step(&mut self) {
         let mut engine = self.secure.take().expect("under Defence::Secure");
         let now = engine.time(self.cycle);
-        if self.next_join < self.growing_to {
-            let first = self.next_join;
-            self.next_join = (first + self.joins_per_cycle).min(self.growing_to);
-            for id in first..self.next_join {
-                self.secure_join(&mut engine, id as NodeId, now);
-            }
+        for id in self.growth() {
+            self.secure_join(&mut engine, id as NodeId, now);
         }
-        if self.churn > 0.0 && !self.live.is_empty() {
-            let expected = self.churn * self.live.len() as f64;
-            let mut leaving = expected.floor() as usize;
-            if self.rng.random::<f64>() < expected - leaving as f64 {
-                leaving += 1;
-            }
-            self.fail_random_count(leaving);
-            for _ in 0..leaving {
-                let id = self.state.len() as NodeId;
-                self.state.push(NodeState::Absent);
-                self.faults.on_new_node(id);
-                self.secure_join(&mut engine, id, now);
-            }
+        for _ in 0..self.churn_leaving() {
+            let id = self.state.len() as NodeId;
+            self.state.push(NodeState::Absent);
+            self.faults.on_new_node(id);
+            self.secure_join(&mut engine, id, now);
         }
         let mut coalition = engine.coalition.take();
         let attacking = coalition.as_ref().is_some_and(|c| c.attacking(self.cycle));
