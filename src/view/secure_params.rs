@@ -1,5 +1,7 @@
 //! The parameters of SecureCyclon ([`SecureParams`](crate::secure::SecureParams)): every limit
-//! of the mode is a field here, with its default and the reason for it.
+//! of the mode is a field here, with its default and the reason for it. They live beside the
+//! view's other parameters because [`Defence::Secure`](crate::view::Defence::Secure) carries
+//! them; the secure core (`src/secure/`) takes them from here, so the view never imports it.
 
 use crate::view::ParamsError;
 
