@@ -5,15 +5,12 @@ use std::hash::Hash;
 
 use rand::Rng;
 
-use super::*;
+use super::{Exchange, ExchangeId, Open, OpenError, OpenOf, Phase, Selected, StartExchangeError};
 use crate::secure::{
-    Budget, Holding, ProofOf, Redeemed, RepairCopies, SecureView, TokenOf,
-    chain::{Chain, HandOver, HandOverKind, Link, Token},
-    evidence::Found,
-    outcome::{DropReason, ExchangeOutcome, Invalid, RefuseReason, Role},
-    proof::Proof,
-    sample::Samples,
-    scheme::{Scheme, SignError, Signer},
+    Holding, SecureView,
+    chain::{HandOver, HandOverKind, Link, Token},
+    outcome::{DropReason, ExchangeOutcome, Role},
+    scheme::{Scheme, Signer},
 };
 
 impl<I, A, S, G> SecureView<I, A, S, G>
@@ -23,8 +20,6 @@ where
     S: Scheme<I, A>,
     G: Signer<I, A, S>,
 {
-    // ---------------------------------------------------------------- initiator
-
     /// Chooses whom to exchange with at `now`: the creator of the oldest holding (ties at
     /// random; a non-swappable copy at most once per gap), or every
     /// [`anchor_probe_every`](crate::secure::SecureParams::anchor_probe_every)-th round an

@@ -1,6 +1,7 @@
 //! One exchange, both roles: the messages ([`Open`], [`Accept`], [`Step`], [`Refuse`]), the
-//! per-exchange state, and the flows of [`SecureView`]: `select`/`join` and `open`
-//! (initiator), `answer` (responder), `advance` (every later message), `fail` and `abandon`.
+//! per-exchange state, and the flows of [`SecureView`](crate::secure::SecureView): `select`/`join`
+//! and `open` (initiator), `answer` (responder), `advance` (every later message), `fail` and
+//! `abandon`.
 //!
 //! On one stream: I → R `Open` (the redemption, I's fresh descriptor as transfer 1, samples);
 //! R → I `Accept` (R's transfer 1, samples) or `Refuse`; then `Step`s, each side's transfer
@@ -18,13 +19,12 @@ mod responder;
 mod steps;
 
 use crate::secure::{
-    Budget, Holding, ProofOf, Redeemed, RepairCopies, SecureView, TokenOf,
-    chain::{Chain, HandOver, HandOverKind, Link, Token},
-    evidence::Found,
-    outcome::{DropReason, ExchangeOutcome, Invalid, RefuseReason, Role},
+    Holding,
+    chain::{Chain, Token},
+    outcome::{Invalid, RefuseReason, Role},
     proof::Proof,
     sample::Samples,
-    scheme::{Scheme, SignError, Signer},
+    scheme::{Scheme, SignError},
 };
 
 /// Names one exchange of one view.
@@ -86,7 +86,8 @@ pub struct Step<I, A, G, D> {
     pub proofs: Vec<Proof<I, A, G, D>>,
 }
 
-/// A message received in an exchange in progress ([`SecureView::advance`]).
+/// A message received in an exchange in progress
+/// ([`SecureView::advance`](crate::secure::SecureView::advance)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Incoming<I, A, G, D> {
@@ -102,7 +103,8 @@ pub enum Incoming<I, A, G, D> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Answer<I, A, G, D> {
-    /// Send this acceptance; later messages go to [`SecureView::advance`] with `id`.
+    /// Send this acceptance; later messages go to
+    /// [`SecureView::advance`](crate::secure::SecureView::advance) with `id`.
     Accept {
         /// The exchange.
         id: ExchangeId,
@@ -127,12 +129,14 @@ pub enum Advance<I, A, G, D> {
     Abort(Invalid),
 }
 
-/// The target of an exchange the view chose ([`SecureView::select`], [`SecureView::join`]).
+/// The target of an exchange the view chose
+/// ([`SecureView::select`](crate::secure::SecureView::select),
+/// [`SecureView::join`](crate::secure::SecureView::join)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Selected<I, A> {
-    /// The exchange, to [`open`](SecureView::open) once a stream to the target is up (or to
-    /// [`abandon`](SecureView::abandon)).
+    /// The exchange, to [`open`](crate::secure::SecureView::open) once a stream to the target is up
+    /// (or to [`abandon`](crate::secure::SecureView::abandon)).
     pub id: ExchangeId,
     /// The node to contact.
     pub target: I,

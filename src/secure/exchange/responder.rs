@@ -5,15 +5,12 @@ use std::hash::Hash;
 
 use rand::Rng;
 
-use super::*;
+use super::{Accept, Answer, AnswerOf, Exchange, Open, OpenOf, Phase, Refuse};
 use crate::secure::{
-    Budget, Holding, ProofOf, Redeemed, RepairCopies, SecureView, TokenOf,
-    chain::{Chain, HandOver, HandOverKind, Link, Token},
-    evidence::Found,
+    Budget, Redeemed, SecureView, TokenOf,
+    chain::{Chain, HandOverKind},
     outcome::{DropReason, ExchangeOutcome, Invalid, RefuseReason, Role},
-    proof::Proof,
-    sample::Samples,
-    scheme::{Scheme, SignError, Signer},
+    scheme::{Scheme, Signer},
 };
 
 impl<I, A, S, G> SecureView<I, A, S, G>
@@ -23,8 +20,6 @@ where
     S: Scheme<I, A>,
     G: Signer<I, A, S>,
 {
-    // ---------------------------------------------------------------- responder
-
     /// Answers an [`Open`] from `from` at `now`: checks the redemption (or the join's
     /// budget) and the fresh descriptor, learns from the samples, suspects and proofs, and
     /// either accepts, handing over transfer 1, or refuses.

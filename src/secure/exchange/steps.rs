@@ -6,15 +6,16 @@ use std::hash::Hash;
 
 use rand::Rng;
 
-use super::*;
+use super::{
+    Advance, AdvanceOf, Ex, Exchange, ExchangeId, Given, Incoming, IncomingOf, Phase, Step,
+};
 use crate::secure::{
-    Budget, Holding, ProofOf, Redeemed, RepairCopies, SecureView, TokenOf,
+    Holding, ProofOf, RepairCopies, SecureView, TokenOf,
     chain::{Chain, HandOver, HandOverKind, Link, Token},
     evidence::Found,
-    outcome::{DropReason, ExchangeOutcome, Invalid, RefuseReason, Role},
-    proof::Proof,
+    outcome::{ExchangeOutcome, Invalid, Role},
     sample::Samples,
-    scheme::{Scheme, SignError, Signer},
+    scheme::{Scheme, Signer},
 };
 
 impl<I, A, S, G> SecureView<I, A, S, G>
@@ -24,8 +25,6 @@ where
     S: Scheme<I, A>,
     G: Signer<I, A, S>,
 {
-    // ---------------------------------------------------------------- both roles
-
     /// A message of the exchange `id` at `now`: takes the partner's transfer, if any, and
     /// says what to send next.
     pub fn advance<R: Rng + ?Sized>(
@@ -227,7 +226,7 @@ where
     /// Signs our next transfer to the partner, if a holding is eligible: swappable, with room
     /// for one more hand-over, not the partner's own descriptor, preferably none of the
     /// creators its samples show.
-    fn give<R: Rng + ?Sized>(
+    pub(super) fn give<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
         ex: &mut Ex<I, A, S>,
@@ -308,7 +307,7 @@ where
     /// Learns from a partner's samples: conflicts with a chain we saw in full are shown to the
     /// partner in our next message; the tags are kept so that we do not send it creators it
     /// holds.
-    fn ingest_samples(
+    pub(super) fn ingest_samples(
         &mut self,
         ex: &mut Ex<I, A, S>,
         samples: &Samples,
@@ -343,7 +342,7 @@ where
     }
 
     /// Suspects a partner showed us: verified chains that may complete a proof.
-    fn ingest_suspects(
+    pub(super) fn ingest_suspects(
         &mut self,
         suspects: Vec<Chain<I, A, S::Signature>>,
         now: u64,
@@ -382,7 +381,10 @@ where
 
     /// The chains for our next message: our side of the partner's conflicts first, then
     /// our suspects in turn, at most `suspects_per_message`.
-    fn suspects_to_send(&mut self, ex: Option<&mut Ex<I, A, S>>) -> Vec<Chain<I, A, S::Signature>> {
+    pub(super) fn suspects_to_send(
+        &mut self,
+        ex: Option<&mut Ex<I, A, S>>,
+    ) -> Vec<Chain<I, A, S::Signature>> {
         let max = self.params.suspects_per_message;
         let mut chains: Vec<_> = match ex {
             Some(ex) => ex.show.drain(..).take(max).map(Token::into_chain).collect(),
@@ -398,7 +400,7 @@ where
         chains
     }
 
-    fn proofs_to_send(&mut self) -> Vec<ProofOf<I, A, S>> {
+    pub(super) fn proofs_to_send(&mut self) -> Vec<ProofOf<I, A, S>> {
         self.blacklist
             .next_proofs(self.params.proofs_per_message)
             .cloned()
