@@ -42,6 +42,7 @@ mod report;
 mod scenario;
 mod secure;
 mod secure_attack;
+mod secure_engine;
 
 use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus, seq::SliceRandom};
 
@@ -54,9 +55,10 @@ use self::graph::Graph;
 use self::prefetch::prefetch_bytes;
 pub use self::report::{KillOutcome, Measurement, OverlayMetrics, Report, RobustnessRow, Timing};
 pub use self::scenario::{Kill, Scenario, ScenarioError};
-use self::secure::SecureEngine;
-pub use self::secure::{SecureCounters, SimView};
+use self::secure_attack::Coalition;
 pub use self::secure_attack::{SecureAttack, SecureAttackMeasurement};
+use self::secure_engine::SecureEngine;
+pub use self::secure_engine::{SecureCounters, SimView};
 use crate::view::{Defence, Entry, PartialView, ShuffleId};
 use crate::view::{MergeCounts, Rejoin, ShuffleMode, ShuffleParams};
 
@@ -175,6 +177,9 @@ pub struct Simulation {
     rejoin: Option<(Rejoin, usize)>,
     /// Under [`Defence::Secure`], the SecureCyclon engine (and `views` is empty).
     secure: Option<Box<SecureEngine>>,
+    /// Under [`Defence::Secure`], a coalition attacking SecureCyclon
+    /// ([`Simulation::set_attack`]).
+    secure_coalition: Option<Box<Coalition>>,
 }
 
 impl Simulation {
@@ -218,6 +223,7 @@ impl Simulation {
             faults: Faults::new(seed),
             rejoin: None,
             secure: None,
+            secure_coalition: None,
         };
         if secure {
             let engine = SecureEngine::new(nodes, params, bootstrap, seed, &mut rng);
