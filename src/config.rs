@@ -8,7 +8,7 @@ use libp2p_swarm::StreamProtocol;
 
 use crate::{
     address_scope::AddressScope,
-    protocol::{self, ProtocolId, StreamKind, Version},
+    protocol::{self, EntryLimits, ProtocolId, StreamKind, Version},
     view::{Defence, ParamsError, Rejoin, ShuffleMode, ShuffleParams},
 };
 
@@ -542,6 +542,18 @@ impl Config {
     /// Maximum inbound shuffles in flight over all connections.
     pub fn max_inbound_streams(&self) -> usize {
         self.max_inbound_streams
+    }
+
+    /// The bounds this configuration applies to the entries a remote peer sends.
+    pub(crate) fn entry_limits(&self) -> EntryLimits {
+        EntryLimits {
+            message_length: self.shuffle_params().message_length(),
+            max_addresses: self.max_addresses_per_entry(),
+            max_age: self.shuffle_params().max_age,
+            max_record_size: self.max_record_size(),
+            require_signed: self.require_signed_records(),
+            scope: self.address_scope(),
+        }
     }
 
     /// The shuffle rules' parameters, as the sans-IO core takes them.

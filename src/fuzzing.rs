@@ -27,7 +27,7 @@ pub fn read_request(
     };
     Ok(protocol::decode_entries(
         entries,
-        &EntryLimits::new(config),
+        &config.entry_limits(),
         version,
     ))
 }

@@ -89,7 +89,7 @@ mod tests {
             message_length,
             max_addresses: 2,
             max_age: 100,
-            ..EntryLimits::new(&Config::default())
+            ..Config::default().entry_limits()
         }
     }
 

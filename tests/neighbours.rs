@@ -1,6 +1,7 @@
 //! The neighbour set over real swarms (memory transport): each peer keeps links to at most `D`
 //! peers drawn from its view, links are symmetric and keep their connection open, a link is
-//! not replaced while it stands (the views keep changing), and a dead neighbour is replaced.
+//! not replaced while it stands (the views keep changing), and a dead neighbour is replaced;
+//! connections dialled for shuffles close once the shuffles ended, when asked to.
 
 mod support;
 
@@ -9,7 +10,13 @@ use std::{
     time::Duration,
 };
 
-use libp2p::PeerId;
+use futures::StreamExt;
+use libp2p::{
+    PeerId, Swarm, Transport,
+    core::{multiaddr::Protocol, transport::MemoryTransport, upgrade},
+    identity::Keypair,
+    swarm::SwarmEvent,
+};
 use libp2p_cyclon::{Behaviour, Config, Event};
 use support::{Network, ring};
 
@@ -141,4 +148,96 @@ async fn without_the_setting_there_are_no_neighbours() {
     let _ = Event::NeighbourUp {
         peer_id: PeerId::random(),
     };
+}
+
+/// A swarm over the memory transport that never closes an idle connection on its own (an hour),
+/// so a connection that closes was closed by the behaviour.
+fn patient_swarm(config: Config) -> Swarm<Behaviour> {
+    let key = Keypair::generate_ed25519();
+    let peer_id = key.public().to_peer_id();
+    let transport = MemoryTransport::default()
+        .upgrade(upgrade::Version::V1)
+        .authenticate(libp2p::plaintext::Config::new(&key))
+        .multiplex(libp2p::yamux::Config::default())
+        .boxed();
+    Swarm::new(
+        transport,
+        Behaviour::new(peer_id, config),
+        peer_id,
+        libp2p::swarm::Config::with_tokio_executor()
+            .with_idle_connection_timeout(Duration::from_secs(3600)),
+    )
+}
+
+/// Runs `shuffles` shuffles of a peer with a paused one, one after the other, and returns the
+/// connections the first peer dialled and the ones it closed. With `close`, it waits after each
+/// shuffle for its connection to close.
+async fn shuffle_with_a_quiet_peer(close: bool, shuffles: usize) -> (usize, usize) {
+    let config = Config::default()
+        .with_view_size(6)
+        .with_shuffle_length(3)
+        .with_shuffle_interval(Duration::from_secs(3600))
+        .with_close_shuffle_connections(close);
+    let mut a = patient_swarm(config.clone());
+    let mut b = patient_swarm(config);
+    b.behaviour_mut().pause();
+    b.listen_on(Protocol::Memory(0).into()).unwrap();
+    let address = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = b.select_next_some().await {
+            break address;
+        }
+    };
+    let b_id = *b.local_peer_id();
+    // Plain Cyclon takes the target out of the view and the quiet peer sends nothing back:
+    // it is added again before each shuffle.
+    let again = |a: &mut Swarm<Behaviour>| {
+        a.behaviour_mut().add_address(&b_id, address.clone());
+        a.behaviour_mut().shuffle_now().expect("b is in the view");
+    };
+    let (mut dialled, mut closed, mut completed) = (0, 0, 0);
+    let deadline = tokio::time::sleep(Duration::from_secs(60));
+    tokio::pin!(deadline);
+    again(&mut a);
+    loop {
+        tokio::select! {
+            event = a.select_next_some() => match event {
+                SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. }
+                    if peer_id == b_id && endpoint.is_dialer() => dialled += 1,
+                SwarmEvent::ConnectionClosed { peer_id, endpoint, .. }
+                    if peer_id == b_id && endpoint.is_dialer() =>
+                {
+                    closed += 1;
+                    if close && closed == completed && completed < shuffles {
+                        again(&mut a);
+                    }
+                }
+                SwarmEvent::Behaviour(Event::ShuffleCompleted { peer_id, .. }) if peer_id == b_id => {
+                    completed += 1;
+                    if !close && completed < shuffles {
+                        again(&mut a);
+                    }
+                }
+                _ => {}
+            },
+            _ = b.select_next_some() => {}
+            _ = &mut deadline => panic!("{completed} shuffles completed, {closed} connections closed"),
+        }
+        let done = if close {
+            closed == shuffles
+        } else {
+            completed == shuffles
+        };
+        if done {
+            return (dialled, closed);
+        }
+    }
+}
+
+/// With `with_close_shuffle_connections`, the connection a shuffle dialled closes once the
+/// shuffle ended, and the next shuffle dials again; without it, the connection stays and the
+/// next shuffle uses it.
+#[tokio::test]
+async fn connections_dialled_for_shuffles_close_once_their_shuffles_ended() {
+    assert_eq!(shuffle_with_a_quiet_peer(true, 3).await, (3, 3));
+    assert_eq!(shuffle_with_a_quiet_peer(false, 3).await, (1, 0));
 }

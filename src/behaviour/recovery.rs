@@ -66,7 +66,7 @@ impl Behaviour {
     pub fn import_view(&mut self, bytes: &[u8]) -> Result<ImportedView, SnapshotError> {
         let limits = EntryLimits {
             message_length: self.config.view_size(),
-            ..EntryLimits::new(&self.config)
+            ..self.config.entry_limits()
         };
         let (entries, invalid) = snapshot::decode(bytes, &self.local_peer_id, &limits)?;
         let mut imported = ImportedView {

@@ -269,7 +269,7 @@ impl HandlerSettings {
             request_timeout: config.request_timeout,
             max_message_size: config.max_message_size(),
             max_inbound_streams: config.max_inbound_streams_per_connection,
-            limits: EntryLimits::new(config),
+            limits: config.entry_limits(),
             inbound_limit: InboundLimit::new(config.max_inbound_streams),
             offered: config.protocol_ids().into(),
             v1_0_only: config

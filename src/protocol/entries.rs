@@ -7,7 +7,6 @@ use libp2p_identity::PeerId;
 use super::{Version, proto};
 use crate::{
     address_scope::AddressScope,
-    config::Config,
     record::{PeerAddresses, RecordError, SignedPeerRecord},
     view::Entry,
 };
@@ -17,7 +16,8 @@ use crate::{
 /// carries it.
 pub type ViewEntry = Entry<PeerId, PeerAddresses>;
 
-/// Bounds applied to the entries a remote peer sends.
+/// Bounds applied to the entries a remote peer sends (the
+/// [`Config`](crate::Config) fills them in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EntryLimits {
     /// Entries beyond this count are ignored (the shuffle length `l`, plus the seeded
@@ -33,20 +33,6 @@ pub(crate) struct EntryLimits {
     pub(crate) require_signed: bool,
     /// Addresses outside it are dropped.
     pub(crate) scope: AddressScope,
-}
-
-impl EntryLimits {
-    /// The bounds `config` sets.
-    pub(crate) fn new(config: &Config) -> Self {
-        Self {
-            message_length: config.shuffle_params().message_length(),
-            max_addresses: config.max_addresses_per_entry(),
-            max_age: config.shuffle_params().max_age,
-            max_record_size: config.max_record_size(),
-            require_signed: config.require_signed_records(),
-            scope: config.address_scope(),
-        }
-    }
 }
 
 /// Counts of what was dropped while validating the entries of one message.

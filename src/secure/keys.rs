@@ -11,7 +11,7 @@
 //! such nodes cannot run this mode).
 
 use libp2p_core::Multiaddr;
-use libp2p_identity::{Keypair, PeerId, PublicKey};
+use libp2p_identity::{Keypair, PeerId};
 use sha2::{Digest as _, Sha256};
 
 use crate::secure::{
@@ -25,20 +25,7 @@ use crate::secure::{
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Libp2pScheme;
 
-/// The public key a peer id inlines, if it does (identity multihash).
-pub fn public_key(id: &PeerId) -> Option<PublicKey> {
-    // A multihash: varint code (0 for identity), varint length, digest.
-    let bytes = id.to_bytes();
-    let mut rest = bytes.as_slice();
-    let code = prost::encoding::decode_varint(&mut rest).ok()?;
-    let len = prost::encoding::decode_varint(&mut rest).ok()?;
-    if code != 0 || len != rest.len() as u64 {
-        return None;
-    }
-    PublicKey::try_decode_protobuf(rest)
-        .ok()
-        .filter(|key| key.to_peer_id() == *id)
-}
+pub use crate::secure::wire::public_key;
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()

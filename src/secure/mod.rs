@@ -44,10 +44,10 @@ mod exchange;
 pub mod keys;
 pub mod memory;
 mod outcome;
-mod params;
 mod proof;
 mod sample;
 mod scheme;
+mod signed;
 pub mod sim_scheme;
 mod snapshot;
 #[cfg(test)]
@@ -67,7 +67,6 @@ use self::{
     anchors::Anchors,
     evidence::{Evidence, Found},
     exchange::Exchange,
-    params::TimeError,
     proof::Blacklist,
 };
 pub use self::{
@@ -78,13 +77,13 @@ pub use self::{
         StartExchangeError, Step,
     },
     outcome::{DropReason, ExchangeOutcome, Invalid, InvalidItems, ProofKind, RefuseReason, Role},
-    params::{MAX_LINKS, MAX_SECURE_VIEW_SIZE, SecureParams},
     proof::{Proof, ProofError, SignedDescriptor, verify_proof},
     sample::{Sample, Samples},
     scheme::{Scheme, SignError, Signer},
     snapshot::SecureSnapshot,
 };
-use crate::view::{Defence, ParamsError, ShuffleParams};
+pub use crate::view::secure_params::{MAX_LINKS, MAX_SECURE_VIEW_SIZE, RepairCopies, SecureParams};
+use crate::view::{Defence, ParamsError, ShuffleParams, secure_params::TimeError};
 
 /// Checks every signature and the shape of `chain` under `scheme` (the declared gap must be
 /// `mint_gap`, at most `max_links` hand-overs, each signed by the previous owner and naming

@@ -5,7 +5,7 @@
 
 use std::{fmt::Debug, hash::Hash};
 
-use crate::secure::chain::{DescriptorBody, HandOver};
+use crate::secure::signed::{DescriptorBody, HandOver};
 
 /// Digests and signature checks of SecureCyclon's two signed objects: a descriptor (signed by
 /// its creator) and a hand-over (signed by the owner that hands the descriptor on). Shared

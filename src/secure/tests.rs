@@ -28,13 +28,18 @@ struct Net {
 
 impl Net {
     fn new(n: u32, c: usize, l: usize, anchors: usize) -> Self {
+        Self::with_params(n, params(c, l, anchors))
+    }
+
+    fn with_params(n: u32, params: ShuffleParams) -> Self {
+        let c = params.view_size;
         let authority = SimAuthority::new((1, 2), (3, 4));
         let mut rng = StdRng::seed_from_u64(7);
         let start = T0 - 10 * c as u64 * GAP;
         let views = (0..n)
             .map(|id| {
                 View::new_identity(
-                    params(c, l, anchors),
+                    params,
                     authority.scheme(),
                     authority.signer(id),
                     start,
@@ -486,6 +491,37 @@ fn an_early_end_leaves_room_for_non_swappable_copies_redeemed_once() {
         done.initiator.proofs_found.len() + done.responder.proofs_found.len(),
         0
     );
+}
+
+#[test]
+fn repair_copies_follow_the_setting() {
+    let mut kept = Vec::new();
+    for copies in [
+        RepairCopies::GivenAndRedeemed,
+        RepairCopies::Given,
+        RepairCopies::Off,
+    ] {
+        let secure = SecureParams::scaled(6, GAP)
+            .with_anchors(0)
+            .with_repair_copies(copies);
+        let mut net = Net::with_params(
+            8,
+            ShuffleParams::new(6, 3).with_defence(Defence::Secure(secure)),
+        );
+        // Node 0 holds descriptors of 1, 2 and 3; node 1 holds one of 5 to give back.
+        net.give(1, 0, T0 - 9 * GAP);
+        net.give(2, 0, T0 - 8 * GAP);
+        net.give(3, 0, T0 - 7 * GAP);
+        net.give(5, 1, T0 - 6 * GAP);
+        let (q, done) = net.shuffle(0, T0);
+        assert_eq!(q, 1);
+        assert!(!done.initiator.given.is_empty(), "{done:?}");
+        kept.push(done.initiator.kept_non_swappable);
+    }
+    assert!(kept[0].contains(&1), "the redeemed descriptor: {kept:?}");
+    assert!(!kept[1].contains(&1) && !kept[1].is_empty(), "{kept:?}");
+    assert!(kept[1].iter().all(|c| kept[0].contains(c)), "{kept:?}");
+    assert!(kept[2].is_empty(), "{kept:?}");
 }
 
 #[test]

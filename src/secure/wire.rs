@@ -10,7 +10,7 @@
 //! is `/cyclon/1.0.0`'s (an unsigned-varint length, then the message).
 
 use libp2p_core::Multiaddr;
-use libp2p_identity::PeerId;
+use libp2p_identity::{PeerId, PublicKey};
 use libp2p_swarm::StreamProtocol;
 use prost::Message as _;
 use sha2::{Digest as _, Sha256};
@@ -18,7 +18,6 @@ use sha2::{Digest as _, Sha256};
 use crate::secure::{
     Accept, Open, Refuse, SecureParams, Step,
     chain::{Chain, DescriptorBody, HandOver, HandOverKind, Link},
-    keys::public_key,
     outcome::{Invalid, RefuseReason},
     proof::{Proof, SignedDescriptor},
     sample::Samples,
@@ -642,4 +641,19 @@ pub fn decode_frame(bytes: &[u8], peers: &Peers, limits: &WireLimits) -> Result<
         Some(Payload::Push(p)) => Frame::Push(proofs_from_proto(p.proofs, limits)?),
         None => return Err(WireError::Malformed("empty message")),
     })
+}
+
+/// The public key a peer id inlines, if it does (identity multihash).
+pub fn public_key(id: &PeerId) -> Option<PublicKey> {
+    // A multihash: varint code (0 for identity), varint length, digest.
+    let bytes = id.to_bytes();
+    let mut rest = bytes.as_slice();
+    let code = prost::encoding::decode_varint(&mut rest).ok()?;
+    let len = prost::encoding::decode_varint(&mut rest).ok()?;
+    if code != 0 || len != rest.len() as u64 {
+        return None;
+    }
+    PublicKey::try_decode_protobuf(rest)
+        .ok()
+        .filter(|key| key.to_peer_id() == *id)
 }

@@ -327,10 +327,9 @@ impl Simulation {
     /// cycles up to [`Attack::start`] are exactly those of a run without an attack). Without
     /// limits, every honest view considers up to `c` received entries from now on.
     pub fn set_attack(&mut self, attack: Attack, seed: u64) {
-        if let Some(mut engine) = self.secure.take() {
-            let coalition = Coalition::new(attack, &engine, self.state.len(), seed);
-            engine.coalition = Some(Box::new(coalition));
-            self.secure = Some(engine);
+        if let Some(engine) = self.secure() {
+            let coalition = Coalition::new(attack, engine, self.state.len(), seed);
+            self.secure_coalition = Some(Box::new(coalition));
             return;
         }
         let state = AttackState::new(attack, self.views.len(), seed);
@@ -359,32 +358,41 @@ impl Simulation {
 
     /// The attack, if one was set.
     pub fn attack(&self) -> Option<&Attack> {
-        if let Some(engine) = self.secure() {
-            return engine.coalition.as_deref().map(Coalition::attack);
+        if self.secure.is_some() {
+            return self.secure_coalition.as_deref().map(Coalition::attack);
         }
         self.attack.as_deref().map(AttackState::attack)
     }
 
     /// The malicious nodes, in increasing id order (empty without an attack).
     pub fn malicious_nodes(&self) -> &[NodeId] {
-        if let Some(engine) = self.secure() {
-            return engine.coalition.as_deref().map_or(&[], Coalition::members);
+        if self.secure.is_some() {
+            return self
+                .secure_coalition
+                .as_deref()
+                .map_or(&[], Coalition::members);
         }
         self.attack.as_deref().map_or(&[], |a| &a.members)
     }
 
     /// Whether `id` is malicious.
     pub fn is_malicious(&self, id: NodeId) -> bool {
-        if let Some(engine) = self.secure() {
-            return engine.coalition.as_deref().is_some_and(|c| c.is_member(id));
+        if self.secure.is_some() {
+            return self
+                .secure_coalition
+                .as_deref()
+                .is_some_and(|c| c.is_member(id));
         }
         self.attack.as_deref().is_some_and(|a| a.is_malicious(id))
     }
 
     /// The victims of a focused attack (empty before it starts and for a spread attack).
     pub fn victims(&self) -> &[NodeId] {
-        if let Some(engine) = self.secure() {
-            return engine.coalition.as_deref().map_or(&[], Coalition::victims);
+        if self.secure.is_some() {
+            return self
+                .secure_coalition
+                .as_deref()
+                .map_or(&[], Coalition::victims);
         }
         self.attack.as_deref().map_or(&[], |a| &a.victims)
     }

@@ -42,6 +42,7 @@ mod report;
 mod scenario;
 mod secure;
 mod secure_attack;
+mod secure_engine;
 
 use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus, seq::SliceRandom};
 
@@ -54,9 +55,10 @@ use self::graph::Graph;
 use self::prefetch::prefetch_bytes;
 pub use self::report::{KillOutcome, Measurement, OverlayMetrics, Report, RobustnessRow, Timing};
 pub use self::scenario::{Kill, Scenario, ScenarioError};
-use self::secure::SecureEngine;
-pub use self::secure::{SecureCounters, SimView};
+use self::secure_attack::Coalition;
 pub use self::secure_attack::{SecureAttack, SecureAttackMeasurement};
+use self::secure_engine::SecureEngine;
+pub use self::secure_engine::{SecureCounters, SimView};
 use crate::view::{Defence, Entry, PartialView, ShuffleId};
 use crate::view::{MergeCounts, Rejoin, ShuffleMode, ShuffleParams};
 
@@ -175,6 +177,9 @@ pub struct Simulation {
     rejoin: Option<(Rejoin, usize)>,
     /// Under [`Defence::Secure`], the SecureCyclon engine (and `views` is empty).
     secure: Option<Box<SecureEngine>>,
+    /// Under [`Defence::Secure`], a coalition attacking SecureCyclon
+    /// ([`Simulation::set_attack`]).
+    secure_coalition: Option<Box<Coalition>>,
 }
 
 impl Simulation {
@@ -218,6 +223,7 @@ impl Simulation {
             faults: Faults::new(seed),
             rejoin: None,
             secure: None,
+            secure_coalition: None,
         };
         if secure {
             let engine = SecureEngine::new(nodes, params, bootstrap, seed, &mut rng);
@@ -396,30 +402,18 @@ impl Simulation {
             self.secure_step();
             return;
         }
-        if self.next_join < self.growing_to {
-            let first = self.next_join;
-            self.next_join = (first + self.joins_per_cycle).min(self.growing_to);
-            for id in first..self.next_join {
-                self.join(id as NodeId);
-            }
+        for id in self.growth() {
+            self.join(id as NodeId);
         }
-        if self.churn > 0.0 && !self.live.is_empty() {
-            let expected = self.churn * self.live.len() as f64;
-            let mut leaving = expected.floor() as usize;
-            if self.rng.random::<f64>() < expected - leaving as f64 {
-                leaving += 1;
-            }
-            self.fail_random_count(leaving);
-            for _ in 0..leaving {
-                let id = self.views.len() as NodeId;
-                let mut view = new_view(id, self.params, &mut self.defence_rng);
-                view.set_message_length(self.message_length());
-                self.views.push(view);
-                self.state.push(NodeState::Absent);
-                self.apply_rejoin(id);
-                self.faults.on_new_node(id);
-                self.join(id);
-            }
+        for _ in 0..self.churn_leaving() {
+            let id = self.views.len() as NodeId;
+            let mut view = new_view(id, self.params, &mut self.defence_rng);
+            view.set_message_length(self.message_length());
+            self.views.push(view);
+            self.state.push(NodeState::Absent);
+            self.apply_rejoin(id);
+            self.faults.on_new_node(id);
+            self.join(id);
         }
         if self
             .attack
@@ -640,26 +634,61 @@ impl Simulation {
         }
     }
 
+    /// The nodes a growing bootstrap adds this cycle.
+    fn growth(&mut self) -> std::ops::Range<usize> {
+        let first = self.next_join;
+        self.next_join = (first + self.joins_per_cycle)
+            .min(self.growing_to)
+            .max(first);
+        first..self.next_join
+    }
+
+    /// Under churn, fails this cycle's share of the live nodes (a random count with the
+    /// right mean) and returns how many newcomers replace them.
+    fn churn_leaving(&mut self) -> usize {
+        if self.churn <= 0.0 || self.live.is_empty() {
+            return 0;
+        }
+        let expected = self.churn * self.live.len() as f64;
+        let mut leaving = expected.floor() as usize;
+        if self.rng.random::<f64>() < expected - leaving as f64 {
+            leaving += 1;
+        }
+        self.fail_random_count(leaving);
+        leaving
+    }
+
     /// The live overlay under faults: entries, links across the partition's sides and
     /// connected components, after cycle [`cycle`](Self::cycle).
     pub fn measure_faults(&self) -> FaultMeasurement {
         if let Some(engine) = self.secure() {
-            return self.secure_measure_faults(engine);
+            return self.fault_measurement(self.secure_overlay(engine), |id| engine.links(id));
         }
-        let overlay = self.overlay();
+        self.fault_measurement(self.overlay(), |id| {
+            self.views[id as usize]
+                .entries()
+                .iter()
+                .map(|e| *e.peer_id())
+        })
+    }
+
+    /// The fault figures of `overlay`, whose live node `id` links to `links(id)`.
+    fn fault_measurement<L: IntoIterator<Item = NodeId>>(
+        &self,
+        overlay: Overlay,
+        links: impl Fn(NodeId) -> L,
+    ) -> FaultMeasurement {
         let mut cross_links = 0;
         let mut entries = 0;
         for &id in &self.live {
-            let view = &self.views[id as usize];
-            entries += view.len() as u64;
-            cross_links += view
-                .entries()
-                .iter()
-                .filter(|e| {
-                    self.state[*e.peer_id() as usize] == NodeState::Live
-                        && self.faults.side(id) != self.faults.side(*e.peer_id())
-                })
-                .count() as u64;
+            for t in links(id) {
+                entries += 1;
+                if self.state[t as usize] == NodeState::Live
+                    && self.faults.side(id) != self.faults.side(t)
+                {
+                    cross_links += 1;
+                }
+            }
         }
         let components = overlay.graph.undirected().components();
         FaultMeasurement {

@@ -11,236 +11,50 @@
 //! holdings and anchors), until no node learns anything new: flooding on real links takes
 //! seconds, a cycle is a shuffle interval.
 
-use rand::{Rng, RngExt, SeedableRng, seq::SliceRandom};
+use rand::{RngExt, seq::SliceRandom};
 
 use super::graph::Graph;
 use super::secure_attack::Coalition;
-use super::{
-    AttackMeasurement, Bootstrap, FaultMeasurement, NodeId, NodeState, Overlay, SimRng, Simulation,
-};
-use crate::secure::{
-    ExchangeOutcome, SecureParams, SecureView,
-    memory::exchange,
-    sim_scheme::{SimAuthority, SimScheme, SimSigner},
-};
-use crate::view::{Defence, ShuffleParams};
-
-/// A node's view in the secure simulator.
-pub type SimView = SecureView<NodeId, (), SimScheme, SimSigner>;
-
-/// Seed offset of the engine's own stream (the scheme's keys, the anchors' seeds).
-const SECURE_STREAM: u64 = 0x7365_6375_7265_3131;
-
-/// What SecureCyclon did in a run, since it started (honest nodes only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct SecureCounters {
-    /// Proofs honest nodes built.
-    pub proofs_found: u64,
-    /// Times an honest node blacklisted a node (found or received).
-    pub blacklistings: u64,
-    /// Exchanges an honest responder refused.
-    pub refused: u64,
-    /// Non-swappable copies honest nodes kept.
-    pub kept_non_swappable: u64,
-    /// Descriptors honest nodes dropped as expired.
-    pub expired: u64,
-    /// Items honest nodes dropped as invalid.
-    pub invalid: u64,
-    /// Joins honest nodes made (seeds and anchors).
-    pub joins: u64,
-    /// Proof pushes delivered by floods.
-    pub flood_pushes: u64,
-}
-
-/// The secure engine inside a [`Simulation`].
-#[derive(Debug, Clone)]
-pub(super) struct SecureEngine {
-    pub(super) authority: SimAuthority,
-    pub(super) params: ShuffleParams,
-    pub(super) secure: SecureParams,
-    pub(super) views: Vec<SimView>,
-    pub(super) coalition: Option<Box<Coalition>>,
-    pub(super) counters: SecureCounters,
-    rng: SimRng,
-    /// Nodes that may have floods to send.
-    flooding: Vec<NodeId>,
-}
-
-/// The first cycle's time is this many gaps after 0, so that the initial overlay's
-/// descriptors, minted in the cycles before, have positive dates.
-fn base_cycles(params: &ShuffleParams, secure: &SecureParams) -> u64 {
-    2 * (secure.max_age / secure.mint_gap) + 2 * params.view_size as u64 + 4
-}
-
-impl SecureEngine {
-    /// The engine for `nodes` nodes wired by `bootstrap`; the bootstrap's random choices come
-    /// from `rng` (the run's stream), the engine's keys from its own stream.
-    pub(super) fn new(
-        nodes: usize,
-        params: ShuffleParams,
-        bootstrap: Bootstrap,
-        seed: u64,
-        rng: &mut SimRng,
-    ) -> Self {
-        let Defence::Secure(secure) = params.defence else {
-            unreachable!("built under Defence::Secure only")
-        };
-        let mut own = SimRng::seed_from_u64(seed ^ SECURE_STREAM);
-        let authority = SimAuthority::new(
-            (own.next_u64(), own.next_u64()),
-            (own.next_u64(), own.next_u64()),
-        );
-        let mut engine = Self {
-            authority,
-            params,
-            secure,
-            views: Vec::with_capacity(nodes),
-            coalition: None,
-            counters: SecureCounters::default(),
-            rng: own,
-            flooding: Vec::new(),
-        };
-        let base = base_cycles(&params, &secure);
-        for id in 0..nodes as NodeId {
-            let view = engine.new_view(id, 0);
-            engine.views.push(view);
-        }
-        let n = nodes as NodeId;
-        let k = engine.views[0].capacity().min(nodes.saturating_sub(1)) as u32;
-        let gap = secure.mint_gap;
-        match bootstrap {
-            Bootstrap::Ring => {
-                // Node i holds descriptors of i+1..=i+k; creator j minted them k..1 cycles
-                // before the first, one per cycle.
-                for step in 1..=k {
-                    let at = (base - u64::from(k + 1 - step)) * gap;
-                    for i in 0..n {
-                        engine.hand((i + step) % n, i, at);
-                    }
-                }
-            }
-            Bootstrap::Random => {
-                let graph = Graph::random_out(rng, nodes, k as usize);
-                let mut minted = vec![0u64; nodes];
-                for i in 0..nodes {
-                    for &creator in graph.out_links(i) {
-                        let m = &mut minted[creator as usize];
-                        *m += 1;
-                        if *m < base {
-                            engine.hand(creator, i as NodeId, (base - *m) * gap);
-                        }
-                    }
-                }
-            }
-            Bootstrap::Star => {
-                for view in engine.views.iter_mut().skip(1) {
-                    view.add_seed(0);
-                }
-            }
-            Bootstrap::Growing => {}
-        }
-        engine
-    }
-
-    fn new_view(&mut self, id: NodeId, now: u64) -> SimView {
-        SimView::new_identity(
-            self.params,
-            self.authority.scheme(),
-            self.authority.signer(id),
-            now,
-            &mut self.rng,
-        )
-        .expect("validated")
-    }
-
-    /// `creator` hands `holder` a descriptor minted at `at` (the initial overlay).
-    fn hand(&mut self, creator: NodeId, holder: NodeId, at: u64) {
-        if let Ok(chain) = self.views[creator as usize].hand_out(at, holder, ()) {
-            self.views[holder as usize].take_handed(at, chain);
-        }
-    }
-
-    /// The time of cycle `cycle`.
-    pub(super) fn time(&self, cycle: u64) -> u64 {
-        (base_cycles(&self.params, &self.secure) + cycle) * self.secure.mint_gap
-    }
-
-    /// A node joins at `now`, knowing `contact`.
-    pub(super) fn add_node(&mut self, id: NodeId, contact: Option<NodeId>, now: u64) {
-        let mut view = self.new_view(id, now);
-        if let Some(contact) = contact {
-            view.add_seed(contact);
-        }
-        if self.views.len() <= id as usize {
-            self.views.push(view);
-        } else {
-            self.views[id as usize] = view;
-        }
-    }
-
-    /// The nodes `id` links to: its holdings' creators and its anchors.
-    pub(super) fn links(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
-        self.views[id as usize].contacts().copied()
-    }
-
-    /// Adds up what an honest node's call reported.
-    fn count(&mut self, id: NodeId, out: &ExchangeOutcome<NodeId>) {
-        self.counters.proofs_found += out.proofs_found.len() as u64;
-        self.counters.blacklistings += out.blacklisted.len() as u64;
-        self.counters.kept_non_swappable += out.kept_non_swappable.len() as u64;
-        self.counters.invalid += out.invalid.total();
-        if !out.blacklisted.is_empty() {
-            self.flooding.push(id);
-        }
-    }
-}
+use super::secure_engine::{SecureCounters, SecureEngine, SimView};
+use super::{AttackMeasurement, NodeId, NodeState, Overlay, Simulation};
+use crate::secure::memory::exchange;
 
 impl Simulation {
-    /// The secure engine, if the run is under [`Defence::Secure`].
+    /// The secure engine, if the run is under [`Defence::Secure`](crate::view::Defence::Secure).
     pub(super) fn secure(&self) -> Option<&SecureEngine> {
         self.secure.as_deref()
     }
 
-    /// Node `id`'s SecureCyclon view, under [`Defence::Secure`] (`None` otherwise).
+    /// Node `id`'s SecureCyclon view, under [`Defence::Secure`](crate::view::Defence::Secure)
+    /// (`None` otherwise).
     pub fn secure_view(&self, id: NodeId) -> Option<&SimView> {
         self.secure
             .as_deref()
             .and_then(|e| e.views.get(id as usize))
     }
 
-    /// What SecureCyclon did so far (`None` unless under [`Defence::Secure`]).
+    /// What SecureCyclon did so far (`None` unless under
+    /// [`Defence::Secure`](crate::view::Defence::Secure)).
     pub fn secure_counters(&self) -> Option<SecureCounters> {
         self.secure.as_deref().map(|e| e.counters)
     }
 
-    /// One cycle under [`Defence::Secure`]: joins, churn, one exchange initiated by every live
+    /// One cycle under [`Defence::Secure`](crate::view::Defence::Secure): joins, churn, one
+    /// exchange initiated by every live
     /// node in a random order (the coalition's as its attack says), the floods, housekeeping.
     pub(super) fn secure_step(&mut self) {
         let mut engine = self.secure.take().expect("under Defence::Secure");
         let now = engine.time(self.cycle);
-        if self.next_join < self.growing_to {
-            let first = self.next_join;
-            self.next_join = (first + self.joins_per_cycle).min(self.growing_to);
-            for id in first..self.next_join {
-                self.secure_join(&mut engine, id as NodeId, now);
-            }
+        for id in self.growth() {
+            self.secure_join(&mut engine, id as NodeId, now);
         }
-        if self.churn > 0.0 && !self.live.is_empty() {
-            let expected = self.churn * self.live.len() as f64;
-            let mut leaving = expected.floor() as usize;
-            if self.rng.random::<f64>() < expected - leaving as f64 {
-                leaving += 1;
-            }
-            self.fail_random_count(leaving);
-            for _ in 0..leaving {
-                let id = self.state.len() as NodeId;
-                self.state.push(NodeState::Absent);
-                self.faults.on_new_node(id);
-                self.secure_join(&mut engine, id, now);
-            }
+        for _ in 0..self.churn_leaving() {
+            let id = self.state.len() as NodeId;
+            self.state.push(NodeState::Absent);
+            self.faults.on_new_node(id);
+            self.secure_join(&mut engine, id, now);
         }
-        let mut coalition = engine.coalition.take();
+        let mut coalition = self.secure_coalition.take();
         let attacking = coalition.as_ref().is_some_and(|c| c.attacking(self.cycle));
         let mut order = std::mem::take(&mut self.order);
         order.clear();
@@ -264,11 +78,11 @@ impl Simulation {
             }
         }
         self.order = order;
-        engine.coalition = coalition;
+        self.secure_coalition = coalition;
         self.flood(&mut engine);
         for &id in &self.live {
-            if engine
-                .coalition
+            if self
+                .secure_coalition
                 .as_ref()
                 .is_some_and(|c| c.started() && c.is_member(id))
             {
@@ -277,7 +91,7 @@ impl Simulation {
             let out = engine.views[id as usize].tick(now);
             engine.counters.expired += out.dropped.len() as u64;
         }
-        if let Some(c) = engine.coalition.as_mut() {
+        if let Some(c) = self.secure_coalition.as_mut() {
             c.expire(now, engine.secure.max_age);
         }
         self.secure = Some(engine);
@@ -361,8 +175,8 @@ impl Simulation {
                 for (proof, targets) in floods {
                     for t in targets {
                         let honest_live = self.state.get(t as usize) == Some(&NodeState::Live)
-                            && !engine
-                                .coalition
+                            && !self
+                                .secure_coalition
                                 .as_ref()
                                 .is_some_and(|c| c.started() && c.is_member(t));
                         if !honest_live || engine.views[t as usize].is_blacklisted(proof.offender())
@@ -383,7 +197,8 @@ impl Simulation {
         engine.flooding = flooding;
     }
 
-    /// Entries of live nodes' views pointing to failed nodes, under [`Defence::Secure`].
+    /// Entries of live nodes' views pointing to failed nodes, under
+    /// [`Defence::Secure`](crate::view::Defence::Secure).
     pub(super) fn secure_dead_links(&self, engine: &SecureEngine) -> u64 {
         self.live
             .iter()
@@ -392,7 +207,8 @@ impl Simulation {
             .count() as u64
     }
 
-    /// The live overlay under [`Defence::Secure`]: a node links to its holdings' creators and
+    /// The live overlay under [`Defence::Secure`](crate::view::Defence::Secure): a node links to
+    /// its holdings' creators and
     /// its anchors.
     pub(super) fn secure_overlay(&self, engine: &SecureEngine) -> Overlay {
         let mut index = vec![u32::MAX; self.state.len()];
@@ -430,43 +246,13 @@ impl Simulation {
         }
     }
 
-    /// [`Simulation::measure_faults`] under [`Defence::Secure`].
-    pub(super) fn secure_measure_faults(&self, engine: &SecureEngine) -> FaultMeasurement {
-        let overlay = self.secure_overlay(engine);
-        let mut cross_links = 0;
-        let mut entries = 0;
-        for &id in &self.live {
-            for t in engine.links(id) {
-                entries += 1;
-                if self.state[t as usize] == NodeState::Live
-                    && self.faults.side(id) != self.faults.side(t)
-                {
-                    cross_links += 1;
-                }
-            }
-        }
-        let components = overlay.graph.undirected().components();
-        FaultMeasurement {
-            cycle: self.cycle,
-            partitioned: self.faults.is_partitioned(),
-            nodes: overlay.ids.len(),
-            entries,
-            dead_links: overlay.dead_links,
-            full_views: overlay.full_views,
-            cross_links,
-            links: overlay.graph.link_count() as u64,
-            components: components.count,
-            largest_component: components.largest,
-        }
-    }
-
-    /// [`Simulation::measure_attack`] under [`Defence::Secure`].
+    /// [`Simulation::measure_attack`] under [`Defence::Secure`](crate::view::Defence::Secure).
     pub(super) fn secure_measure_attack(
         &self,
         engine: &SecureEngine,
         components: bool,
     ) -> Option<AttackMeasurement> {
-        let coalition = engine.coalition.as_deref()?;
+        let coalition = self.secure_coalition.as_deref()?;
         Some(coalition.measure(self, engine, components))
     }
 }

@@ -5,7 +5,7 @@
 use rand::{RngExt, SeedableRng, seq::SliceRandom};
 
 use super::graph::Graph;
-use super::secure::{SecureEngine, SimView};
+use super::secure_engine::{SecureEngine, SimView};
 use super::{
     Attack, AttackCounters, AttackMeasurement, AttackTarget, NodeId, NodeState, SimRng, Simulation,
 };

@@ -2,7 +2,7 @@
 
 use std::hash::Hash;
 
-use crate::secure::SecureParams;
+use crate::view::secure_params::SecureParams;
 
 use super::{
     Entry, EntryPayload, PartialView,

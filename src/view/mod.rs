@@ -54,6 +54,7 @@ mod merge;
 mod params;
 pub(crate) mod rank;
 mod rejoin;
+pub(crate) mod secure_params;
 mod seeded;
 mod shuffle;
 #[cfg(test)]

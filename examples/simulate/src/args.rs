@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use cyclon_examples::cli::{DefenceKind, Mode, RejoinFlags, ShuffleFlags, Topology};
+use libp2p_cyclon::secure::RepairCopies;
 use libp2p_cyclon::sim::{
     Attack, AttackTarget, Bootstrap, Kill, Partition, Scenario, ScenarioError, SecureAttack,
 };
@@ -163,6 +164,10 @@ pub struct Args {
     /// [default: 0].
     #[arg(long, value_name = "N")]
     pub redemptions_per_gap: Option<usize>,
+    /// Secure defence: which descriptors empty slots keep non-swappable copies of after an
+    /// exchange [default: given-and-redeemed].
+    #[arg(long, value_name = "WHICH")]
+    pub repair_copies: Option<RepairCopiesArg>,
     /// Secure defence: descriptors the evidence store remembers per node [default: 1024].
     #[arg(long, value_name = "N")]
     pub evidence_capacity: Option<usize>,
@@ -246,6 +251,9 @@ impl Args {
                 p.evidence_capacity = self.evidence_capacity.unwrap_or(p.evidence_capacity);
                 p.joins_per_gap = self.joins_per_gap.unwrap_or(p.joins_per_gap);
                 p.redemptions_per_gap = self.redemptions_per_gap.unwrap_or(p.redemptions_per_gap);
+                if let Some(copies) = self.repair_copies {
+                    p.repair_copies = copies.setting();
+                }
                 Defence::Secure(p)
             }
         }
@@ -390,6 +398,27 @@ impl AttackKind {
             AttackKind::Focused => SecureAttack::Focused,
             AttackKind::Answers => SecureAttack::Answers,
             AttackKind::Deplete => SecureAttack::Deplete,
+        }
+    }
+}
+
+/// `--repair-copies`: which descriptors SecureCyclon's empty slots keep copies of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RepairCopiesArg {
+    /// What the node handed on and the descriptor it redeemed (the paper's repair).
+    GivenAndRedeemed,
+    /// Only what it handed on.
+    Given,
+    /// None.
+    Off,
+}
+
+impl RepairCopiesArg {
+    fn setting(self) -> RepairCopies {
+        match self {
+            RepairCopiesArg::GivenAndRedeemed => RepairCopies::GivenAndRedeemed,
+            RepairCopiesArg::Given => RepairCopies::Given,
+            RepairCopiesArg::Off => RepairCopies::Off,
         }
     }
 }

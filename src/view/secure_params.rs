@@ -1,5 +1,7 @@
 //! The parameters of SecureCyclon ([`SecureParams`](crate::secure::SecureParams)): every limit
-//! of the mode is a field here, with its default and the reason for it.
+//! of the mode is a field here, with its default and the reason for it. They live beside the
+//! view's other parameters because [`Defence::Secure`](crate::view::Defence::Secure) carries
+//! them; the secure core (`src/secure/`) takes them from here, so the view never imports it.
 
 use crate::view::ParamsError;
 
@@ -100,6 +102,27 @@ pub struct SecureParams {
     /// How long an anchor's creator stays eligible after its last verified descriptor was
     /// seen. Default: 400,000 ms (`max_age`).
     pub anchor_memory: u64,
+    /// Which descriptors an exchange's empty slots take non-swappable copies of when it ends.
+    /// Default: [`RepairCopies::GivenAndRedeemed`] (the paper's repair).
+    pub repair_copies: RepairCopies,
+}
+
+/// Which descriptors a node keeps non-swappable copies of in its empty slots after an
+/// exchange ([`SecureParams::repair_copies`]): a copy can only contact its creator, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum RepairCopies {
+    /// What it handed on and the descriptor it redeemed (the paper's repair).
+    #[default]
+    GivenAndRedeemed,
+    /// Only what it handed on. A copy of the redeemed descriptor brings the node back to the
+    /// partner it just left; when that partner hoards, each return hands it another fresh
+    /// descriptor (docs/defence.md: at 20 % rate-honest hoarders, 36 % of the honest slots at
+    /// cycle 150 instead of 59 %).
+    Given,
+    /// None: emptied slots stay empty until a swap fills them (views drain under hoarders:
+    /// docs/defence.md).
+    Off,
 }
 
 impl Default for SecureParams {
@@ -130,6 +153,7 @@ impl Default for SecureParams {
             anchors: 1,
             anchor_probe_every: 0,
             anchor_memory: 400_000,
+            repair_copies: RepairCopies::GivenAndRedeemed,
         }
     }
 }
@@ -216,6 +240,8 @@ impl SecureParams {
         with_anchor_probe_every: anchor_probe_every: u32,
         /// Sets [`anchor_memory`](Self::anchor_memory).
         with_anchor_memory: anchor_memory: u64,
+        /// Sets [`repair_copies`](Self::repair_copies).
+        with_repair_copies: repair_copies: RepairCopies,
     }
 
     /// Checks that the parameters can work together with a view of `view_size` entries and
