@@ -39,6 +39,7 @@
 mod anchors;
 mod behaviour;
 mod chain;
+mod changes;
 mod evidence;
 mod exchange;
 pub mod keys;
@@ -55,7 +56,7 @@ mod tests;
 pub mod wire;
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     fmt,
     hash::Hash,
 };
@@ -72,6 +73,7 @@ use self::{
 pub use self::{
     behaviour::{Behaviour, Config, Event, ExchangeError, NodeView, Stats, StreamError},
     chain::{Chain, DescriptorBody, HandOver, HandOverKind, Link, Token},
+    changes::ViewChange,
     exchange::{
         Accept, Advance, Answer, ExchangeId, Incoming, Open, OpenError, Refuse, Selected,
         StartExchangeError, Step,
@@ -206,6 +208,8 @@ pub struct SecureView<I, A, S: Scheme<I, A>, G> {
     suspects: VecDeque<Token<I, A, S::Signature, S::Digest>>,
     blacklist: Blacklist<I, A, S::Signature, S::Digest>,
     floods: VecDeque<(ProofOf<I, A, S>, Vec<I>)>,
+    /// The creators last reported by [`SecureView::drain_changes`].
+    reported: HashSet<I>,
     counters: SecureCounters,
 }
 
@@ -318,6 +322,7 @@ where
             cache: VecDeque::new(),
             suspects: VecDeque::new(),
             floods: VecDeque::new(),
+            reported: HashSet::new(),
             counters: SecureCounters::default(),
         })
     }

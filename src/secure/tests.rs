@@ -634,3 +634,66 @@ fn anchors_fill_from_verified_descriptors_and_are_contacted() {
     assert!(sel.join);
     assert_eq!(sel.target, 3);
 }
+
+#[test]
+fn the_view_reports_each_creator_that_enters_or_leaves_once() {
+    let mut net = Net::new(12, 5, 3, 0);
+    net.ring(5);
+    let added = |changes: &[ViewChange<u32, ()>]| -> Vec<u32> {
+        let mut v: Vec<u32> = changes
+            .iter()
+            .filter_map(|c| match c {
+                ViewChange::Added { peer, .. } => Some(*peer),
+                ViewChange::Removed { .. } => None,
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let removed = |changes: &[ViewChange<u32, ()>]| -> Vec<u32> {
+        let mut v: Vec<u32> = changes
+            .iter()
+            .filter_map(|c| match c {
+                ViewChange::Removed { peer } => Some(*peer),
+                ViewChange::Added { .. } => None,
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let first = net.views[0].drain_changes();
+    assert_eq!(added(&first), vec![1, 2, 3, 4, 5], "every holding, once");
+    assert!(removed(&first).is_empty());
+    assert!(
+        net.views[0].drain_changes().is_empty(),
+        "nothing moved since"
+    );
+
+    let before = net.creators(0);
+    let (q, _) = net.shuffle(0, T0);
+    let after = net.creators(0);
+    let changes = net.views[0].drain_changes();
+    let gone: Vec<u32> = before
+        .iter()
+        .copied()
+        .filter(|c| !after.contains(c))
+        .collect();
+    let new: Vec<u32> = after
+        .iter()
+        .copied()
+        .filter(|c| !before.contains(c))
+        .collect();
+    assert!(
+        gone.contains(&q),
+        "the redeemed target left: {before:?} -> {after:?}"
+    );
+    assert_eq!(removed(&changes), gone);
+    assert_eq!(added(&changes), new);
+    assert!(net.views[0].drain_changes().is_empty());
+
+    // Expiry is reported too.
+    let max_age = net.views[0].params().max_age;
+    net.views[0].tick(T0 + 2 * max_age);
+    assert!(net.views[0].is_empty());
+    assert_eq!(removed(&net.views[0].drain_changes()), after);
+}

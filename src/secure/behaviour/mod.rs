@@ -28,7 +28,7 @@ pub(crate) mod handler;
 mod outcomes;
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, VecDeque},
     task::{Context, Poll},
     time::Duration,
 };
@@ -136,8 +136,6 @@ pub struct Behaviour {
     answered: HashMap<(ConnectionId, StreamKey), Answered>,
     /// Bootstrap contacts' addresses (the core keeps their ids as seeds).
     seeds: HashMap<PeerId, Vec<Multiaddr>>,
-    /// The creators the holdings had when last looked at (for added/removed events).
-    holdings: HashSet<PeerId>,
     stats: Stats,
 }
 
@@ -208,7 +206,6 @@ impl Behaviour {
             outgoing: HashMap::new(),
             answered: HashMap::new(),
             seeds: HashMap::new(),
-            holdings: HashSet::new(),
             stats: Stats::default(),
             config,
         };

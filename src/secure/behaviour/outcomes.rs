@@ -1,7 +1,7 @@
 //! What the core reported, turned into events, counts, addresses for the swarm and proof
 //! pushes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use libp2p_core::Multiaddr;
 use libp2p_identity::PeerId;
@@ -12,7 +12,7 @@ use super::{
     event::Event,
     handler::{Command, Opening},
 };
-use crate::secure::{ExchangeOutcome, InvalidItems, Role, wire::WireProof};
+use crate::secure::{ExchangeOutcome, InvalidItems, Role, ViewChange, wire::WireProof};
 
 impl Behaviour {
     /// Turns what one call of the core reported into events and counts, then sends the
@@ -53,37 +53,26 @@ impl Behaviour {
         });
     }
 
-    /// Compares the holdings' creators with the last look: new ones are reported as added
-    /// (with their signed addresses, also to the swarm), gone ones as removed.
+    /// Reports what the core says entered or left the holdings: added peers with their
+    /// signed addresses (within the address scope, also given to the swarm), removed ones.
     pub(super) fn sync_holdings(&mut self) {
-        let scope = self.config.address_scope();
-        let mut now: HashSet<PeerId> = HashSet::with_capacity(self.view.len());
-        let mut added: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
-        for holding in self.view.holdings() {
-            now.insert(*holding.creator);
-            if !self.holdings.contains(holding.creator) {
-                let addresses: Vec<Multiaddr> = holding
-                    .addresses
-                    .iter()
-                    .filter(|a| scope.allows(a))
-                    .cloned()
-                    .collect();
-                added.push((*holding.creator, addresses));
+        for change in self.view.drain_changes() {
+            match change {
+                ViewChange::Removed { peer } => self.emit(Event::PeerRemoved { peer_id: peer }),
+                ViewChange::Added { peer, addresses } => {
+                    let addresses = self.in_scope(&addresses);
+                    for address in &addresses {
+                        self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
+                            peer_id: peer,
+                            address: address.clone(),
+                        });
+                    }
+                    self.emit(Event::PeerAdded {
+                        peer_id: peer,
+                        addresses,
+                    });
+                }
             }
-        }
-        let removed: Vec<PeerId> = self.holdings.difference(&now).copied().collect();
-        self.holdings = now;
-        for peer_id in removed {
-            self.emit(Event::PeerRemoved { peer_id });
-        }
-        for (peer_id, addresses) in added {
-            for address in &addresses {
-                self.events.push_back(ToSwarm::NewExternalAddrOfPeer {
-                    peer_id,
-                    address: address.clone(),
-                });
-            }
-            self.emit(Event::PeerAdded { peer_id, addresses });
         }
     }
 
