@@ -283,6 +283,32 @@ impl CyclonFlags {
             .with_protocol_prefix(self.protocol_prefix.clone().unwrap_or_default())
             .with_neighbours(self.neighbours)
     }
+
+    /// Whether `--defence secure` asks for SecureCyclon (`secure::Behaviour`).
+    pub fn is_secure(&self) -> bool {
+        self.shuffle.defence == Some(DefenceKind::Secure)
+    }
+
+    /// SecureCyclon's configuration from these flags, validated: the mint gap is the
+    /// interval, the rest as for the plain behaviour. `--neighbours` does not combine with it.
+    pub fn secure_config(&self) -> Result<cyclon::secure::Config, String> {
+        if self.neighbours > 0 {
+            return Err("--defence secure does not combine with --neighbours".into());
+        }
+        let c = self.shuffle.view_size;
+        let config = cyclon::secure::Config::default()
+            .with_view_size(c)
+            .with_shuffle_length(self.shuffle.shuffle_length)
+            .with_params(SecureParams::scaled(c, self.interval_ms))
+            .with_interval(self.interval())
+            .with_request_timeout(Duration::from_millis(self.request_timeout_ms))
+            .with_address_scope(self.address_scope.into())
+            .with_protocol_prefix(self.protocol_prefix.clone().unwrap_or_default());
+        config
+            .validate()
+            .map_err(|error| format!("invalid SecureCyclon configuration: {error}"))?;
+        Ok(config)
+    }
 }
 
 /// A duration in whole milliseconds, for flag defaults.

@@ -148,6 +148,8 @@ pub fn run(args: KadArgs) -> ExitCode {
                 protocol,
                 stack: Stack::Alone,
                 cyclon: config.clone(),
+                secure: None,
+                sign_records: false,
                 interval: args.cyclon.interval(),
                 idle_timeout: Duration::from_millis(args.idle_timeout_ms),
                 negotiation: args.negotiation,

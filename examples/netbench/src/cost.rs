@@ -48,6 +48,10 @@ pub struct CostArgs {
     /// The behaviours beside Cyclon: alone, or node (identify and ping, as the node example).
     #[arg(long, value_enum, default_value_t = Stack::Alone)]
     pub stack: Stack,
+    /// Plain Cyclon: every swarm signs its own entry, so `/cyclon/1.1.0` entries carry signed
+    /// peer records (as SecureCyclon's descriptors always do).
+    #[arg(long)]
+    pub signed_records: bool,
     /// Do not move into a network namespace of its own (then QUIC's bytes are not counted).
     #[arg(long)]
     pub no_netns: bool,
@@ -72,6 +76,13 @@ pub struct CostResult {
     pub idle_timeout_ms: u64,
     pub negotiation: String,
     pub stack: String,
+    /// `secure` when the swarms ran SecureCyclon (`/cyclon/2.0.0`; a shuffle is one
+    /// exchange), `off` for plain Cyclon, else the defence's name.
+    #[serde(default)]
+    pub defence: String,
+    /// Whether plain Cyclon's entries carried signed peer records (`--signed-records`).
+    #[serde(default)]
+    pub signed_records: bool,
     pub measured_s: f64,
     pub shuffles_completed: u64,
     pub shuffles_failed: u64,
@@ -175,11 +186,22 @@ fn measure_here(args: &CostArgs, kind: Kind) -> Result<CostResult, String> {
                 false
             }
         };
-    let config = args.cyclon.config();
+    let secure = if args.cyclon.is_secure() {
+        Some(args.cyclon.secure_config()?)
+    } else {
+        None
+    };
+    let mut config = args.cyclon.config();
+    if secure.is_some() {
+        // The plain behaviour is not built; its configuration only has to validate.
+        config = config.with_defence(libp2p_cyclon::Defence::Off);
+    }
     config
         .validate()
         .map_err(|e| format!("invalid Cyclon configuration: {e}"))?;
     let settings = Settings {
+        secure,
+        sign_records: args.signed_records,
         transport: kind,
         protocol: Protocol::Cyclon,
         stack: args.stack,
@@ -293,6 +315,12 @@ async fn measure(
         idle_timeout_ms: args.idle_timeout_ms,
         negotiation: format!("{:?}", settings.negotiation).to_lowercase(),
         stack: format!("{:?}", settings.stack).to_lowercase(),
+        defence: args
+            .cyclon
+            .shuffle
+            .defence
+            .map_or("off".to_string(), |d| format!("{d:?}").to_lowercase()),
+        signed_records: settings.sign_records,
         measured_s: wall.as_secs_f64(),
         shuffles_completed: counts.shuffles_completed,
         shuffles_failed: counts.shuffles_failed,
@@ -381,7 +409,7 @@ fn print_table(args: &CostArgs, results: &[CostResult]) {
     let first = &results[0];
     println!(
         "Cyclon cost per completed shuffle: {} swarms in one process, c = {}, l = {}, interval {} ms, \
-         idle timeout {} ms, substream negotiation {}, stack: {}",
+         idle timeout {} ms, substream negotiation {}, stack: {}, defence: {}",
         args.nodes,
         first.view_size,
         first.shuffle_length,
@@ -389,6 +417,7 @@ fn print_table(args: &CostArgs, results: &[CostResult]) {
         first.idle_timeout_ms,
         first.negotiation,
         first.stack,
+        first.defence,
     );
     println!(
         "machine: {} ({} cores)\n",

@@ -62,7 +62,11 @@ fn main() -> ExitCode {
     logs::init("error");
     match args.command {
         Command::Cost(args) => {
-            if let Err(error) = args.cyclon.config().validate() {
+            if args.cyclon.is_secure() {
+                if let Err(error) = args.cyclon.secure_config() {
+                    return cli::usage_error(error);
+                }
+            } else if let Err(error) = args.cyclon.config().validate() {
                 return cli::usage_error(format!("invalid Cyclon configuration: {error}"));
             }
             if args.nodes < 2 {
@@ -71,6 +75,9 @@ fn main() -> ExitCode {
             cost::run(args)
         }
         Command::Kad(args) => {
+            if args.cyclon.is_secure() {
+                return cli::usage_error("--defence secure: netbench kad compares plain Cyclon");
+            }
             if let Err(error) = args.cyclon.config().validate() {
                 return cli::usage_error(format!("invalid Cyclon configuration: {error}"));
             }

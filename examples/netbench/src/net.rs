@@ -62,6 +62,10 @@ pub struct Settings {
     pub protocol: Protocol,
     pub stack: Stack,
     pub cyclon: cyclon::Config,
+    /// SecureCyclon (`/cyclon/2.0.0`) instead of plain Cyclon (`--defence secure`).
+    pub secure: Option<cyclon::secure::Config>,
+    /// Plain Cyclon signs its own entry (`/cyclon/1.1.0` entries carry signed peer records).
+    pub sign_records: bool,
     pub interval: Duration,
     pub idle_timeout: Duration,
     pub negotiation: Negotiation,
@@ -70,6 +74,7 @@ pub struct Settings {
 #[derive(NetworkBehaviour)]
 struct Node {
     cyclon: Toggle<cyclon::Behaviour>,
+    secure: Toggle<cyclon::secure::Behaviour>,
     kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
     identify: Toggle<identify::Behaviour>,
     ping: Toggle<libp2p::ping::Behaviour>,
@@ -118,8 +123,18 @@ impl Handle {
 
 fn behaviour(key: &identity::Keypair, settings: &Settings) -> Node {
     let peer_id = key.public().to_peer_id();
-    let cyclon = (settings.protocol == Protocol::Cyclon)
-        .then(|| cyclon::Behaviour::new(peer_id, settings.cyclon.clone()));
+    let secure = settings
+        .secure
+        .clone()
+        .filter(|_| settings.protocol == Protocol::Cyclon)
+        .map(|config| cyclon::secure::Behaviour::new(key.clone(), config));
+    let cyclon = (settings.protocol == Protocol::Cyclon && secure.is_none()).then(|| {
+        if settings.sign_records {
+            cyclon::Behaviour::with_keypair(key.clone(), settings.cyclon.clone())
+        } else {
+            cyclon::Behaviour::new(peer_id, settings.cyclon.clone())
+        }
+    });
     let kad = (settings.protocol == Protocol::Kad).then(|| {
         let mut config = kad::Config::new(StreamProtocol::new("/ipfs/kad/1.0.0"));
         config.set_query_timeout(settings.cyclon.request_timeout() * 2);
@@ -135,6 +150,7 @@ fn behaviour(key: &identity::Keypair, settings: &Settings) -> Node {
     let identify = node || settings.protocol == Protocol::Kad;
     Node {
         cyclon: cyclon.into(),
+        secure: secure.into(),
         kad: kad.into(),
         identify: identify
             .then(|| {
@@ -264,6 +280,9 @@ fn introduce_now(swarm: &mut Swarm<Node>, peer: PeerId, address: Multiaddr) {
     if let Some(cyclon) = behaviour.cyclon.as_mut() {
         cyclon.add_address(&peer, address.clone());
     }
+    if let Some(secure) = behaviour.secure.as_mut() {
+        secure.add_seed(peer, address.clone());
+    }
     if let Some(kad) = behaviour.kad.as_mut() {
         kad.add_address(&peer, address);
     }
@@ -275,6 +294,9 @@ fn known(swarm: &mut Swarm<Node>) -> Known {
     let mut peers: Vec<PeerId> = Vec::new();
     if let Some(cyclon) = behaviour.cyclon.as_ref() {
         peers.extend(cyclon.view().map(|e| *e.peer_id()));
+    }
+    if let Some(secure) = behaviour.secure.as_ref() {
+        peers.extend(secure.contacts());
     }
     if let Some(kad) = behaviour.kad.as_mut() {
         for bucket in kad.kbuckets() {
@@ -297,6 +319,17 @@ fn record(meter: &Meter, event: SwarmEvent<NodeEvent>) {
             cyclon::Event::ShuffleCompleted { .. } => Meter::count(&meter.shuffles_completed),
             cyclon::Event::ShuffleFailed { .. } => Meter::count(&meter.shuffles_failed),
             cyclon::Event::ShuffleAnswered { .. } => Meter::count(&meter.shuffles_answered),
+            _ => {}
+        },
+        // A SecureCyclon exchange is counted as a shuffle.
+        SwarmEvent::Behaviour(NodeEvent::Secure(event)) => match event {
+            cyclon::secure::Event::ExchangeCompleted { .. } => {
+                Meter::count(&meter.shuffles_completed)
+            }
+            cyclon::secure::Event::ExchangeFailed { .. } => Meter::count(&meter.shuffles_failed),
+            cyclon::secure::Event::ExchangeAnswered { .. } => {
+                Meter::count(&meter.shuffles_answered)
+            }
             _ => {}
         },
         _ => {}

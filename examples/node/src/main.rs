@@ -121,7 +121,7 @@ struct NodeBehaviour {
 
 /// Whether `--defence secure` asks for SecureCyclon.
 fn is_secure(args: &Args) -> bool {
-    args.cyclon.shuffle.defence == Some(cli::DefenceKind::Secure)
+    args.cyclon.is_secure()
 }
 
 /// SecureCyclon's configuration from the flags: the mint gap is the interval.
@@ -132,20 +132,7 @@ fn secure_config(args: &Args) -> Result<cyclon::secure::Config, String> {
                 .into(),
         );
     }
-    let flags = &args.cyclon;
-    let c = flags.shuffle.view_size;
-    let config = cyclon::secure::Config::default()
-        .with_view_size(c)
-        .with_shuffle_length(flags.shuffle.shuffle_length)
-        .with_params(cyclon::secure::SecureParams::scaled(c, flags.interval_ms))
-        .with_interval(flags.interval())
-        .with_request_timeout(std::time::Duration::from_millis(flags.request_timeout_ms))
-        .with_address_scope(flags.address_scope.into())
-        .with_protocol_prefix(flags.protocol_prefix.clone().unwrap_or_default());
-    config
-        .validate()
-        .map_err(|error| format!("invalid SecureCyclon configuration: {error}"))?;
-    Ok(config)
+    args.cyclon.secure_config()
 }
 
 fn cyclon_config(args: &Args) -> cyclon::Config {
