@@ -147,6 +147,46 @@ fn a_tiny_kad_comparison_prints_json_and_draws() {
     assert!(svg.starts_with("<svg"), "{svg}");
 }
 
+/// SecureCyclon's behaviour and plain Cyclon with signed records run on the same swarms and
+/// say so in the JSON; payload is counted for both (no figure is checked against a target).
+#[test]
+fn a_tiny_cost_run_measures_securecyclon_and_signed_records() {
+    for (flag, defence, signed) in [
+        ("--defence=secure", "secure", false),
+        ("--signed-records", "off", true),
+    ] {
+        let args = [
+            "cost",
+            "--transport",
+            "memory",
+            "-n",
+            "6",
+            "-c",
+            "4",
+            "-l",
+            "2",
+            "--interval-ms",
+            "200",
+            "--warmup-intervals",
+            "2",
+            "--intervals",
+            "4",
+            "--json",
+            flag,
+        ];
+        let stdout = run(&args);
+        let results: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
+        let memory = &results[0];
+        assert_eq!(memory["defence"], defence, "{memory}");
+        assert_eq!(memory["signed_records"], signed, "{memory}");
+        assert!(
+            memory["shuffles_completed"].as_u64().unwrap_or(0) > 0,
+            "{flag}: nothing completed: {memory}"
+        );
+        assert!(memory["bytes"]["cyclon_payload"].as_f64().unwrap_or(0.0) > 0.0);
+    }
+}
+
 #[test]
 fn bad_flags_are_one_line_errors() {
     assert_bad_flags_rejected(
@@ -160,6 +200,8 @@ fn bad_flags_are_one_line_errors() {
             &["cost", "--interval-ms", "0"],
             &["kad", "--kill-fraction", "1.5"],
             &["kad", "--protocol", "gossip"],
+            &["kad", "--defence", "secure"],
+            &["cost", "--defence", "secure", "--neighbours", "2"],
         ],
     );
 }
