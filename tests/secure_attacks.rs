@@ -11,7 +11,9 @@
 //!   signature: each is counted by reason, no one is blacklisted, and the node goes on
 //!   exchanging with honest peers.
 
-use std::{collections::HashSet, task::Poll, time::Duration};
+mod support;
+
+use std::{collections::HashSet, time::Duration};
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{
@@ -367,42 +369,10 @@ async fn run_until(
     swarms: &mut [Swarm<secure::Behaviour>],
     seen: &mut [Seen],
     limit: Duration,
-    mut done: impl FnMut(&[Swarm<secure::Behaviour>], &[Seen]) -> bool,
+    done: impl FnMut(&[Swarm<secure::Behaviour>], &[Seen]) -> bool,
 ) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut check = tokio::time::interval(Duration::from_millis(GAP_MS));
-    loop {
-        let progress = futures::future::poll_fn(|cx| {
-            let mut progressed = false;
-            for (swarm, seen) in swarms.iter_mut().zip(seen.iter_mut()) {
-                for _ in 0..64 {
-                    match swarm.poll_next_unpin(cx) {
-                        Poll::Ready(Some(event)) => {
-                            seen.record(event);
-                            progressed = true;
-                        }
-                        _ => break,
-                    }
-                }
-            }
-            if progressed {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        });
-        tokio::select! {
-            _ = progress => {}
-            _ = check.tick() => {
-                if done(swarms, seen) {
-                    return true;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return false;
-                }
-            }
-        }
-    }
+    let check = Duration::from_millis(GAP_MS);
+    support::run_until(swarms, seen, Seen::record, check, limit, done).await
 }
 
 /// Waits for `copies` honest nodes with a free slot that have not blacklisted `cloner`, and

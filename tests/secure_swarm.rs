@@ -2,11 +2,9 @@
 //! the behaviour, learn each other's signed addresses, and an honest overlay fills and stays
 //! in one piece without a single invalid item or blacklisting.
 
-use std::{
-    collections::{HashMap, HashSet, VecDeque},
-    task::Poll,
-    time::Duration,
-};
+mod support;
+
+use std::{collections::HashMap, time::Duration};
 
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, Swarm, swarm::SwarmEvent};
@@ -83,78 +81,21 @@ async fn swarms(
     (swarms, addresses)
 }
 
-/// Polls every swarm, recording events, until `done` holds (checked every gap) or `limit`
+/// Polls the swarms, recording events, until `done` holds (checked every gap) or `limit`
 /// passes; returns whether `done` held.
 async fn run_until(
     swarms: &mut [Swarm<secure::Behaviour>],
     seen: &mut [Seen],
     limit: Duration,
-    mut done: impl FnMut(&[Swarm<secure::Behaviour>], &[Seen]) -> bool,
+    done: impl FnMut(&[Swarm<secure::Behaviour>], &[Seen]) -> bool,
 ) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut check = tokio::time::interval(Duration::from_millis(GAP_MS));
-    loop {
-        let progress = futures::future::poll_fn(|cx| {
-            let mut progressed = false;
-            for (swarm, seen) in swarms.iter_mut().zip(seen.iter_mut()) {
-                for _ in 0..64 {
-                    match swarm.poll_next_unpin(cx) {
-                        Poll::Ready(Some(event)) => {
-                            seen.record(event);
-                            progressed = true;
-                        }
-                        _ => break,
-                    }
-                }
-            }
-            if progressed {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        });
-        tokio::select! {
-            _ = progress => {}
-            _ = check.tick() => {
-                if done(swarms, seen) {
-                    return true;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return false;
-                }
-            }
-        }
-    }
+    let check = Duration::from_millis(GAP_MS);
+    support::run_until(swarms, seen, Seen::record, check, limit, done).await
 }
 
 /// Weakly connected components of the overlay the contacts form.
 fn components(swarms: &[Swarm<secure::Behaviour>]) -> usize {
-    let mut links: HashMap<PeerId, Vec<PeerId>> = HashMap::new();
-    for swarm in swarms {
-        let from = *swarm.local_peer_id();
-        links.entry(from).or_default();
-        for to in swarm.behaviour().contacts() {
-            links.entry(from).or_default().push(to);
-            links.entry(to).or_default().push(from);
-        }
-    }
-    let mut seen: HashSet<PeerId> = HashSet::new();
-    let mut count = 0;
-    for start in links.keys() {
-        if !seen.insert(*start) {
-            continue;
-        }
-        count += 1;
-        let mut queue = VecDeque::from([*start]);
-        while let Some(peer) = queue.pop_front() {
-            for next in &links[&peer] {
-                if seen.insert(*next) {
-                    queue.push_back(*next);
-                }
-            }
-        }
-    }
-    count
+    support::components_by(swarms, secure::Behaviour::contacts)
 }
 
 #[tokio::test]

@@ -9,7 +9,11 @@ use std::{
 };
 
 use futures::StreamExt;
-use libp2p::{Multiaddr, PeerId, Swarm, identity::Keypair, swarm::NetworkBehaviour};
+use libp2p::{
+    Multiaddr, PeerId, Swarm,
+    identity::Keypair,
+    swarm::{NetworkBehaviour, SwarmEvent},
+};
 use libp2p_cyclon::Behaviour;
 use libp2p_swarm_test::SwarmExt;
 
@@ -147,13 +151,24 @@ pub fn components<B: NetworkBehaviour>(
     swarms: &[Swarm<B>],
     cyclon: impl Fn(&B) -> &Behaviour,
 ) -> usize {
+    components_by(swarms, |b| {
+        cyclon(b).view().map(|entry| *entry.peer_id()).collect()
+    })
+}
+
+/// Weakly connected components of the overlay in which each swarm links to the peers `links`
+/// names for its behaviour.
+pub fn components_by<B: NetworkBehaviour>(
+    swarms: &[Swarm<B>],
+    links_of: impl Fn(&B) -> Vec<PeerId>,
+) -> usize {
     let mut links: HashMap<PeerId, Vec<PeerId>> = HashMap::new();
     for swarm in swarms {
         let from = *swarm.local_peer_id();
         links.entry(from).or_default();
-        for entry in cyclon(swarm.behaviour()).view() {
-            links.entry(from).or_default().push(*entry.peer_id());
-            links.entry(*entry.peer_id()).or_default().push(from);
+        for to in links_of(swarm.behaviour()) {
+            links.entry(from).or_default().push(to);
+            links.entry(to).or_default().push(from);
         }
     }
     let mut seen: HashSet<PeerId> = HashSet::new();
@@ -173,4 +188,51 @@ pub fn components<B: NetworkBehaviour>(
         }
     }
     count
+}
+
+/// Polls every swarm, handing each of its events to `record` with what is kept for that
+/// swarm, until `done` holds (checked every `check`) or `limit` passes; returns whether `done`
+/// held.
+pub async fn run_until<B: NetworkBehaviour, S>(
+    swarms: &mut [Swarm<B>],
+    seen: &mut [S],
+    record: impl Fn(&mut S, SwarmEvent<B::ToSwarm>),
+    check: Duration,
+    limit: Duration,
+    mut done: impl FnMut(&[Swarm<B>], &[S]) -> bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut check = tokio::time::interval(check);
+    loop {
+        let progress = futures::future::poll_fn(|cx| {
+            let mut progressed = false;
+            for (swarm, seen) in swarms.iter_mut().zip(seen.iter_mut()) {
+                for _ in 0..64 {
+                    match swarm.poll_next_unpin(cx) {
+                        Poll::Ready(Some(event)) => {
+                            record(seen, event);
+                            progressed = true;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            if progressed {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        tokio::select! {
+            _ = progress => {}
+            _ = check.tick() => {
+                if done(swarms, seen) {
+                    return true;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return false;
+                }
+            }
+        }
+    }
 }
