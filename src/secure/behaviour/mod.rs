@@ -17,7 +17,13 @@
 //! the round and housekeeping timers and deadlines, reads the clock (milliseconds since the
 //! Unix epoch), and turns the core's outcomes into [`Event`]s and counters ([`Stats`]). The
 //! addresses in the descriptors the view holds were signed by their creators, and are
-//! reported to the swarm ([`ToSwarm::NewExternalAddrOfPeer`]).
+//! reported to the swarm ([`ToSwarm::NewExternalAddrOfPeer`]); which creators entered or
+//! left the holdings comes from the core too ([`SecureView::drain_changes`]).
+//!
+//! One check stays here because it is about streams, not descriptors: a stream opens with an
+//! `Open` or a `ProofPush`, and continues with `Accept`, `Refuse` or `Step`; a frame out of
+//! that order is counted as [`Invalid::Unexpected`](crate::secure::Invalid::Unexpected) and
+//! the stream is reset (the exchange, if one had begun, is failed through the core).
 
 mod config;
 mod event;
