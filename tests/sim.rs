@@ -876,3 +876,28 @@ const PLAIN_LAST_ROW: &str =
     "20,300,6000,0,300,20.000000,3.345644,12,33,0.12580505,1.877815,3,30,0,1,300";
 const SEEDED_LAST_ATTACK_ROW: &str =
     "0.1,30,true,spread,0,1,10,20,true,270,5400,718,0.132963,0,0,0,0.000000,0,300,0,222,1,270";
+
+/// Both bootstraps start every secure view full (each creator mints the descriptors it hands
+/// out one gap apart, in order), and without an attack almost every exchange completes.
+#[test]
+fn secure_bootstraps_start_views_full_and_exchanges_complete() {
+    for bootstrap in [Bootstrap::Ring, Bootstrap::Random] {
+        let params = secure(300, 30).params;
+        let mut sim = Simulation::new(300, params, bootstrap, 1);
+        for id in 0..300 {
+            let view = sim.secure_view(id).unwrap();
+            assert_eq!(view.len(), view.capacity(), "{bootstrap:?}: node {id}");
+        }
+        for _ in 0..30 {
+            sim.step();
+        }
+        let counters = sim.counters();
+        let refused = sim.secure_counters().unwrap().refused;
+        assert_eq!(counters.idle, 0, "{bootstrap:?}");
+        assert!(
+            refused * 20 <= counters.initiated(),
+            "{bootstrap:?}: {refused} of {} exchanges refused",
+            counters.initiated()
+        );
+    }
+}

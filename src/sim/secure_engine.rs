@@ -107,14 +107,24 @@ impl SecureEngine {
                 }
             }
             Bootstrap::Random => {
+                // A creator that `d` holders link to minted their descriptors in the `d`
+                // cycles before the first, in holder order: its mint clock only moves forward,
+                // so the dates must rise as it hands them out.
                 let graph = Graph::random_out(rng, nodes, k as usize);
+                let mut holders = vec![0u64; nodes];
+                for i in 0..nodes {
+                    for &creator in graph.out_links(i) {
+                        holders[creator as usize] += 1;
+                    }
+                }
                 let mut minted = vec![0u64; nodes];
                 for i in 0..nodes {
                     for &creator in graph.out_links(i) {
-                        let m = &mut minted[creator as usize];
-                        *m += 1;
-                        if *m < base {
-                            engine.hand(creator, i as NodeId, (base - *m) * gap);
+                        let c = creator as usize;
+                        let cycles_before = holders[c] - minted[c];
+                        minted[c] += 1;
+                        if cycles_before < base {
+                            engine.hand(creator, i as NodeId, (base - cycles_before) * gap);
                         }
                     }
                 }
