@@ -114,7 +114,8 @@ impl Cloner {
     /// One strike: mints a descriptor, hands it to `victims[0]` (signed by its core) and to
     /// each other victim (more `TRANSFER`s of the same position, signed by hand), each in a
     /// join, and closes every exchange properly. Returns itself and how many victims
-    /// accepted (one that already blacklisted the cloner refuses).
+    /// accepted (one that already blacklisted the cloner refuses). The first victim's answer
+    /// is the exchange its core signed for: if it does not accept, the strike ends there.
     async fn strike(mut self, victims: Vec<PeerId>) -> (Self, usize) {
         let me = self.key.public().to_peer_id();
         let now = now_ms();
@@ -151,6 +152,9 @@ impl Cloner {
         let mut accepted = 0;
         for (victim, open) in opens {
             let Ok(mut stream) = self.control.open(victim).await else {
+                if victim == victims[0] {
+                    break;
+                }
                 continue;
             };
             let out = Peers {
@@ -165,6 +169,9 @@ impl Cloner {
                 .await
                 .is_none()
             {
+                if victim == victims[0] {
+                    break;
+                }
                 continue;
             }
             let reply = try_read_frame(&mut stream).await;
@@ -172,6 +179,10 @@ impl Cloner {
                 reply.and_then(|r| wire::decode_frame(&r, &back, &WireLimits::default()).ok());
             let Some(Frame::Accept(accept)) = frame else {
                 // Refused (the victim blacklisted the cloner, or its join budget is spent).
+                if victim == victims[0] {
+                    // The exchange the core signed for is over: no strike this time.
+                    break;
+                }
                 continue;
             };
             accepted += 1;
