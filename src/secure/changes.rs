@@ -36,21 +36,18 @@ where
     /// reported. The first call reports every holding as added. A view that never calls it
     /// keeps nothing for it.
     pub fn drain_changes(&mut self) -> Vec<ViewChange<I, A>> {
-        let mut changes: Vec<ViewChange<I, A>> = self
-            .reported
-            .iter()
-            .filter(|peer| !self.holdings.iter().any(|h| h.token.creator() == *peer))
-            .map(|peer| ViewChange::Removed { peer: peer.clone() })
-            .collect();
-        for change in &changes {
-            if let ViewChange::Removed { peer } = change {
-                self.reported.remove(peer);
+        let mut changes = Vec::new();
+        let holdings = &self.holdings;
+        self.reported.retain(|peer| {
+            let held = holdings.iter().any(|h| h.token.creator() == peer);
+            if !held {
+                changes.push(ViewChange::Removed { peer: peer.clone() });
             }
-        }
+            held
+        });
         for h in &self.holdings {
             let peer = h.token.creator();
-            if !self.reported.contains(peer) {
-                self.reported.insert(peer.clone());
+            if self.reported.insert(peer.clone()) {
                 changes.push(ViewChange::Added {
                     peer: peer.clone(),
                     addresses: h.token.body().addresses.clone(),
