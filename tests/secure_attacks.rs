@@ -23,8 +23,8 @@ use libp2p::{
 };
 use libp2p_cyclon::{
     secure::{
-        self, Advance, Event, HandOver, HandOverKind, Incoming, Invalid, Link, ProofKind, Scheme,
-        SecureParams, SecureView,
+        self, Accept, Advance, Event, HandOver, HandOverKind, Incoming, Invalid, Link, Open,
+        ProofKind, Scheme, SecureParams, SecureView,
         keys::{KeypairSigner, Libp2pScheme},
         wire::{self, Frame, PROTOCOL_NAME, Peers, WireLimits},
     },
@@ -111,6 +111,28 @@ impl Cloner {
         }
     }
 
+    /// Sends `open` to `victim` on a stream of its own; returns the stream and the victim's
+    /// `Accept`, or `None` when no stream opened, the write failed or the victim refused (it
+    /// blacklisted the cloner, or its join budget is spent).
+    async fn offer(
+        &mut self,
+        victim: PeerId,
+        open: Open<PeerId, Vec<Multiaddr>, Vec<u8>, [u8; 32]>,
+        out: &Peers,
+    ) -> Option<(Stream, Accept<PeerId, Vec<Multiaddr>, Vec<u8>, [u8; 32]>)> {
+        let mut stream = self.control.open(victim).await.ok()?;
+        try_write_frame(&mut stream, &wire::encode_frame(&Frame::Open(open), out)).await?;
+        let back = Peers {
+            sender: victim,
+            receiver: out.sender,
+        };
+        let reply = try_read_frame(&mut stream).await?;
+        match wire::decode_frame(&reply, &back, &WireLimits::default()) {
+            Ok(Frame::Accept(accept)) => Some((stream, accept)),
+            _ => None,
+        }
+    }
+
     /// One strike: mints a descriptor, hands it to `victims[0]` (signed by its core) and to
     /// each other victim (more `TRANSFER`s of the same position, signed by hand), each in a
     /// join, and closes every exchange properly. Returns itself and how many victims
@@ -151,34 +173,11 @@ impl Cloner {
         let mut closing = None;
         let mut accepted = 0;
         for (victim, open) in opens {
-            let Ok(mut stream) = self.control.open(victim).await else {
-                if victim == victims[0] {
-                    break;
-                }
-                continue;
-            };
             let out = Peers {
                 sender: me,
                 receiver: victim,
             };
-            let back = Peers {
-                sender: victim,
-                receiver: me,
-            };
-            if try_write_frame(&mut stream, &wire::encode_frame(&Frame::Open(open), &out))
-                .await
-                .is_none()
-            {
-                if victim == victims[0] {
-                    break;
-                }
-                continue;
-            }
-            let reply = try_read_frame(&mut stream).await;
-            let frame =
-                reply.and_then(|r| wire::decode_frame(&r, &back, &WireLimits::default()).ok());
-            let Some(Frame::Accept(accept)) = frame else {
-                // Refused (the victim blacklisted the cloner, or its join budget is spent).
+            let Some((mut stream, accept)) = self.offer(victim, open, &out).await else {
                 if victim == victims[0] {
                     // The exchange the core signed for is over: no strike this time.
                     break;
